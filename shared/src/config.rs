@@ -1,0 +1,55 @@
+//! Building the application state from a Lambda function's environment. Only
+//! non-secret settings live in the environment: the table name, the Stack Auth project,
+//! and the KMS-*encrypted* data key (useless without KMS access).
+//!
+//! | variable                        | meaning                                                   |
+//! |---------------------------------|-----------------------------------------------------------|
+//! | `PLATEFULL_TABLE`               | DynamoDB table name                                       |
+//! | `STACK_PROJECT_ID`              | Stack Auth project id (token `aud`, issuer and JWKS URL)  |
+//! | `STACK_API_URL`                 | Stack Auth API base (default `https://api.stack-auth.com`)|
+//! | `PLATEFULL_DATA_KEY_CIPHERTEXT` | base64 KMS-encrypted 256-bit data key for secrets at rest |
+//! | `AWS_ENDPOINT_URL`              | (optional) endpoint override, e.g. a moto server in tests |
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+
+use crate::auth::jwt::UserTokens;
+use crate::crypto::SecretBox;
+use crate::http::AppState;
+use crate::store::dynamodb::DynamoStore;
+
+pub const DEFAULT_STACK_API_URL: &str = "https://api.stack-auth.com";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+/// The state of a Lambda function: DynamoDB, Stack Auth tokens, KMS-unwrapped data key.
+pub async fn state_from_env() -> Result<AppState, ConfigError> {
+    let table = required("PLATEFULL_TABLE")?;
+    let project = required("STACK_PROJECT_ID")?;
+    let data_key = required("PLATEFULL_DATA_KEY_CIPHERTEXT")?;
+    let api_url =
+        std::env::var("STACK_API_URL").unwrap_or_else(|_| DEFAULT_STACK_API_URL.to_owned());
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let secrets = SecretBox::from_kms(&aws_sdk_kms::Client::new(&aws), &data_key)
+        .await
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    Ok(AppState {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
+        users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
+        secrets: Arc::new(secrets),
+    })
+}

@@ -1,0 +1,197 @@
+//! The attendant's configuration for one WhatsApp connection (the seed's `Client`): who the
+//! bot says it is, what store it serves, the owner's base prompt, topics it must refuse,
+//! how much conversation it remembers, and whether it answers at all.
+//!
+//! `PUT /api/client/{storeId}/config` is a partial update: fields that are absent keep
+//! their value, `null` (or an empty string) clears an optional text. The read-only fields
+//! that `GET` returns (`storeId`, `updatedAt`) are accepted back, so a client can `GET`,
+//! edit and `PUT` the same object.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::validate;
+use crate::ApiError;
+
+pub const DEFAULT_MESSAGE_LIMIT: u32 = 30;
+pub const DEFAULT_CONTEXT_TIME: u32 = 60;
+pub const BOT_NAME_MAX: usize = 60;
+pub const STORE_TYPE_MAX: usize = 40;
+pub const BASE_PROMPT_MAX: usize = 8000;
+pub const FORBIDDEN_MAX: usize = 4000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BotConfig {
+    pub store_id: String,
+    pub bot_name: Option<String>,
+    pub store_type: Option<String>,
+    pub base_prompt: Option<String>,
+    pub forbidden: Option<String>,
+    pub message_limit: u32,
+    pub context_time: u32,
+    pub bot_enabled: bool,
+    pub updated_at: String,
+}
+
+impl BotConfig {
+    /// The configuration a new WhatsApp connection starts with (the seed's defaults).
+    pub fn new_default(store_id: &str, now: &str) -> Self {
+        Self {
+            store_id: store_id.to_owned(),
+            bot_name: None,
+            store_type: None,
+            base_prompt: None,
+            forbidden: None,
+            message_limit: DEFAULT_MESSAGE_LIMIT,
+            context_time: DEFAULT_CONTEXT_TIME,
+            bot_enabled: true,
+            updated_at: now.to_owned(),
+        }
+    }
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Body of `PUT /api/client/{storeId}/config`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigPatchRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    pub bot_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub store_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub base_prompt: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub forbidden: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub message_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub context_time: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bot_enabled: Option<Option<bool>>,
+    /// Read-only; accepted so a fetched config can be sent back. Must match the path.
+    pub store_id: Option<String>,
+    /// Read-only; accepted and ignored.
+    #[serde(default, rename = "updatedAt")]
+    pub _updated_at: Option<serde::de::IgnoredAny>,
+}
+
+/// A validated change: attributes to set and optional texts to clear.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigChange {
+    pub set: Vec<(&'static str, serde_json::Value)>,
+    pub clear: Vec<&'static str>,
+}
+
+impl ConfigPatchRequest {
+    pub fn validate(self, store_id: &str) -> Result<ConfigChange, ApiError> {
+        if let Some(given) = &self.store_id {
+            if given != store_id {
+                return Err(ApiError::invalid(
+                    "storeId",
+                    "storeId in the body does not match the URL",
+                ));
+            }
+        }
+        let mut change = ConfigChange::default();
+        let texts = [
+            ("botName", self.bot_name, BOT_NAME_MAX, false),
+            ("storeType", self.store_type, STORE_TYPE_MAX, false),
+            ("basePrompt", self.base_prompt, BASE_PROMPT_MAX, true),
+            ("forbidden", self.forbidden, FORBIDDEN_MAX, true),
+        ];
+        for (field, value, max, multiline) in texts {
+            match value {
+                None => {}
+                Some(None) => change.clear.push(field),
+                Some(Some(text)) => {
+                    let text = validate::text(field, &text, 0, max, multiline)?;
+                    if text.is_empty() {
+                        change.clear.push(field);
+                    } else {
+                        change.set.push((field, text.into()));
+                    }
+                }
+            }
+        }
+        let numbers = [
+            ("messageLimit", self.message_limit, 1, 200, " messages"),
+            ("contextTime", self.context_time, 1, 1440, " minutes"),
+        ];
+        for (field, value, min, max, unit) in numbers {
+            match value {
+                None => {}
+                Some(None) => {
+                    return Err(ApiError::invalid(field, format!("{field} can't be null")))
+                }
+                Some(Some(n)) => change
+                    .set
+                    .push((field, validate::range(field, n, min, max, unit)?.into())),
+            }
+        }
+        match self.bot_enabled {
+            None => {}
+            Some(None) => return Err(ApiError::invalid("botEnabled", "botEnabled can't be null")),
+            Some(Some(on)) => change.set.push(("botEnabled", on.into())),
+        }
+        Ok(change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(json: &str) -> Result<ConfigChange, ApiError> {
+        serde_json::from_str::<ConfigPatchRequest>(json)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+            .validate("st_1")
+    }
+
+    #[test]
+    fn absent_fields_are_untouched_and_null_clears() {
+        let c = change(r#"{"botName":"Maria","storeType":null,"basePrompt":""}"#).unwrap();
+        assert_eq!(c.set, vec![("botName", serde_json::json!("Maria"))]);
+        assert_eq!(c.clear, vec!["storeType", "basePrompt"]);
+    }
+
+    #[test]
+    fn limits_are_enforced_with_clear_messages() {
+        let err = change(r#"{"messageLimit":0}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "messageLimit must be between 1 and 200 messages (got 0)"
+        );
+        assert!(change(r#"{"contextTime":1441}"#).is_err());
+        assert!(change(r#"{"contextTime":1440}"#).is_ok());
+        assert!(change(r#"{"messageLimit":null}"#).is_err());
+        assert!(change(&format!(r#"{{"botName":"{}"}}"#, "b".repeat(61))).is_err());
+        assert!(change(&format!(r#"{{"basePrompt":"{}"}}"#, "p".repeat(8000))).is_ok());
+        assert!(change(&format!(r#"{{"forbidden":"{}"}}"#, "f".repeat(4001))).is_err());
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_fields_fail_to_parse() {
+        assert!(serde_json::from_str::<ConfigPatchRequest>(r#"{"messageLimit":"30"}"#).is_err());
+        assert!(serde_json::from_str::<ConfigPatchRequest>(r#"{"botEnabled":"yes"}"#).is_err());
+        assert!(serde_json::from_str::<ConfigPatchRequest>(r#"{"temperature":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_fetched_config_can_be_sent_back() {
+        let fetched =
+            serde_json::to_string(&BotConfig::new_default("st_1", "2026-01-01T00:00:00Z")).unwrap();
+        assert!(change(&fetched).is_ok());
+        let other =
+            serde_json::to_string(&BotConfig::new_default("st_2", "2026-01-01T00:00:00Z")).unwrap();
+        assert!(change(&other).is_err());
+    }
+}

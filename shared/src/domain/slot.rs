@@ -1,0 +1,71 @@
+//! A slot: one of the three WhatsApp numbers a connection can link. The gateway moves a
+//! slot through its states; the API only reads them here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+pub const SLOTS: [u8; 3] = [1, 2, 3];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotStatus {
+    Disconnected,
+    Qrcode,
+    Connecting,
+    Connected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Slot {
+    pub slot: u8,
+    pub status: SlotStatus,
+    pub is_active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub updated_at: String,
+}
+
+impl Slot {
+    pub fn new_disconnected(slot: u8, now: &str) -> Self {
+        Self {
+            slot,
+            status: SlotStatus::Disconnected,
+            is_active: false,
+            qr_code: None,
+            phone: None,
+            last_error: None,
+            updated_at: now.to_owned(),
+        }
+    }
+}
+
+/// Parses a slot number from a path segment: 1, 2 or 3.
+pub fn parse_slot(raw: &str) -> Result<u8, ApiError> {
+    match raw.parse::<u8>() {
+        Ok(n) if SLOTS.contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(
+            "slot",
+            format!("slot must be 1, 2 or 3 (got {raw:?})"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_slots_one_to_three_exist() {
+        assert_eq!(parse_slot("1").unwrap(), 1);
+        assert_eq!(parse_slot("3").unwrap(), 3);
+        for bad in ["0", "4", "-1", "x", "", "256"] {
+            assert!(parse_slot(bad).is_err(), "{bad}");
+        }
+    }
+}

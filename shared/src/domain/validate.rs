@@ -1,0 +1,131 @@
+//! Small validation helpers shared by the request types, so every field is checked the
+//! same way and every message reads the same.
+
+use crate::ApiError;
+
+/// Trims `value` and checks its length in characters; control characters other than
+/// newlines and tabs are refused (they have no business in names and prompts).
+pub fn text(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, ApiError> {
+    let value = value.trim();
+    let len = value.chars().count();
+    if len < min {
+        return Err(ApiError::invalid(
+            field,
+            if min == 1 {
+                format!("{field} must not be empty")
+            } else {
+                format!("{field} must have at least {min} characters")
+            },
+        ));
+    }
+    if len > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must have at most {max} characters (got {len})"),
+        ));
+    }
+    let bad_control = value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
+    if bad_control {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Checks an integer against an inclusive range.
+pub fn range(
+    field: &'static str,
+    value: i64,
+    min: i64,
+    max: i64,
+    unit: &str,
+) -> Result<u32, ApiError> {
+    if value < min || value > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be between {min} and {max}{unit} (got {value})"),
+        ));
+    }
+    Ok(value as u32)
+}
+
+/// Checks a base URL: absolute `https://`, or `http://` to this machine (local fakes).
+pub fn base_url(field: &'static str, value: &str) -> Result<String, ApiError> {
+    let value = text(field, value, 1, 300, false)?;
+    let value = value.trim_end_matches('/').to_owned();
+    let rest = if let Some(rest) = value.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = value.strip_prefix("http://") {
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must use https://"),
+            ));
+        }
+        rest
+    } else {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be an https:// URL"),
+        ));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is not a valid URL"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_trims_and_counts_characters_not_bytes() {
+        assert_eq!(
+            text("name", "  Pizzaria São João  ", 1, 80, false).unwrap(),
+            "Pizzaria São João"
+        );
+        assert!(text("name", "   ", 1, 80, false).is_err());
+        assert!(text("name", &"ç".repeat(80), 1, 80, false).is_ok());
+        assert!(text("name", &"ç".repeat(81), 1, 80, false).is_err());
+        assert!(text("name", "a\u{0}b", 1, 80, false).is_err());
+        assert!(text("basePrompt", "a\nb", 0, 80, true).is_ok());
+        assert!(text("name", "a\nb", 0, 80, false).is_err());
+    }
+
+    #[test]
+    fn range_is_inclusive() {
+        assert_eq!(range("messageLimit", 1, 1, 200, "").unwrap(), 1);
+        assert_eq!(range("messageLimit", 200, 1, 200, "").unwrap(), 200);
+        assert!(range("messageLimit", 0, 1, 200, "").is_err());
+        assert!(range("messageLimit", 201, 1, 200, "").is_err());
+    }
+
+    #[test]
+    fn base_url_requires_https_except_loopback() {
+        assert_eq!(
+            base_url("baseUrl", "https://data.saipos.io/v1/").unwrap(),
+            "https://data.saipos.io/v1"
+        );
+        assert!(base_url("baseUrl", "http://127.0.0.1:9000/v1").is_ok());
+        assert!(base_url("baseUrl", "http://example.com").is_err());
+        assert!(base_url("baseUrl", "ftp://x").is_err());
+        assert!(base_url("baseUrl", "https://").is_err());
+        assert!(base_url("baseUrl", "https://a b").is_err());
+    }
+}

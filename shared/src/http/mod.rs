@@ -1,0 +1,75 @@
+//! The HTTP API: one axum router per Lambda function, each also mounted unchanged by the
+//! local stack. Common behaviour lives here: the shared state, the 64 KiB body limit, the
+//! JSON error for unknown routes and methods, and request tracing.
+
+pub mod client_config;
+pub mod health;
+pub mod json;
+pub mod sessions;
+pub mod user_apis;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::jwt::UserTokens;
+use crate::crypto::SecretBox;
+use crate::store::Store;
+use crate::ApiError;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a route needs, built once per process (per Lambda cold start).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub users: Arc<UserTokens>,
+    pub secrets: Arc<SecretBox>,
+}
+
+/// Wraps a function's routes with the behaviour every router shares.
+pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::MethodNotAllowed(format!("method {method} is not allowed on this route"))
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            // Only method and path are recorded: never headers (tokens) or bodies (secrets).
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Every route of every function, as the local stack serves them.
+pub fn all_routes(state: AppState) -> Router {
+    finish(
+        Router::new()
+            .merge(health::routes())
+            .merge(user_apis::routes())
+            .merge(client_config::routes())
+            .merge(sessions::routes()),
+        state,
+    )
+}
+
+/// The router of the `user-apis` Lambda function (it also answers `/health`).
+pub fn user_apis_router(state: AppState) -> Router {
+    finish(health::routes().merge(user_apis::routes()), state)
+}
+
+/// The router of the `client-config` Lambda function.
+pub fn client_config_router(state: AppState) -> Router {
+    finish(client_config::routes(), state)
+}
+
+/// The router of the `whatsapp-sessions` Lambda function.
+pub fn sessions_router(state: AppState) -> Router {
+    finish(sessions::routes(), state)
+}

@@ -1,0 +1,67 @@
+//! Identifiers and random tokens. Ids are unguessable (they appear in URLs and a guessable
+//! storeId would invite probing) and URL-safe; tokens come straight from the OS CSPRNG.
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the OS random number generator is unavailable");
+    buf
+}
+
+/// A prefixed id with 100 bits of randomness in lowercase Crockford base32, e.g. `api_1k3...`.
+pub fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 20] = random_bytes();
+    let mut id = String::with_capacity(prefix.len() + 21);
+    id.push_str(prefix);
+    id.push('_');
+    for b in bytes {
+        id.push(ALPHABET[(b & 31) as usize] as char);
+    }
+    id
+}
+
+/// True for strings that could be an id we issued: a short prefix, `_`, then base32.
+/// Used to reject junk in path parameters before it reaches the store.
+pub fn looks_like_id(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| rest.len() == 20 && rest.bytes().all(|b| ALPHABET.contains(&b)))
+}
+
+/// Current time as RFC 3339 (UTC, millisecond precision), the format of every timestamp we store.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formatting of the current time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_unique_and_recognised() {
+        let a = new_id("api");
+        let b = new_id("api");
+        assert_ne!(a, b);
+        assert!(looks_like_id(&a, "api"));
+        assert!(!looks_like_id(&a, "st"));
+        assert!(!looks_like_id("api_../../etc", "api"));
+        assert!(!looks_like_id("api_", "api"));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = now_rfc3339();
+        assert!(t.ends_with('Z'), "{t}");
+        assert!(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
+        );
+    }
+}

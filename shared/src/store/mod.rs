@@ -1,0 +1,168 @@
+//! The storage port. Everything Platefull keeps lives in one logical table of JSON items
+//! addressed by a partition key (`pk`) and a sort key (`sk`), exactly like the DynamoDB
+//! table in AWS, so the record layout (see [`crate::records`]) is designed once for
+//! DynamoDB's access patterns and the embedded adapter follows it.
+//!
+//! The operations are the few DynamoDB gives cheaply: get one item, query a partition by
+//! sort-key prefix, update one item (returning it), and an atomic, all-or-nothing batch of
+//! conditional puts and deletes. Conditions are how concurrent requests are kept from
+//! overwriting each other: a failed condition aborts the whole batch.
+
+pub mod counting;
+pub mod dynamodb;
+pub mod embedded;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// One stored item: a JSON object that includes its `pk` and `sk` string attributes.
+pub type Item = Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition on a write did not hold; nothing in the batch was applied.
+    #[error("a write condition did not hold")]
+    ConditionFailed,
+    /// The backing store can't be reached right now (throttling, network, I/O).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded or a request could not be encoded.
+    #[error("store data error: {0}")]
+    Data(String),
+    /// The caller asked for something the store can't do (e.g. a batch over the size limit).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+}
+
+/// What must be true of the item at the write's key for the write to happen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Cond {
+    /// No condition.
+    #[default]
+    None,
+    /// The item must not exist (create-only).
+    NotExists,
+    /// The item must exist.
+    Exists,
+    /// The item must exist and each listed attribute must equal the given value.
+    Matches(Vec<(String, Value)>),
+}
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, cond: Cond },
+    Delete { pk: String, sk: String, cond: Cond },
+}
+
+/// A change to some attributes of one existing item.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Update {
+    pub set: Vec<(String, Value)>,
+    pub remove: Vec<String>,
+    pub cond: Cond,
+}
+
+/// The most writes one atomic batch may hold (DynamoDB's transaction limit).
+pub const MAX_BATCH: usize = 100;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short name of the adapter, shown by `/health`.
+    fn kind(&self) -> &'static str;
+
+    /// One item by key, read consistently.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+
+    /// Every item of partition `pk` whose sort key starts with `sk_prefix`, in sort-key order.
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+
+    /// Apply all writes or none. Fails with [`StoreError::ConditionFailed`] if any condition fails.
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Change attributes of the item at `(pk, sk)` if `update.cond` holds (the item must
+    /// exist in any case) and return the item as it is after the change.
+    async fn update(&self, pk: &str, sk: &str, update: Update) -> Result<Item, StoreError>;
+
+    /// A cheap round trip proving the store answers.
+    async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// Reads a string attribute of an item.
+pub fn attr_str<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(Value::as_str)
+}
+
+/// Does the current item (or its absence) satisfy `cond`? Shared by in-process adapters.
+pub fn cond_holds(cond: &Cond, current: Option<&Item>) -> bool {
+    match cond {
+        Cond::None => true,
+        Cond::NotExists => current.is_none(),
+        Cond::Exists => current.is_some(),
+        Cond::Matches(pairs) => current.is_some_and(|item| {
+            pairs
+                .iter()
+                .all(|(name, value)| item.get(name) == Some(value))
+        }),
+    }
+}
+
+/// Checks a batch before it is sent: size limit, keys present, no key written twice.
+pub fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::Invalid("empty batch".into()));
+    }
+    if ops.len() > MAX_BATCH {
+        return Err(StoreError::Invalid(format!(
+            "{} writes in one batch; the limit is {MAX_BATCH}",
+            ops.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        let key = op_key(op)?;
+        if !seen.insert(key) {
+            return Err(StoreError::Invalid(
+                "the same key is written twice in one batch".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `(pk, sk)` a write targets.
+pub fn op_key(op: &WriteOp) -> Result<(String, String), StoreError> {
+    match op {
+        WriteOp::Put { item, .. } => item_key(item),
+        WriteOp::Delete { pk, sk, .. } => Ok((pk.clone(), sk.clone())),
+    }
+}
+
+/// The `(pk, sk)` of an item; both must be present strings.
+pub fn item_key(item: &Item) -> Result<(String, String), StoreError> {
+    match (attr_str(item, "pk"), attr_str(item, "sk")) {
+        (Some(pk), Some(sk)) if !pk.is_empty() && !sk.is_empty() => {
+            Ok((pk.to_owned(), sk.to_owned()))
+        }
+        _ => Err(StoreError::Invalid("item without string pk and sk".into())),
+    }
+}
+
+/// Checks an update before it is applied: keys are not changed by updates.
+pub fn check_update(update: &Update) -> Result<(), StoreError> {
+    let touches_key = update
+        .set
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(update.remove.iter().map(String::as_str))
+        .any(|name| name == "pk" || name == "sk");
+    if touches_key {
+        return Err(StoreError::Invalid(
+            "an update may not change pk or sk".into(),
+        ));
+    }
+    if update.set.is_empty() && update.remove.is_empty() {
+        return Err(StoreError::Invalid("empty update".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! Logging setup. Lambda functions log JSON lines (CloudWatch Logs Insights can query the
+//! fields); the local stack logs human-readable lines. `RUST_LOG` filters both (default
+//! `info`). Nothing secret is ever passed to a log macro: see `http::finish`.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .without_time()
+            .try_init()
+    } else {
+        builder.with_target(false).try_init()
+    };
+}
