@@ -60,6 +60,7 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = now_rfc3339();
         assert!(t.ends_with('Z'), "{t}");
+        assert_eq!(t.len(), "2026-11-28T19:05:40.123Z".len(), "{t}");
         assert!(
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
         );

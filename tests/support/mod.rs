@@ -1,1 +1,141 @@
+//! Test support shared by the cross-crate suites: the two store adapters under test (the
+//! embedded store in a temp dir; DynamoDB through the real AWS SDK against the moto server
+//! that `scripts/test.sh` starts), and an app harness that drives a router in-process.
 
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use platefull::auth::dev::DevSigner;
+use platefull::crypto::SecretBox;
+use platefull::http::AppState;
+use platefull::store::dynamodb::DynamoStore;
+use platefull::store::embedded::EmbeddedStore;
+use platefull::store::Store;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The moto server's URL. Panics (fails the test) when it is not set: these tests must not
+/// silently skip.
+pub fn moto_url() -> String {
+    std::env::var("PLATEFULL_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!("PLATEFULL_TEST_MOTO_URL is not set: run the tests with ./scripts/test.sh, which starts a moto server")
+    })
+}
+
+/// AWS SDK configuration pointing at the moto server, with test credentials.
+pub async fn aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    platefull::ids::new_id(prefix).replace('_', "-")
+}
+
+/// A store under test, with whatever must outlive it (the embedded store's temp dir).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn embedded_store() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("embedded store");
+    TestStore { store: Arc::new(store), _dir: Some(dir) }
+}
+
+pub async fn dynamo_store() -> TestStore {
+    let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let table = unique("platefull-test");
+    DynamoStore::create_table(&client, &table).await.expect("create table on moto");
+    TestStore { store: Arc::new(DynamoStore::new(client, table)), _dir: None }
+}
+
+/// A router with its state and the signer whose tokens it accepts.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub signer: DevSigner,
+    _store: TestStore,
+}
+
+impl TestApp {
+    /// Every route (as the local stack serves them) over `store`.
+    pub fn new(store: TestStore) -> Self {
+        Self::with_router(store, platefull::http::all_routes)
+    }
+
+    pub fn with_router(store: TestStore, build: fn(AppState) -> Router) -> Self {
+        let signer = DevSigner::generate("test-issuer", "test-audience");
+        let state = AppState {
+            store: store.store.clone(),
+            users: Arc::new(signer.verifier()),
+            secrets: Arc::new(SecretBox::from_key(&[42; 32])),
+        };
+        Self { router: build(state.clone()), state, signer, _store: store }
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.signer.token(user, 600)
+    }
+
+    /// Sends a request; `auth` is put in `Authorization: Bearer`.
+    pub async fn call(&self, method: Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(auth) = auth {
+            req = req.header("authorization", format!("Bearer {auth}"));
+        }
+        let req = match body {
+            Some(body) => req.header("content-type", "application/json").body(Body::from(body.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, value)
+    }
+}
+
+/// Declares each listed async test fn (taking a [`TestStore`]) once per store adapter, in
+/// modules `embedded` and `dynamodb`.
+#[macro_export]
+macro_rules! for_each_store {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::embedded_store().await).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::dynamo_store().await).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every check and test of Platefull, on a fresh machine as on a developer's:
+#   1. installs what is missing: moto (DynamoDB/KMS emulator) in a venv under .venv-test/;
+#   2. starts a moto server on a free loopback port (stopped on exit, even on failure);
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace.
+# Tests that need moto fail loudly without it; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+moto_version=5.2.5
+venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
+
+fail() { echo "test.sh: $*" >&2; exit 1; }
+for tool in cargo python3; do
+  command -v "$tool" >/dev/null || fail "$tool is required but not installed"
+done
+cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is missing (rustup component add rustfmt)"
+cargo clippy --version >/dev/null 2>&1 || fail "clippy is missing (rustup component add clippy)"
+
+if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+  echo "==> installing moto $moto_version into $venv"
+  python3 -m venv "$venv" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server,dynamodb]==$moto_version" \
+    || fail "pip could not install moto[server,dynamodb]==$moto_version"
+fi
+
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { cat target/moto.log >&2; fail "moto server exited"; }
+  sleep 0.2
+done
+echo "==> moto $moto_version on 127.0.0.1:$port"
+export PLATEFULL_TEST_MOTO_URL="http://127.0.0.1:$port"
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked
+echo "==> all checks passed"
