@@ -1,1 +1,265 @@
+//! The Lambda functions as AWS runs them: state built from the environment exactly as the
+//! mains do (DynamoDB table and KMS data key on moto through the real AWS SDK, Stack Auth's
+//! JWKS served by a fake at the HTTP level), and requests taken from the API Gateway v2
+//! fixtures in `events/`, driven through each function's own router.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http_body_util::BodyExt;
+use platefull::auth::dev::DevSigner;
+use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
+use platefull::store::dynamodb::DynamoStore;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Loads `events/<name>`, fills its `{{placeholders}}` (also inside base64 bodies) and parses
+/// it the way the Lambda runtime does.
+fn fixture(name: &str, vars: &[(&str, &str)]) -> lambda_http::Request {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fill = |s: &str| {
+        vars.iter().fold(s.to_owned(), |s, (k, v)| {
+            s.replace(&format!("{{{{{k}}}}}"), v)
+        })
+    };
+    let mut event: Value = serde_json::from_str(&fill(&text)).expect("fixture is JSON");
+    if event["isBase64Encoded"] == true {
+        let body = STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
+        let body = fill(&String::from_utf8(body).unwrap());
+        event["body"] = STANDARD.encode(body).into();
+    }
+    assert!(
+        !event.to_string().contains("{{"),
+        "{name}: unfilled placeholder"
+    );
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+async fn invoke(router: &Router, request: lambda_http::Request) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        },
+    )
+}
+
+/// A fake Stack Auth serving one project's JWKS, with a signer for its tokens; counts fetches.
+async fn fake_stack_auth(project: &str) -> (String, DevSigner, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let signer = DevSigner::generate(&format!("{url}/api/v1/projects/{project}"), project);
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks = serde_json::to_value(signer.jwks()).unwrap();
+    let counter = fetches.clone();
+    let app = Router::new().route(
+        &format!("/api/v1/projects/{project}/.well-known/jwks.json"),
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move { Json(jwks) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, signer, fetches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_serve_their_fixtures_from_the_aws_environment() {
+    // Infrastructure as the SAM template would create it, on moto.
+    let aws = platefull_tests::aws_config().await;
+    let table = platefull_tests::unique("platefull-lambda");
+    DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+        .await
+        .unwrap();
+    let kms = aws_sdk_kms::Client::new(&aws);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let data_key = kms
+        .generate_data_key()
+        .key_id(key_id)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let ciphertext = STANDARD.encode(data_key.ciphertext_blob.unwrap().into_inner());
+
+    let project = "proj-1234";
+    let (stack_url, signer, fetches) = fake_stack_auth(project).await;
+
+    // The mains' environment. (This is the only test in this binary touching the environment.)
+    for (name, value) in [
+        ("PLATEFULL_TABLE", table.as_str()),
+        ("STACK_PROJECT_ID", project),
+        ("STACK_API_URL", stack_url.as_str()),
+        ("PLATEFULL_DATA_KEY_CIPHERTEXT", ciphertext.as_str()),
+        ("AWS_ENDPOINT_URL", platefull_tests::moto_url().as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let state: AppState = platefull::config::state_from_env()
+        .await
+        .expect("state from env");
+    assert_eq!(state.store.kind(), "dynamodb");
+    let user_apis = user_apis_router(state.clone());
+    let client_config = client_config_router(state.clone());
+    let sessions = sessions_router(state.clone());
+
+    let alice = signer.token("user-alice", 600);
+    let (status, health) = invoke(&user_apis, fixture("health.json", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+
+    let (status, created) = invoke(
+        &user_apis,
+        fixture("user-apis/create-whatsapp.json", &[("userToken", &alice)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let store_id = created["storeId"].as_str().unwrap().to_owned();
+    let api_key = created["apiKey"].as_str().unwrap().to_owned();
+    let vars = |key: &str| {
+        vec![
+            ("userToken", alice.clone()),
+            ("apiKey", key.to_owned()),
+            ("id", id.clone()),
+            ("storeId", store_id.clone()),
+            ("saiposToken", "saipos-token-from-fixture".to_owned()),
+        ]
+    };
+    let owned = vars(&api_key);
+    let v: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let (status, saipos) = invoke(&user_apis, fixture("user-apis/create-saipos.json", &v)).await;
+    assert_eq!(status, StatusCode::CREATED, "{saipos}");
+    assert_eq!(saipos["type"], "saipos");
+    assert!(!saipos.to_string().contains("saipos-token-from-fixture"));
+    let (status, err) = invoke(&user_apis, fixture("user-apis/create-invalid.json", &v)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, listed) = invoke(&user_apis, fixture("user-apis/list.json", &v)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let (status, err) = invoke(&user_apis, fixture("user-apis/list-with-api-key.json", &v)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
+    let (status, renamed) = invoke(&user_apis, fixture("user-apis/rename.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "Pizzaria X Centro");
+
+    let (status, config) = invoke(
+        &client_config,
+        fixture("client-config/get-with-api-key.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(config["messageLimit"], 30);
+    let (status, config) = invoke(
+        &client_config,
+        fixture("client-config/get-with-stack-header.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    let (status, config) = invoke(&client_config, fixture("client-config/put.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(config["botName"], "Maria");
+    let (status, err) = invoke(
+        &client_config,
+        fixture("client-config/put-invalid.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["field"], "messageLimit");
+    let (status, slots) = invoke(&sessions, fixture("whatsapp-sessions/list.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    assert_eq!(slots["data"].as_array().unwrap().len(), 3);
+
+    // Each function serves only its own routes.
+    let (status, _) = invoke(
+        &user_apis,
+        fixture("client-config/get-with-api-key.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = invoke(&client_config, fixture("user-apis/list.json", &v)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Rotation: the old key stops at once, the new one works.
+    let (status, rotated) = invoke(&user_apis, fixture("user-apis/rotate-key.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let (status, _) = invoke(
+        &client_config,
+        fixture("client-config/get-with-api-key.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let owned = vars(rotated["apiKey"].as_str().unwrap());
+    let v2: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = invoke(
+        &client_config,
+        fixture("client-config/get-with-api-key.json", &v2),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The JWKS was fetched once and cached; a token from an unknown key is refused without
+    // hammering Stack Auth.
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    let stranger = DevSigner::generate(&signer.issuer, project).token("user-alice", 600);
+    for _ in 0..3 {
+        let (status, err) = invoke(
+            &user_apis,
+            fixture("user-apis/list.json", &[("userToken", &stranger)]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
+    }
+    assert!(
+        fetches.load(Ordering::SeqCst) <= 2,
+        "unknown kids refetch at most once a minute"
+    );
+
+    let (status, _) = invoke(&user_apis, fixture("user-apis/delete.json", &v2)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = invoke(
+        &client_config,
+        fixture("client-config/get-with-api-key.json", &v2),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A data key that KMS can't decrypt stops the function at start, with a clear error.
+    std::env::set_var("PLATEFULL_DATA_KEY_CIPHERTEXT", STANDARD.encode([1u8; 64]));
+    let err = platefull::config::state_from_env()
+        .await
+        .err()
+        .expect("bad data key refused");
+    assert!(err.to_string().contains("KMS"), "{err}");
+    std::env::remove_var("PLATEFULL_TABLE");
+    let err = platefull::config::state_from_env()
+        .await
+        .err()
+        .expect("missing table refused");
+    assert_eq!(
+        err.to_string(),
+        "environment variable PLATEFULL_TABLE is required"
+    );
+}

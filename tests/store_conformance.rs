@@ -39,7 +39,10 @@ async fn items_round_trip_every_json_type(t: TestStore) {
             "list": ["a", 1, true], "nested": {"a": {"b": [1, 2]}},
         }),
     );
-    t.store.write(vec![put(original.clone(), Cond::None)]).await.unwrap();
+    t.store
+        .write(vec![put(original.clone(), Cond::None)])
+        .await
+        .unwrap();
     assert_eq!(get(t.store.as_ref(), "P#1", "S#1").await, Some(original));
 }
 
@@ -51,81 +54,195 @@ async fn query_returns_one_partition_by_prefix_in_order(t: TestStore) {
     ops.push(put(item("STORE#ab", "SLOT#1", json!({})), Cond::None));
     ops.push(put(item("STORE#", "SLOT#1", json!({})), Cond::None));
     t.store.write(ops).await.unwrap();
-    let sks = |items: Vec<Item>| items.iter().map(|i| i["sk"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(sks(t.store.query("STORE#a", "SLOT#").await.unwrap()), ["SLOT#1", "SLOT#2", "SLOT#3"]);
-    assert_eq!(sks(t.store.query("STORE#a", "").await.unwrap()), ["CONFIG", "SLOT#1", "SLOT#2", "SLOT#3"]);
+    let sks = |items: Vec<Item>| {
+        items
+            .iter()
+            .map(|i| i["sk"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sks(t.store.query("STORE#a", "SLOT#").await.unwrap()),
+        ["SLOT#1", "SLOT#2", "SLOT#3"]
+    );
+    assert_eq!(
+        sks(t.store.query("STORE#a", "").await.unwrap()),
+        ["CONFIG", "SLOT#1", "SLOT#2", "SLOT#3"]
+    );
     assert!(t.store.query("STORE#a", "SLOT#4").await.unwrap().is_empty());
     assert_eq!(t.store.query("STORE#ab", "SLOT#").await.unwrap().len(), 1);
 }
 
 async fn create_only_puts_refuse_to_overwrite(t: TestStore) {
-    t.store.write(vec![put(item("P", "S", json!({"v": 1})), Cond::NotExists)]).await.unwrap();
-    let err = t.store.write(vec![put(item("P", "S", json!({"v": 2})), Cond::NotExists)]).await.unwrap_err();
+    t.store
+        .write(vec![put(item("P", "S", json!({"v": 1})), Cond::NotExists)])
+        .await
+        .unwrap();
+    let err = t
+        .store
+        .write(vec![put(item("P", "S", json!({"v": 2})), Cond::NotExists)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(get(t.store.as_ref(), "P", "S").await.unwrap()["v"], 1);
 }
 
 async fn a_failed_condition_aborts_the_whole_batch(t: TestStore) {
-    t.store.write(vec![put(item("P", "existing", json!({"v": 1})), Cond::None)]).await.unwrap();
+    t.store
+        .write(vec![put(
+            item("P", "existing", json!({"v": 1})),
+            Cond::None,
+        )])
+        .await
+        .unwrap();
     let batch = vec![
         put(item("P", "new-1", json!({})), Cond::NotExists),
         put(item("P", "existing", json!({"v": 2})), Cond::NotExists),
-        WriteOp::Delete { pk: "P".into(), sk: "existing".into(), cond: Cond::None },
+        WriteOp::Delete {
+            pk: "P".into(),
+            sk: "existing".into(),
+            cond: Cond::None,
+        },
     ];
     // "existing" appears twice: the batch is invalid before it is sent.
-    assert!(matches!(t.store.write(batch).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        t.store.write(batch).await,
+        Err(StoreError::Invalid(_))
+    ));
     let batch = vec![
         put(item("P", "new-1", json!({})), Cond::NotExists),
         put(item("P", "new-2", json!({})), Cond::None),
         put(item("P", "existing", json!({"v": 2})), Cond::NotExists),
     ];
-    assert!(matches!(t.store.write(batch).await, Err(StoreError::ConditionFailed)));
+    assert!(matches!(
+        t.store.write(batch).await,
+        Err(StoreError::ConditionFailed)
+    ));
     assert_eq!(get(t.store.as_ref(), "P", "new-1").await, None);
     assert_eq!(get(t.store.as_ref(), "P", "new-2").await, None);
-    assert_eq!(get(t.store.as_ref(), "P", "existing").await.unwrap()["v"], 1);
+    assert_eq!(
+        get(t.store.as_ref(), "P", "existing").await.unwrap()["v"],
+        1
+    );
 }
 
 async fn conditions_on_attributes_and_existence(t: TestStore) {
-    t.store.write(vec![put(item("P", "S", json!({"owner": "alice", "n": 1})), Cond::None)]).await.unwrap();
+    t.store
+        .write(vec![put(
+            item("P", "S", json!({"owner": "alice", "n": 1})),
+            Cond::None,
+        )])
+        .await
+        .unwrap();
     let by = |owner: &str| Cond::Matches(vec![("owner".into(), json!(owner))]);
-    let err = t.store.write(vec![put(item("P", "S", json!({"owner": "bob"})), by("bob"))]).await;
+    let err = t
+        .store
+        .write(vec![put(
+            item("P", "S", json!({"owner": "bob"})),
+            by("bob"),
+        )])
+        .await;
     assert!(matches!(err, Err(StoreError::ConditionFailed)));
-    t.store.write(vec![put(item("P", "S", json!({"owner": "alice", "n": 2})), by("alice"))]).await.unwrap();
+    t.store
+        .write(vec![put(
+            item("P", "S", json!({"owner": "alice", "n": 2})),
+            by("alice"),
+        )])
+        .await
+        .unwrap();
     assert_eq!(get(t.store.as_ref(), "P", "S").await.unwrap()["n"], 2);
     // Matches requires existence.
-    let err = t.store.write(vec![put(item("P", "T", json!({})), by("alice"))]).await;
+    let err = t
+        .store
+        .write(vec![put(item("P", "T", json!({})), by("alice"))])
+        .await;
     assert!(matches!(err, Err(StoreError::ConditionFailed)));
-    let err = t.store.write(vec![WriteOp::Delete { pk: "P".into(), sk: "T".into(), cond: Cond::Exists }]).await;
+    let err = t
+        .store
+        .write(vec![WriteOp::Delete {
+            pk: "P".into(),
+            sk: "T".into(),
+            cond: Cond::Exists,
+        }])
+        .await;
     assert!(matches!(err, Err(StoreError::ConditionFailed)));
-    t.store.write(vec![WriteOp::Delete { pk: "P".into(), sk: "S".into(), cond: by("alice") }]).await.unwrap();
+    t.store
+        .write(vec![WriteOp::Delete {
+            pk: "P".into(),
+            sk: "S".into(),
+            cond: by("alice"),
+        }])
+        .await
+        .unwrap();
     assert_eq!(get(t.store.as_ref(), "P", "S").await, None);
     // Unconditional delete of a missing item is fine.
-    t.store.write(vec![WriteOp::Delete { pk: "P".into(), sk: "S".into(), cond: Cond::None }]).await.unwrap();
+    t.store
+        .write(vec![WriteOp::Delete {
+            pk: "P".into(),
+            sk: "S".into(),
+            cond: Cond::None,
+        }])
+        .await
+        .unwrap();
 }
 
 async fn updates_set_remove_and_return_the_new_item(t: TestStore) {
     t.store
-        .write(vec![put(item("P", "S", json!({"owner": "alice", "name": "a", "gone": "x", "keep": 1})), Cond::None)])
+        .write(vec![put(
+            item(
+                "P",
+                "S",
+                json!({"owner": "alice", "name": "a", "gone": "x", "keep": 1}),
+            ),
+            Cond::None,
+        )])
         .await
         .unwrap();
     let update = Update {
-        set: vec![("name".into(), json!("b")), ("added".into(), json!({"deep": [1]}))],
+        set: vec![
+            ("name".into(), json!("b")),
+            ("added".into(), json!({"deep": [1]})),
+        ],
         remove: vec!["gone".into()],
         cond: Cond::Matches(vec![("owner".into(), json!("alice"))]),
     };
     let after = t.store.update("P", "S", update.clone()).await.unwrap();
-    assert_eq!(after, item("P", "S", json!({"owner": "alice", "name": "b", "added": {"deep": [1]}, "keep": 1})));
+    assert_eq!(
+        after,
+        item(
+            "P",
+            "S",
+            json!({"owner": "alice", "name": "b", "added": {"deep": [1]}, "keep": 1})
+        )
+    );
     assert_eq!(get(t.store.as_ref(), "P", "S").await, Some(after.clone()));
 
-    let wrong_owner = Update { cond: Cond::Matches(vec![("owner".into(), json!("bob"))]), ..update.clone() };
-    assert!(matches!(t.store.update("P", "S", wrong_owner).await, Err(StoreError::ConditionFailed)));
+    let wrong_owner = Update {
+        cond: Cond::Matches(vec![("owner".into(), json!("bob"))]),
+        ..update.clone()
+    };
+    assert!(matches!(
+        t.store.update("P", "S", wrong_owner).await,
+        Err(StoreError::ConditionFailed)
+    ));
     assert_eq!(get(t.store.as_ref(), "P", "S").await, Some(after));
     // An update never creates an item.
-    let plain = Update { set: vec![("x".into(), json!(1))], ..Update::default() };
-    assert!(matches!(t.store.update("P", "missing", plain).await, Err(StoreError::ConditionFailed)));
+    let plain = Update {
+        set: vec![("x".into(), json!(1))],
+        ..Update::default()
+    };
+    assert!(matches!(
+        t.store.update("P", "missing", plain).await,
+        Err(StoreError::ConditionFailed)
+    ));
     assert_eq!(get(t.store.as_ref(), "P", "missing").await, None);
-    let key_change = Update { set: vec![("sk".into(), json!("other"))], ..Update::default() };
-    assert!(matches!(t.store.update("P", "S", key_change).await, Err(StoreError::Invalid(_))));
+    let key_change = Update {
+        set: vec![("sk".into(), json!("other"))],
+        ..Update::default()
+    };
+    assert!(matches!(
+        t.store.update("P", "S", key_change).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn racing_creates_have_exactly_one_winner(t: TestStore) {
@@ -133,7 +250,12 @@ async fn racing_creates_have_exactly_one_winner(t: TestStore) {
     let tasks = (0..8).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
-            store.write(vec![put(item("RACE", "ONE", json!({"n": n})), Cond::NotExists)]).await
+            store
+                .write(vec![put(
+                    item("RACE", "ONE", json!({"n": n})),
+                    Cond::NotExists,
+                )])
+                .await
         })
     });
     let mut wins = 0;
@@ -148,13 +270,26 @@ async fn racing_creates_have_exactly_one_winner(t: TestStore) {
 }
 
 async fn batches_are_bounded_and_keyed(t: TestStore) {
-    let too_many = (0..=MAX_BATCH).map(|i| put(item("P", &format!("S{i}"), json!({})), Cond::None)).collect();
-    assert!(matches!(t.store.write(too_many).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(t.store.write(vec![]).await, Err(StoreError::Invalid(_))));
+    let too_many = (0..=MAX_BATCH)
+        .map(|i| put(item("P", &format!("S{i}"), json!({})), Cond::None))
+        .collect();
+    assert!(matches!(
+        t.store.write(too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.store.write(vec![]).await,
+        Err(StoreError::Invalid(_))
+    ));
     let keyless = put(json!({"pk": "P"}).as_object().cloned().unwrap(), Cond::None);
-    assert!(matches!(t.store.write(vec![keyless]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        t.store.write(vec![keyless]).await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(t.store.query("P", "").await.unwrap().is_empty());
-    let full: Vec<_> = (0..MAX_BATCH).map(|i| put(item("P", &format!("S{i:03}"), json!({})), Cond::NotExists)).collect();
+    let full: Vec<_> = (0..MAX_BATCH)
+        .map(|i| put(item("P", &format!("S{i:03}"), json!({})), Cond::NotExists))
+        .collect();
     t.store.write(full).await.unwrap();
     assert_eq!(t.store.query("P", "S").await.unwrap().len(), MAX_BATCH);
 }
@@ -163,7 +298,15 @@ async fn large_partitions_are_read_to_the_end(t: TestStore) {
     // 40 items of ~40 KB: 1.6 MB, over DynamoDB's 1 MB page, so the query must paginate.
     let blob = "x".repeat(40_000);
     for chunk in (0..40).collect::<Vec<_>>().chunks(10) {
-        let ops = chunk.iter().map(|i| put(item("BIG", &format!("I#{i:02}"), json!({"blob": blob})), Cond::None)).collect();
+        let ops = chunk
+            .iter()
+            .map(|i| {
+                put(
+                    item("BIG", &format!("I#{i:02}"), json!({"blob": blob})),
+                    Cond::None,
+                )
+            })
+            .collect();
         t.store.write(ops).await.unwrap();
     }
     let items = t.store.query("BIG", "I#").await.unwrap();

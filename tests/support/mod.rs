@@ -50,14 +50,22 @@ pub struct TestStore {
 pub async fn embedded_store() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("embedded store");
-    TestStore { store: Arc::new(store), _dir: Some(dir) }
+    TestStore {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
 }
 
 pub async fn dynamo_store() -> TestStore {
     let client = aws_sdk_dynamodb::Client::new(&aws_config().await);
     let table = unique("platefull-test");
-    DynamoStore::create_table(&client, &table).await.expect("create table on moto");
-    TestStore { store: Arc::new(DynamoStore::new(client, table)), _dir: None }
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table on moto");
+    TestStore {
+        store: Arc::new(DynamoStore::new(client, table)),
+        _dir: None,
+    }
 }
 
 /// A router with its state and the signer whose tokens it accepts.
@@ -81,7 +89,12 @@ impl TestApp {
             users: Arc::new(signer.verifier()),
             secrets: Arc::new(SecretBox::from_key(&[42; 32])),
         };
-        Self { router: build(state.clone()), state, signer, _store: store }
+        Self {
+            router: build(state.clone()),
+            state,
+            signer,
+            _store: store,
+        }
     }
 
     pub fn token(&self, user: &str) -> String {
@@ -89,13 +102,21 @@ impl TestApp {
     }
 
     /// Sends a request; `auth` is put in `Authorization: Bearer`.
-    pub async fn call(&self, method: Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(auth) = auth {
             req = req.header("authorization", format!("Bearer {auth}"));
         }
         let req = match body {
-            Some(body) => req.header("content-type", "application/json").body(Body::from(body.to_string())),
+            Some(body) => req
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
             None => req.body(Body::empty()),
         }
         .expect("request");
@@ -103,14 +124,25 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
         };
         (status, value)
     }

@@ -1,0 +1,223 @@
+//! The local stack as a user runs it: the real `platefull` binary, `dev` and `dev-token`
+//! over HTTP, data surviving a hard restart, owners isolated, one process per data dir.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_platefull");
+
+struct Stack {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `platefull dev` on a free port and waits for its "listening on" line.
+fn start(data_dir: &Path) -> Stack {
+    let mut child = Command::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn platefull dev");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("platefull dev prints where it listens");
+    Stack { child, url }
+}
+
+fn dev_token(data_dir: &Path, user: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["dev-token", "--user", user, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .expect("token on the last line")
+        .to_owned()
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A token minted before the stack ever ran is accepted by it (same data dir).
+    let alice = dev_token(&data, "alice");
+    let stack = start(&data);
+    let bob = dev_token(&data, "bob");
+    use reqwest::Method;
+
+    let health: Value = reqwest::get(format!("{}/health", stack.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["checks"]["store"]["kind"], "embedded");
+    assert_eq!(health["status"], "ok");
+
+    let (status, wa) = call(
+        Method::POST,
+        format!("{}/api/user-apis", stack.url),
+        &alice,
+        Some(json!({"name": "Pizzaria X", "type": "whatsapp"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{wa}");
+    let (store_id, api_key) = (
+        wa["storeId"].as_str().unwrap().to_owned(),
+        wa["apiKey"].as_str().unwrap().to_owned(),
+    );
+    let (status, sp) = call(
+        Method::POST,
+        format!("{}/api/user-apis", stack.url),
+        &alice,
+        Some(json!({"name": "Saipos", "type": "saipos", "apiKey": "saipos-token-123456"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    let config_url = format!("{}/api/client/{store_id}/config", stack.url);
+    let (status, config) = call(
+        Method::PUT,
+        config_url.clone(),
+        &api_key,
+        Some(json!({"botName": "Maria", "storeType": "pizzaria"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{config}");
+    let (status, sessions) = call(
+        Method::GET,
+        format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sessions["data"].as_array().unwrap().len(), 3);
+
+    let (_, bobs) = call(
+        Method::GET,
+        format!("{}/api/user-apis", stack.url),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(bobs, json!([]));
+    let (status, _) = call(Method::GET, config_url, &bob, None).await;
+    assert_eq!(status, 404);
+
+    // One process per data dir: a second stack refuses clearly instead of corrupting it.
+    let second = Command::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already in use"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    // A hard kill, then a restart: everything is still there.
+    drop(stack);
+    let started = Instant::now();
+    let stack = start(&data);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (status, apis) = call(
+        Method::GET,
+        format!("{}/api/user-apis", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<_> = apis
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Pizzaria X", "Saipos"]);
+    let (status, config) = call(
+        Method::GET,
+        format!("{}/api/client/{store_id}/config", stack.url),
+        &api_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["botName"], "Maria");
+    assert!(
+        !std::fs::read(data.join("store.redb"))
+            .unwrap()
+            .windows(19)
+            .any(|w| w == b"saipos-token-123456"),
+        "Saipos token stored in clear"
+    );
+}
+
+#[test]
+fn dev_token_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["dev-token", "--user", "", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
+}
