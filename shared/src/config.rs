@@ -51,5 +51,6 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
         users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
         secrets: Arc::new(secrets),
+        saipos: Default::default(),
     })
 }

@@ -36,6 +36,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// A third-party service (Saipos, ...) failed; the message says which and why.
+    #[error("{1}")]
+    Upstream(&'static str, String),
     #[error("internal error")]
     Internal(String),
 }
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream(..) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Upstream(code, _) => code,
             ApiError::Internal(_) => "internal",
         }
     }

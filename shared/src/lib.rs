@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod local;
 pub mod records;
+pub mod saipos;
 pub mod store;
 pub mod telemetry;
 

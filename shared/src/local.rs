@@ -65,5 +65,6 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         store: Arc::new(store),
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(secrets),
+        saipos: Default::default(),
     })
 }

@@ -92,6 +92,7 @@ pub async fn create_user_api(
         store_id: store_id.clone(),
         base_url,
         status: ConnectionStatus::Disconnected,
+        status_reason: None,
         api_key_preview: String::new(),
         created_at: now.clone(),
         updated_at: now.clone(),

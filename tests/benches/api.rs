@@ -23,23 +23,49 @@ struct Bench {
 }
 
 impl Bench {
-    async fn call(&self, method: &Method, path: &str, auth: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {auth}"));
+    async fn call(
+        &self,
+        method: &Method,
+        path: &str,
+        auth: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {auth}"));
         let req = match body {
-            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
             None => req.body(Body::empty()),
         }
         .unwrap();
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Runs the request `n` times (after a warm-up) and prints p50/p99/max.
-    async fn measure(&self, label: &str, n: usize, method: Method, path: &str, auth: &str, body: Option<Value>) {
+    async fn measure(
+        &self,
+        label: &str,
+        n: usize,
+        method: Method,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) {
         for _ in 0..n / 10 {
-            assert!(self.call(&method, path, auth, body.as_ref()).await.0.is_success());
+            assert!(self
+                .call(&method, path, auth, body.as_ref())
+                .await
+                .0
+                .is_success());
         }
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
@@ -60,7 +86,14 @@ impl Bench {
     }
 
     /// Prints the store round trips one request makes.
-    async fn round_trips(&self, label: &str, method: Method, path: &str, auth: &str, body: Option<Value>) {
+    async fn round_trips(
+        &self,
+        label: &str,
+        method: Method,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) {
         let (r0, w0) = self.counts.snapshot();
         let (status, _) = self.call(&method, path, auth, body.as_ref()).await;
         assert!(status.is_success(), "{label}: {status}");
@@ -72,36 +105,133 @@ impl Bench {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(CountingStore::new(Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap())));
+    let store = Arc::new(CountingStore::new(Arc::new(
+        EmbeddedStore::open(&dir.path().join("store.redb")).unwrap(),
+    )));
     let counts = store.counts.clone();
     let signer = DevSigner::generate("bench", "bench");
     let state = AppState {
         store,
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(SecretBox::from_key(&[1; 32])),
+        saipos: Default::default(),
     };
-    let bench = Bench { router: all_routes(state), counts };
+    let bench = Bench {
+        router: all_routes(state),
+        counts,
+    };
     let owner = signer.token("owner", 3600);
     let create = json!({"name": "Pizzaria", "type": "whatsapp"});
-    let (_, api) = bench.call(&Method::POST, "/api/user-apis", &owner, Some(&create)).await;
+    let (_, api) = bench
+        .call(&Method::POST, "/api/user-apis", &owner, Some(&create))
+        .await;
     let key = api["apiKey"].as_str().unwrap().to_owned();
     let config = format!("/api/client/{}/config", api["storeId"].as_str().unwrap());
     let change = json!({"botName": "Maria", "messageLimit": 30, "basePrompt": "Você é a Maria, atendente da pizzaria."});
 
     println!("== store round trips per request");
-    bench.round_trips("GET config (owner token)", Method::GET, &config, &owner, None).await;
-    bench.round_trips("GET config (apiKey)", Method::GET, &config, &key, None).await;
-    bench.round_trips("PUT config (owner token)", Method::PUT, &config, &owner, Some(change.clone())).await;
-    bench.round_trips("PUT config (apiKey)", Method::PUT, &config, &key, Some(change.clone())).await;
-    bench.round_trips("GET sessions (apiKey)", Method::GET, &format!("/api/whatsapp/{}/sessions", api["storeId"].as_str().unwrap()), &key, None).await;
-    bench.round_trips("GET /api/user-apis", Method::GET, "/api/user-apis", &owner, None).await;
-    bench.round_trips("POST /api/user-apis (whatsapp)", Method::POST, "/api/user-apis", &owner, Some(create.clone())).await;
+    bench
+        .round_trips(
+            "GET config (owner token)",
+            Method::GET,
+            &config,
+            &owner,
+            None,
+        )
+        .await;
+    bench
+        .round_trips("GET config (apiKey)", Method::GET, &config, &key, None)
+        .await;
+    bench
+        .round_trips(
+            "PUT config (owner token)",
+            Method::PUT,
+            &config,
+            &owner,
+            Some(change.clone()),
+        )
+        .await;
+    bench
+        .round_trips(
+            "PUT config (apiKey)",
+            Method::PUT,
+            &config,
+            &key,
+            Some(change.clone()),
+        )
+        .await;
+    bench
+        .round_trips(
+            "GET sessions (apiKey)",
+            Method::GET,
+            &format!(
+                "/api/whatsapp/{}/sessions",
+                api["storeId"].as_str().unwrap()
+            ),
+            &key,
+            None,
+        )
+        .await;
+    bench
+        .round_trips(
+            "GET /api/user-apis",
+            Method::GET,
+            "/api/user-apis",
+            &owner,
+            None,
+        )
+        .await;
+    bench
+        .round_trips(
+            "POST /api/user-apis (whatsapp)",
+            Method::POST,
+            "/api/user-apis",
+            &owner,
+            Some(create.clone()),
+        )
+        .await;
 
     println!("== latency, in-process through the router, embedded store");
-    bench.measure("GET config (owner token)", 5000, Method::GET, &config, &owner, None).await;
-    bench.measure("GET config (apiKey)", 5000, Method::GET, &config, &key, None).await;
-    bench.measure("PUT config (owner token)", 2000, Method::PUT, &config, &owner, Some(change.clone())).await;
-    bench.measure("PUT config (apiKey)", 2000, Method::PUT, &config, &key, Some(change)).await;
+    bench
+        .measure(
+            "GET config (owner token)",
+            5000,
+            Method::GET,
+            &config,
+            &owner,
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "GET config (apiKey)",
+            5000,
+            Method::GET,
+            &config,
+            &key,
+            None,
+        )
+        .await;
+    bench
+        .measure(
+            "PUT config (owner token)",
+            2000,
+            Method::PUT,
+            &config,
+            &owner,
+            Some(change.clone()),
+        )
+        .await;
+    bench
+        .measure(
+            "PUT config (apiKey)",
+            2000,
+            Method::PUT,
+            &config,
+            &key,
+            Some(change),
+        )
+        .await;
     let lister = signer.token("lister", 3600);
     for n in 0..100 {
         let body = if n % 2 == 0 {
@@ -109,10 +239,23 @@ async fn main() {
         } else {
             json!({"name": format!("Loja {n}"), "type": "saipos", "apiKey": "saipos-token-0123456789"})
         };
-        let (status, err) = bench.call(&Method::POST, "/api/user-apis", &lister, Some(&body)).await;
+        let (status, err) = bench
+            .call(&Method::POST, "/api/user-apis", &lister, Some(&body))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{err}");
     }
-    let (_, listed) = bench.call(&Method::GET, "/api/user-apis", &lister, None).await;
+    let (_, listed) = bench
+        .call(&Method::GET, "/api/user-apis", &lister, None)
+        .await;
     assert_eq!(listed.as_array().unwrap().len(), 100);
-    bench.measure("GET /api/user-apis (100 APIs)", 3000, Method::GET, "/api/user-apis", &lister, None).await;
+    bench
+        .measure(
+            "GET /api/user-apis (100 APIs)",
+            3000,
+            Method::GET,
+            "/api/user-apis",
+            &lister,
+            None,
+        )
+        .await;
 }

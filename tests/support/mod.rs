@@ -2,6 +2,8 @@
 //! embedded store in a temp dir; DynamoDB through the real AWS SDK against the moto server
 //! that `scripts/test.sh` starts), and an app harness that drives a router in-process.
 
+pub mod fake_saipos;
+
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -88,6 +90,7 @@ impl TestApp {
             store: store.store.clone(),
             users: Arc::new(signer.verifier()),
             secrets: Arc::new(SecretBox::from_key(&[42; 32])),
+            saipos: Default::default(),
         };
         Self {
             router: build(state.clone()),

@@ -50,6 +50,9 @@ pub struct UserApi {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     pub status: ConnectionStatus,
+    /// Why the last connection test failed (absent when it passed or never ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub api_key_preview: String,
     pub created_at: String,
     pub updated_at: String,

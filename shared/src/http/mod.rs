@@ -28,6 +28,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub users: Arc<UserTokens>,
     pub secrets: Arc<SecretBox>,
+    /// How Saipos is called (timeouts, retries, the process-wide rate limit).
+    pub saipos: crate::saipos::client::Settings,
 }
 
 /// Wraps a function's routes with the behaviour every router shares.

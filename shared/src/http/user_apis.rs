@@ -2,7 +2,9 @@
 //! test, rotate-key. Only a signed-in user reaches these routes, and only their own records.
 //! Responses never carry secrets, except the new apiKey, once, on create and rotate-key.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,8 +19,12 @@ use crate::domain::user_api::{
     ApiType, ConnectionStatus, CreateUserApiRequest, UpdateUserApiRequest, UserApi,
 };
 use crate::records::{self, StoreCaller};
+use crate::saipos;
+use crate::saipos::cache::ReportError;
+use crate::saipos::client::{SaiposClient, SaiposError};
 use crate::store::Update;
 use crate::ApiError;
+use time::Date;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/user-apis/{id}/test", post(test))
         .route("/api/user-apis/{id}/rotate-key", post(rotate_key))
+        .route("/api/user-apis/{id}/reports/sales", get(sales_report))
 }
 
 /// A user API with its freshly issued key (create and rotate-key only).
@@ -103,6 +110,11 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     records::delete_user_api(state.store.as_ref(), &user, &api, &item).await?;
+    if api.api_type == ApiType::Saipos {
+        if let Err(err) = saipos::cache::forget(state.store.as_ref(), &api.id).await {
+            tracing::warn!(api_id = %api.id, error = %err, "cached report days left behind (they expire)");
+        }
+    }
     tracing::info!(api_id = %api.id, "user API deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -128,7 +140,7 @@ async fn test(
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (api, _) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
+    let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     match api.api_type {
         ApiType::Whatsapp => {
             let slots = records::list_slots(
@@ -174,9 +186,145 @@ async fn test(
                 json!({ "success": connected > 0, "status": status, "message": message, "slots": slots }),
             ))
         }
-        ApiType::Saipos => Err(ApiError::bad_request(
-            "not_supported",
-            "testing Saipos accounts is not available yet in this version",
-        )),
+        ApiType::Saipos => {
+            let (client, _) = saipos_client(&state, &api, &item)?;
+            let outcome = client.check(saipos::cache::today()).await;
+            let (status, reason, message) = match &outcome {
+                Ok(()) => (
+                    ConnectionStatus::Connected,
+                    None,
+                    "Saipos accepted the token".to_owned(),
+                ),
+                Err(err) => (
+                    ConnectionStatus::Error,
+                    Some(err.to_string()),
+                    err.to_string(),
+                ),
+            };
+            let mut update = Update {
+                set: vec![
+                    ("status".into(), json!(status)),
+                    ("updatedAt".into(), crate::ids::now_rfc3339().into()),
+                ],
+                ..Update::default()
+            };
+            match &reason {
+                Some(reason) => update
+                    .set
+                    .push(("statusReason".into(), reason.clone().into())),
+                None => update.remove.push("statusReason".into()),
+            }
+            state
+                .store
+                .update(&records::user_pk(&user), &records::api_sk(&api.id), update)
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::ConditionFailed => {
+                        ApiError::NotFound(format!("no API with id {id:?}"))
+                    }
+                    other => other.into(),
+                })?;
+            tracing::info!(api_id = %api.id, ok = outcome.is_ok(), "Saipos connection tested");
+            Ok(Json(
+                json!({ "success": outcome.is_ok(), "status": status, "message": message }),
+            ))
+        }
     }
+}
+
+/// A Saipos client for a Saipos user API, with its account fingerprint.
+fn saipos_client(
+    state: &AppState,
+    api: &UserApi,
+    item: &crate::store::Item,
+) -> Result<(SaiposClient, String), ApiError> {
+    let sealed = crate::store::attr_str(item, "secret")
+        .ok_or_else(|| ApiError::Internal("Saipos account without a sealed token".into()))?;
+    let token = state
+        .secrets
+        .open(sealed, &api.id)
+        .map_err(|e| ApiError::Internal(format!("Saipos token does not open: {e}")))?;
+    let base_url = api
+        .base_url
+        .as_deref()
+        .unwrap_or(crate::domain::user_api::SAIPOS_DEFAULT_BASE_URL);
+    let account = saipos::cache::account_fingerprint(base_url, &token);
+    Ok((
+        SaiposClient::new(base_url, &token, state.saipos.clone()),
+        account,
+    ))
+}
+
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+fn report_date(query: &HashMap<String, String>, field: &'static str) -> Result<Date, ApiError> {
+    let raw = query
+        .get(field)
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} is required (YYYY-MM-DD)")))?;
+    Date::parse(
+        raw,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be a date as YYYY-MM-DD (got {raw:?})"),
+        )
+    })
+}
+
+/// `GET /api/user-apis/{id}/reports/sales?from=YYYY-MM-DD&to=YYYY-MM-DD`: sales totals of a
+/// Saipos account; settled days come from the cache.
+async fn sales_report(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let from = report_date(&query, "from")?;
+    let to = report_date(&query, "to")?;
+    let today = saipos::cache::today();
+    if from > to {
+        return Err(ApiError::invalid("from", "from must not be after to"));
+    }
+    if (to - from).whole_days() + 1 > MAX_REPORT_DAYS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("a report covers at most {MAX_REPORT_DAYS} days"),
+        ));
+    }
+    if to > today {
+        return Err(ApiError::invalid(
+            "to",
+            format!("to can't be in the future (today is {today})"),
+        ));
+    }
+    let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
+    if api.api_type != ApiType::Saipos {
+        return Err(ApiError::bad_request(
+            "not_supported",
+            "sales reports come from Saipos accounts",
+        ));
+    }
+    let (client, account) = saipos_client(&state, &api, &item)?;
+    let (report, source) = saipos::cache::sales_report(
+        state.store.as_ref(),
+        &client,
+        &api.id,
+        &account,
+        from,
+        to,
+        today,
+    )
+    .await
+    .map_err(|e| match e {
+        ReportError::Saipos(SaiposError::InvalidToken(_)) => {
+            ApiError::Upstream("saipos_rejected_token", e.to_string())
+        }
+        ReportError::Saipos(other) => ApiError::Upstream("saipos_unavailable", other.to_string()),
+        ReportError::Store(store) => store.into(),
+    })?;
+    let mut body = serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["source"] = json!(source);
+    Ok(Json(body))
 }

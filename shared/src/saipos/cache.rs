@@ -1,0 +1,210 @@
+//! Report assembly with a cache of settled days. A day is settled once it is older than
+//! yesterday (Saipos data may lag a day): its totals are stored under the Saipos account's
+//! user API and never fetched again. Cached days are tagged with a fingerprint of the
+//! account (base URL + token), so replacing the token starts a fresh cache.
+//!
+//! Layout: pk `REPORT#<apiId>`, sk `DAY#<YYYY-MM-DD>`, attributes `account`, `totals`,
+//! `expiresAt` (epoch seconds, the DynamoDB TTL attribute: kept ~13 months).
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use super::client::{SaiposClient, SaiposError};
+use super::report::{aggregate, build, DayTotals, Report};
+use crate::store::{attr_str, Cond, Store, StoreError, WriteOp, MAX_BATCH};
+
+/// Restaurants' days are Brazilian days (America/Sao_Paulo has had no DST since 2019).
+pub const STORE_OFFSET_HOURS: i8 = -3;
+const KEEP_SECS: i64 = 400 * 24 * 3600;
+
+pub fn today() -> Date {
+    OffsetDateTime::now_utc()
+        .to_offset(UtcOffset::from_hms(STORE_OFFSET_HOURS, 0, 0).expect("valid offset"))
+        .date()
+}
+
+pub fn report_pk(api_id: &str) -> String {
+    format!("REPORT#{api_id}")
+}
+
+/// Identifies the Saipos account a cache entry was computed from (never the token itself).
+pub fn account_fingerprint(base_url: &str, token: &str) -> String {
+    let digest = Sha256::digest(format!("{base_url}\n{token}").as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a report's days came from.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub cached_days: usize,
+    pub fetched_days: usize,
+    pub saipos_requests: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Saipos(#[from] SaiposError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Consecutive runs of days, as inclusive ranges.
+fn runs(days: &[Date]) -> Vec<(Date, Date)> {
+    let mut out: Vec<(Date, Date)> = Vec::new();
+    for &day in days {
+        match out.last_mut() {
+            Some((_, end)) if end.next_day() == Some(day) => *end = day,
+            _ => out.push((day, day)),
+        }
+    }
+    out
+}
+
+pub async fn sales_report(
+    store: &dyn Store,
+    client: &SaiposClient,
+    api_id: &str,
+    account: &str,
+    from: Date,
+    to: Date,
+    today: Date,
+) -> Result<(Report, Source), ReportError> {
+    let pk = report_pk(api_id);
+    let mut cached: HashMap<String, DayTotals> = HashMap::new();
+    for item in store.query(&pk, "DAY#").await? {
+        if attr_str(&item, "account") != Some(account) {
+            continue;
+        }
+        let (Some(day), Some(totals)) = (attr_str(&item, "day"), item.get("totals")) else {
+            continue;
+        };
+        if let Ok(totals) = serde_json::from_value::<DayTotals>(totals.clone()) {
+            cached.insert(day.to_owned(), totals);
+        }
+    }
+    let mut all_days = Vec::new();
+    let mut day = from;
+    while day <= to {
+        all_days.push(day);
+        day = match day.next_day() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    let missing: Vec<Date> = all_days
+        .iter()
+        .copied()
+        .filter(|d| !cached.contains_key(&d.to_string()))
+        .collect();
+    let mut fetched: HashMap<String, DayTotals> = HashMap::new();
+    for (start, end) in runs(&missing) {
+        let sales = client.search_sales(start, end).await?;
+        let items = client.sales_items(start, end).await?;
+        fetched.extend(aggregate(&sales, &items));
+    }
+    // Settled days are cached, including days without sales (so they aren't asked again).
+    let settled_before = today.previous_day().unwrap_or(today);
+    let expires = OffsetDateTime::now_utc().unix_timestamp() + KEEP_SECS;
+    let writes: Vec<WriteOp> = missing
+        .iter()
+        .filter(|d| **d < settled_before)
+        .map(|d| {
+            let day = d.to_string();
+            let totals = fetched.get(&day).cloned().unwrap_or_default();
+            let item = json!({
+                "pk": pk, "sk": format!("DAY#{day}"), "day": day, "account": account,
+                "totals": totals, "expiresAt": expires,
+            });
+            WriteOp::Put {
+                item: item.as_object().cloned().expect("object"),
+                cond: Cond::None,
+            }
+        })
+        .collect();
+    for chunk in writes.chunks(MAX_BATCH / 4) {
+        // A failed cache write only costs a refetch later; the report is still right.
+        if let Err(err) = store.write(chunk.to_vec()).await {
+            tracing::warn!(error = %err, "could not cache Saipos report days");
+            break;
+        }
+    }
+    let source = Source {
+        cached_days: all_days.len() - missing.len(),
+        fetched_days: missing.len(),
+        saipos_requests: client.requests(),
+    };
+    let days = all_days
+        .into_iter()
+        .map(|d| {
+            let key = d.to_string();
+            let totals = cached
+                .remove(&key)
+                .or_else(|| fetched.remove(&key))
+                .unwrap_or_default();
+            (key, totals)
+        })
+        .collect();
+    Ok((build(&from.to_string(), &to.to_string(), days), source))
+}
+
+/// Removes a user API's cached report days (after the API itself is deleted).
+pub async fn forget(store: &dyn Store, api_id: &str) -> Result<(), StoreError> {
+    let pk = report_pk(api_id);
+    let keys: Vec<WriteOp> = store
+        .query(&pk, "DAY#")
+        .await?
+        .iter()
+        .filter_map(|item| {
+            attr_str(item, "sk").map(|sk| WriteOp::Delete {
+                pk: pk.clone(),
+                sk: sk.to_owned(),
+                cond: Cond::None,
+            })
+        })
+        .collect();
+    for chunk in keys.chunks(MAX_BATCH / 4) {
+        store.write(chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn missing_days_group_into_runs() {
+        let days = [
+            date!(2026 - 01 - 01),
+            date!(2026 - 01 - 02),
+            date!(2026 - 01 - 05),
+            date!(2026 - 01 - 06),
+            date!(2026 - 01 - 09),
+        ];
+        assert_eq!(
+            runs(&days),
+            [
+                (date!(2026 - 01 - 01), date!(2026 - 01 - 02)),
+                (date!(2026 - 01 - 05), date!(2026 - 01 - 06)),
+                (date!(2026 - 01 - 09), date!(2026 - 01 - 09)),
+            ]
+        );
+    }
+
+    #[test]
+    fn fingerprints_differ_by_token_and_hide_it() {
+        let a = account_fingerprint("https://data.saipos.io/v1", "token-a");
+        assert_ne!(
+            a,
+            account_fingerprint("https://data.saipos.io/v1", "token-b")
+        );
+        assert!(!a.contains("token"));
+        assert_eq!(a.len(), 24);
+    }
+}
