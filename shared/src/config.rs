@@ -21,6 +21,17 @@ use crate::store::dynamodb::DynamoStore;
 
 pub const DEFAULT_STACK_API_URL: &str = "https://api.stack-auth.com";
 
+/// The AWS SDK configuration from the environment (region, credentials, endpoint), with an
+/// HTTPS client on rustls + ring: the same TLS stack as our other HTTP calls, so the
+/// binaries carry one crypto library, not two.
+pub fn aws_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required")]
@@ -43,7 +54,7 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
     let data_key = required("PLATEFULL_DATA_KEY_CIPHERTEXT")?;
     let api_url =
         std::env::var("STACK_API_URL").unwrap_or_else(|_| DEFAULT_STACK_API_URL.to_owned());
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = aws_loader().load().await;
     let secrets = SecretBox::from_kms(&aws_sdk_kms::Client::new(&aws), &data_key)
         .await
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;

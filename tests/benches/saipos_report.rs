@@ -20,17 +20,38 @@ async fn main() {
     let to = from + Days::days(DAYS - 1);
     let payments = ["Pix", "Crédito", "Débito", "Dinheiro", "Vale"];
     let partners = [Some("iFood"), None, Some("99 Food"), None, None];
-    let menu = ["Pizza Calabresa", "Pizza Margherita", "Pizza Portuguesa", "Refrigerante 2L", "Suco", "Borda Catupiry", "Esfiha", "Brownie"];
+    let menu = [
+        "Pizza Calabresa",
+        "Pizza Margherita",
+        "Pizza Portuguesa",
+        "Refrigerante 2L",
+        "Suco",
+        "Borda Catupiry",
+        "Esfiha",
+        "Brownie",
+    ];
     let mut sales = Vec::with_capacity(SALES as usize);
     let mut items = Vec::with_capacity(SALES as usize);
     for i in 0..SALES {
         let day = (from + Days::days(i * DAYS / SALES)).to_string();
         let total = 30.0 + (i % 70) as f64 + 0.9;
         let pay = payments[(i % 5) as usize];
-        sales.push(sale(i + 1, &day, total, i % 37 == 0, 1 + i % 4, partners[(i % 5) as usize], &[(pay, total)]));
+        sales.push(sale(
+            i + 1,
+            &day,
+            total,
+            i % 37 == 0,
+            1 + i % 4,
+            partners[(i % 5) as usize],
+            &[(pay, total)],
+        ));
         let a = menu[(i % 8) as usize];
         let b = menu[((i * 7 + 3) % 8) as usize];
-        items.push(sale_items(i + 1, &day, &[(a, 1.0, total - 10.0, false), (b, 2.0, 5.0, i % 11 == 0)]));
+        items.push(sale_items(
+            i + 1,
+            &day,
+            &[(a, 1.0, total - 10.0, false), (b, 2.0, 5.0, i % 11 == 0)],
+        ));
     }
     let fake = FakeSaipos::start(sales, items).await;
     let settings = Settings {
@@ -44,7 +65,11 @@ async fn main() {
     let fetch = started.elapsed();
     assert_eq!(sales.len() as i64, SALES);
     // 6 windows of ~5,000 sales: 6 pages each (5 full + 1 short), per endpoint.
-    println!("saipos requests for {DAYS} days / {SALES} sales: {} (fetch over loopback {:.0} ms)", client.requests(), fetch.as_secs_f64() * 1000.0);
+    println!(
+        "saipos requests for {DAYS} days / {SALES} sales: {} (fetch over loopback {:.0} ms)",
+        client.requests(),
+        fetch.as_secs_f64() * 1000.0
+    );
 
     let mut samples = Vec::new();
     let mut orders = 0;

@@ -6,7 +6,7 @@ pub mod fake_saipos;
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
@@ -30,7 +30,7 @@ pub fn moto_url() -> String {
 
 /// AWS SDK configuration pointing at the moto server, with test credentials.
 pub async fn aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    platefull::config::aws_loader()
         .endpoint_url(moto_url())
         .region(Region::new("us-east-1"))
         .test_credentials()
