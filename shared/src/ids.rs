@@ -31,14 +31,16 @@ pub fn looks_like_id(value: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.len() == 20 && rest.bytes().all(|b| ALPHABET.contains(&b)))
 }
 
-/// Current time as RFC 3339 (UTC, millisecond precision), the format of every timestamp we store.
+/// Current time as RFC 3339 in UTC with exactly six fractional digits
+/// (`2026-11-28T19:05:40.123456Z`), the format of every timestamp we store: fixed width, so
+/// timestamps sort as strings (lists are ordered by `createdAt`).
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formatting of the current time")
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(FORMAT)
+        .expect("formatting the current time")
 }
 
 #[cfg(test)]
@@ -60,7 +62,7 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = now_rfc3339();
         assert!(t.ends_with('Z'), "{t}");
-        assert_eq!(t.len(), "2026-11-28T19:05:40.123Z".len(), "{t}");
+        assert_eq!(t.len(), "2026-11-28T19:05:40.123456Z".len(), "{t}");
         assert!(
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
         );
