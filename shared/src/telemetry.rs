@@ -14,6 +14,7 @@ pub fn init(json: bool) {
             .without_time()
             .try_init()
     } else {
-        builder.with_target(false).try_init()
+        use std::io::IsTerminal;
+        builder.with_target(false).with_ansi(std::io::stdout().is_terminal()).try_init()
     };
 }
