@@ -15,6 +15,9 @@ pub fn init(json: bool) {
             .try_init()
     } else {
         use std::io::IsTerminal;
-        builder.with_target(false).with_ansi(std::io::stdout().is_terminal()).try_init()
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init()
     };
 }

@@ -1,0 +1,78 @@
+//! The queue port: how the functions and the gateway hand work to each other (session
+//! commands in, customer messages out, replies back). In AWS it is SQS; locally an
+//! in-process queue with the same at-least-once semantics, so code written against it
+//! copes with redelivery in both.
+//!
+//! A received message stays invisible for the visibility timeout; `ack` deletes it, `retry`
+//! makes it visible again after a delay, and one that is never acked comes back by itself.
+//! Messages with a `group` are delivered in order within the group, one group member in
+//! flight at a time (SQS FIFO semantics); messages received more than `max_receives` times
+//! go to the dead-letter queue instead of coming back.
+
+pub mod memory;
+pub mod sqs;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid queue request: {0}")]
+    Invalid(String),
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub body: String,
+    /// Ordering group (FIFO queues): messages of one group are delivered in order.
+    pub group: Option<String>,
+    /// Deduplication id (FIFO queues): a resend with the same id within 5 minutes is dropped.
+    pub dedup_id: Option<String>,
+}
+
+impl Outgoing {
+    pub fn new(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            group: None,
+            dedup_id: None,
+        }
+    }
+
+    pub fn in_group(mut self, group: impl Into<String>, dedup_id: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self.dedup_id = Some(dedup_id.into());
+        self
+    }
+}
+
+/// A received message: its body and the handle that acks or retries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub id: String,
+    pub body: String,
+    pub receipt: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// The most messages one receive returns (the SQS limit).
+pub const MAX_RECEIVE: usize = 10;
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    async fn send(&self, message: Outgoing) -> Result<(), QueueError>;
+
+    /// Up to `max` (≤ 10) messages, waiting up to `wait` for the first one.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+
+    /// Done with a message: it is deleted.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Not done: deliver it again after `delay`.
+    async fn retry(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+}

@@ -1,0 +1,204 @@
+//! One conformance suite for the queue port, against the in-process queue and against SQS
+//! (the real AWS SDK on moto): at-least-once delivery, visibility timeout, retry, dead
+//! letters, FIFO groups and deduplication.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use platefull::queue::memory::MemoryQueue;
+use platefull::queue::sqs::SqsQueue;
+use platefull::queue::{Outgoing, Queue};
+
+const VISIBILITY: Duration = Duration::from_secs(1);
+const MAX_RECEIVES: u32 = 2;
+
+/// A queue under test and its dead-letter queue.
+struct Pair {
+    queue: Arc<dyn Queue>,
+    dead: Arc<dyn Queue>,
+}
+
+fn memory(_fifo: bool) -> Pair {
+    let dead = Arc::new(MemoryQueue::new(VISIBILITY));
+    let queue =
+        Arc::new(MemoryQueue::new(VISIBILITY).with_dead_letters(MAX_RECEIVES, dead.clone()));
+    Pair { queue, dead }
+}
+
+async fn sqs(fifo: bool) -> Pair {
+    let client = aws_sdk_sqs::Client::new(&platefull_tests::aws_config().await);
+    let suffix = if fifo { ".fifo" } else { "" };
+    let name = platefull_tests::unique("q");
+    let mut dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq{suffix}"));
+    if fifo {
+        dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let dlq_url = dlq.send().await.unwrap().queue_url.unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let mut attributes = HashMap::from([
+        (
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY.as_secs().to_string(),
+        ),
+        (
+            QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVES}"}}"#),
+        ),
+    ]);
+    if fifo {
+        attributes.insert(QueueAttributeName::FifoQueue, "true".into());
+    }
+    let url = client
+        .create_queue()
+        .queue_name(format!("{name}{suffix}"))
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    Pair {
+        queue: Arc::new(SqsQueue::new(client.clone(), url)),
+        dead: Arc::new(SqsQueue::new(client, dlq_url)),
+    }
+}
+
+const SHORT: Duration = Duration::from_millis(200);
+
+fn msg(body: &str) -> Outgoing {
+    Outgoing::new(body).in_group("g", body)
+}
+
+async fn delivered_messages_are_gone_once_acked(p: Pair) {
+    p.queue.send(msg("hello")).await.unwrap();
+    let got = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "hello");
+    assert_eq!(got[0].receive_count, 1);
+    p.queue.ack(&got[0].receipt).await.unwrap();
+    tokio::time::sleep(VISIBILITY + SHORT).await;
+    assert!(p.queue.receive(10, SHORT).await.unwrap().is_empty());
+}
+
+async fn unacked_messages_come_back_after_the_visibility_timeout(p: Pair) {
+    p.queue.send(msg("again")).await.unwrap();
+    let first = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        p.queue.receive(10, SHORT).await.unwrap().is_empty(),
+        "invisible while in flight"
+    );
+    tokio::time::sleep(VISIBILITY).await;
+    let second = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].body, "again");
+    assert_eq!(second[0].receive_count, 2);
+}
+
+async fn retried_messages_return_and_then_go_to_the_dead_letters(p: Pair) {
+    p.queue.send(msg("poison")).await.unwrap();
+    for round in 1..=MAX_RECEIVES {
+        let got = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(got.len(), 1, "round {round}");
+        assert_eq!(got[0].receive_count, round);
+        p.queue
+            .retry(&got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert!(
+        p.queue
+            .receive(10, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not delivered a third time"
+    );
+    let dead = p.dead.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+}
+
+async fn an_empty_queue_waits_then_returns_nothing(p: Pair) {
+    let started = std::time::Instant::now();
+    assert!(p
+        .queue
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "long poll waited"
+    );
+}
+
+async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
+    for (group, body) in [
+        ("chat-a", "a1"),
+        ("chat-b", "b1"),
+        ("chat-a", "a2"),
+        ("chat-a", "a3"),
+    ] {
+        p.queue
+            .send(Outgoing::new(body).in_group(group, body))
+            .await
+            .unwrap();
+    }
+    p.queue
+        .send(Outgoing::new("a1").in_group("chat-a", "a1"))
+        .await
+        .unwrap();
+    let mut order: HashMap<String, Vec<String>> = HashMap::new();
+    for _ in 0..10 {
+        let batch = p.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        for m in &batch {
+            order
+                .entry(m.body[..1].to_owned())
+                .or_default()
+                .push(m.body.clone());
+            p.queue.ack(&m.receipt).await.unwrap();
+        }
+        if order.values().map(Vec::len).sum::<usize>() == 4 {
+            break;
+        }
+    }
+    assert_eq!(
+        order["a"],
+        ["a1", "a2", "a3"],
+        "in order, the duplicate a1 dropped"
+    );
+    assert_eq!(order["b"], ["b1"]);
+}
+
+macro_rules! for_each_queue {
+    ($($name:ident: $fifo:expr),* $(,)?) => {
+        mod memory_queue {
+            $(#[tokio::test] async fn $name() { super::$name(super::memory($fifo)).await })*
+        }
+        mod sqs_queue {
+            $(#[tokio::test] async fn $name() { super::$name(super::sqs($fifo).await).await })*
+        }
+    };
+}
+
+for_each_queue!(
+    delivered_messages_are_gone_once_acked: false,
+    unacked_messages_come_back_after_the_visibility_timeout: false,
+    retried_messages_return_and_then_go_to_the_dead_letters: false,
+    an_empty_queue_waits_then_returns_nothing: false,
+    fifo_groups_keep_order_and_drop_duplicates: true,
+);
