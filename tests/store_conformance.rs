@@ -326,3 +326,57 @@ for_each_store!(
     batches_are_bounded_and_keyed,
     large_partitions_are_read_to_the_end,
 );
+
+async fn any_and_below_conditions_guard_leases(t: TestStore) {
+    let lease = |owner: &str, expires: i64| {
+        item(
+            "LEASES",
+            "st_1#1",
+            json!({"owner": owner, "expiresAt": expires}),
+        )
+    };
+    let free_or_mine = |me: &str, now: i64| {
+        Cond::Any(vec![
+            Cond::NotExists,
+            Cond::Below("expiresAt".into(), now),
+            Cond::Matches(vec![("owner".into(), json!(me))]),
+        ])
+    };
+    // Free: task A takes it.
+    t.store
+        .write(vec![put(lease("a", 100), free_or_mine("a", 50))])
+        .await
+        .unwrap();
+    // B can't while it is live; A can renew.
+    let err = t
+        .store
+        .write(vec![put(lease("b", 160), free_or_mine("b", 60))])
+        .await;
+    assert!(matches!(err, Err(StoreError::ConditionFailed)), "{err:?}");
+    t.store
+        .write(vec![put(lease("a", 130), free_or_mine("a", 70))])
+        .await
+        .unwrap();
+    // Once expired, B takes over.
+    t.store
+        .write(vec![put(lease("b", 200), free_or_mine("b", 131))])
+        .await
+        .unwrap();
+    assert_eq!(
+        get(t.store.as_ref(), "LEASES", "st_1#1").await.unwrap()["owner"],
+        "b"
+    );
+    let err = t
+        .store
+        .write(vec![put(lease("a", 300), free_or_mine("a", 150))])
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::ConditionFailed)),
+        "the old owner lost it"
+    );
+}
+
+mod leases {
+    use super::*;
+    for_each_store!(any_and_below_conditions_guard_leases);
+}

@@ -52,8 +52,19 @@ struct Expr {
 
 fn condition(cond: &Cond, tag: &str) -> Result<Expr, StoreError> {
     let mut expr = Expr::default();
-    let text = match cond {
-        Cond::None => return Ok(expr),
+    if *cond == Cond::None {
+        return Ok(expr);
+    }
+    let text = render(cond, tag, &mut expr)?;
+    expr.names.insert("#pk".into(), "pk".into());
+    expr.text = Some(text);
+    Ok(expr)
+}
+
+/// Renders `cond` into `expr`'s placeholders; `tag` keeps placeholder names unique.
+fn render(cond: &Cond, tag: &str, expr: &mut Expr) -> Result<String, StoreError> {
+    Ok(match cond {
+        Cond::None => "attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned(),
         Cond::NotExists => "attribute_not_exists(#pk)".to_owned(),
         Cond::Exists => "attribute_exists(#pk)".to_owned(),
         Cond::Matches(pairs) => {
@@ -66,10 +77,22 @@ fn condition(cond: &Cond, tag: &str) -> Result<Expr, StoreError> {
             }
             parts.join(" AND ")
         }
-    };
-    expr.names.insert("#pk".into(), "pk".into());
-    expr.text = Some(text);
-    Ok(expr)
+        Cond::Below(name, limit) => {
+            let (n, v) = (format!("#{tag}b"), format!(":{tag}b"));
+            expr.names.insert(n.clone(), name.clone());
+            expr.values
+                .insert(v.clone(), AttributeValue::N(limit.to_string()));
+            format!("attribute_exists(#pk) AND {n} < {v}")
+        }
+        Cond::Any(conds) => {
+            let parts = conds
+                .iter()
+                .enumerate()
+                .map(|(i, c)| render(c, &format!("{tag}{i}_"), expr).map(|t| format!("({t})")))
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.join(" OR ")
+        }
+    })
 }
 
 fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError

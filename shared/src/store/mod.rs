@@ -46,6 +46,11 @@ pub enum Cond {
     Exists,
     /// The item must exist and each listed attribute must equal the given value.
     Matches(Vec<(String, Value)>),
+    /// The item must exist with a numeric attribute strictly below the given number
+    /// (e.g. a lease whose expiry has passed).
+    Below(String, i64),
+    /// At least one of the conditions holds.
+    Any(Vec<Cond>),
 }
 
 /// One write of an atomic batch.
@@ -104,6 +109,11 @@ pub fn cond_holds(cond: &Cond, current: Option<&Item>) -> bool {
                 .iter()
                 .all(|(name, value)| item.get(name) == Some(value))
         }),
+        Cond::Below(name, limit) => current
+            .and_then(|item| item.get(name))
+            .and_then(Value::as_f64)
+            .is_some_and(|n| n < *limit as f64),
+        Cond::Any(conds) => conds.iter().any(|c| cond_holds(c, current)),
     }
 }
 
