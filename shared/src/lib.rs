@@ -19,5 +19,6 @@ pub mod records;
 pub mod saipos;
 pub mod store;
 pub mod telemetry;
+pub mod whatsapp;
 
 pub use error::ApiError;

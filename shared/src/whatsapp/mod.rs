@@ -1,0 +1,5 @@
+//! WhatsApp sessions: the event enum that is the only seam between a connection and the
+//! rest of the system, the transport port (real WhatsApp Web or the local simulator), the
+//! gateway that supervises one connection per slot, and QR rendering.
+
+pub mod qr;
