@@ -2,4 +2,6 @@
 //! rest of the system, the transport port (real WhatsApp Web or the local simulator), the
 //! gateway that supervises one connection per slot, and QR rendering.
 
+pub mod events;
 pub mod qr;
+pub mod transport;
