@@ -30,6 +30,22 @@ enum Command {
         /// Where data, the data key and the dev signing key live.
         #[arg(long, default_value = ".platefull", env = "PLATEFULL_DATA_DIR")]
         data_dir: PathBuf,
+        /// How long session start/logout wait for the gateway, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        session_wait_ms: u64,
+    },
+    /// Drive the WhatsApp simulator of a running local stack.
+    Simulate {
+        #[command(subcommand)]
+        action: Simulate,
+        /// The local stack's URL.
+        #[arg(
+            long,
+            global = true,
+            default_value = "http://127.0.0.1:3000",
+            env = "PLATEFULL_URL"
+        )]
+        url: String,
     },
     /// Print a user token that a local stack with the same data dir accepts (last line of stdout).
     DevToken {
@@ -45,11 +61,65 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum Simulate {
+    /// Link a simulated phone to a slot that is showing its QR code.
+    Pair {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+        /// The simulated phone's number (digits); random if omitted.
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// A customer writes to the slot's number.
+    Message {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+        /// The customer's number (digits).
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        text: String,
+        /// WhatsApp message id (send the same id again to simulate a redelivery).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// The owner writes from the linked phone.
+    OwnerMessage {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// What was sent to a customer from the slot, oldest first.
+    Outbox {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+        #[arg(long)]
+        chat: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Dev { addr, data_dir } => dev(addr, data_dir).await,
+        Command::Dev {
+            addr,
+            data_dir,
+            session_wait_ms,
+        } => dev(addr, data_dir, session_wait_ms).await,
+        Command::Simulate { action, url } => simulate(&url, action).await,
         Command::DevToken {
             user,
             data_dir,
@@ -65,30 +135,110 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn dev(addr: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
+async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Result<(), String> {
+    use platefull::queue::memory::MemoryQueue;
+    use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+    use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
+    use std::sync::Arc;
+    use std::time::Duration;
+
     platefull::telemetry::init(false);
-    let state = platefull::local::open_state(&data_dir)?;
+    let mut state = platefull::local::open_state(&data_dir)?;
     let data_dir = data_dir.canonicalize().map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("can't listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // The gateway runs in-process, with the simulator and an in-process command queue.
+    let simulator = Simulator::new(&format!("http://{bound}"));
+    let commands = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    state.sessions = Some(platefull::http::SessionCommands {
+        queue: commands.clone(),
+        wait: Duration::from_millis(session_wait_ms),
+    });
+    let gateway = Gateway::new(
+        state.store.clone(),
+        state.secrets.clone(),
+        Arc::new(SimulatorTransport(simulator.clone())),
+        commands,
+        None,
+        GatewayConfig {
+            lease: Duration::from_secs(15),
+            ..GatewayConfig::default()
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gateway_task = tokio::spawn(gateway.run(stopped));
     println!("Platefull local stack");
     println!("  data:      {}", data_dir.display());
     println!(
         "  token:     platefull dev-token --user <id> --data-dir {}",
         data_dir.display()
     );
+    println!("  whatsapp:  simulator (platefull simulate --help)");
     println!("listening on http://{bound}");
-    let app = platefull::http::all_routes(state);
+    let app =
+        platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| e.to_string())?;
+    let _ = stop.send(true);
+    let _ = gateway_task.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn simulate(url: &str, action: Simulate) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let base = url.trim_end_matches('/');
+    let request = match action {
+        Simulate::Pair { store, slot, phone } => {
+            let body = match phone {
+                Some(phone) => serde_json::json!({ "phone": phone }),
+                None => serde_json::json!({}),
+            };
+            client
+                .post(format!("{base}/dev/simulator/{store}/{slot}/pair"))
+                .json(&body)
+        }
+        Simulate::Message {
+            store,
+            slot,
+            from,
+            text,
+            id,
+        } => client
+            .post(format!("{base}/dev/simulator/{store}/{slot}/messages"))
+            .json(&serde_json::json!({ "from": from, "text": text, "id": id })),
+        Simulate::OwnerMessage {
+            store,
+            slot,
+            to,
+            text,
+        } => client
+            .post(format!(
+                "{base}/dev/simulator/{store}/{slot}/owner-messages"
+            ))
+            .json(&serde_json::json!({ "to": to, "text": text })),
+        Simulate::Outbox { store, slot, chat } => client
+            .get(format!("{base}/dev/simulator/{store}/{slot}/outbox"))
+            .query(&[("chat", chat)]),
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("can't reach the local stack at {base}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(format!("{status}: {text}"))
+    }
 }
 
 fn dev_token(user: &str, data_dir: &std::path::Path, hours: i64) -> Result<(), String> {

@@ -63,5 +63,6 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
         secrets: Arc::new(secrets),
         saipos: Default::default(),
+        sessions: None,
     })
 }

@@ -66,5 +66,6 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(secrets),
         saipos: Default::default(),
+        sessions: None,
     })
 }

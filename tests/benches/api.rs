@@ -115,6 +115,7 @@ async fn main() {
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(SecretBox::from_key(&[1; 32])),
         saipos: Default::default(),
+        sessions: None,
     };
     let bench = Bench {
         router: all_routes(state),

@@ -91,6 +91,7 @@ impl TestApp {
             users: Arc::new(signer.verifier()),
             secrets: Arc::new(SecretBox::from_key(&[42; 32])),
             saipos: Default::default(),
+            sessions: None,
         };
         Self {
             router: build(state.clone()),

@@ -6,6 +6,7 @@ pub mod client_config;
 pub mod health;
 pub mod json;
 pub mod sessions;
+pub mod simulator;
 pub mod user_apis;
 
 use std::sync::Arc;
@@ -30,6 +31,18 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     /// How Saipos is called (timeouts, retries, the process-wide rate limit).
     pub saipos: crate::saipos::client::Settings,
+    /// Where session commands go (the gateway's command queue); absent where the
+    /// process can't reach a gateway (session start/logout then answer 503).
+    pub sessions: Option<SessionCommands>,
+}
+
+/// The session routes' link to the gateway.
+#[derive(Clone)]
+pub struct SessionCommands {
+    pub queue: Arc<dyn crate::queue::Queue>,
+    /// How long `start`/`logout` wait for the gateway's answer before returning the
+    /// current status.
+    pub wait: std::time::Duration,
 }
 
 /// Wraps a function's routes with the behaviour every router shares.

@@ -1,20 +1,36 @@
 //! WhatsApp sessions of a store (`/api/whatsapp/{storeId}/...`): the three slots and their
-//! state, as the gateway records them. Owner token or the store's apiKey.
+//! state as the gateway records them, and the commands that start (QR pairing) or unlink a
+//! slot. Owner token or the store's apiKey.
+//!
+//! `start` and `logout` enqueue a command for the gateway, then wait briefly (the
+//! configured `wait`) for the slot to show the result: a fresh QR code, a connection, or
+//! the unlink. If the gateway is slower, they answer with the current status and the client
+//! polls `GET .../sessions`.
+
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::client_config::check_store_id;
 use super::AppState;
 use crate::auth::caller::store_caller;
+use crate::domain::slot::{parse_slot, Slot, SlotStatus};
+use crate::queue::Outgoing;
 use crate::records;
+use crate::whatsapp::commands::SessionCommand;
+use crate::whatsapp::events::SlotKey;
+use crate::whatsapp::slots;
 use crate::ApiError;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/whatsapp/{store_id}/sessions", get(list))
+    Router::new()
+        .route("/api/whatsapp/{store_id}/sessions", get(list))
+        .route("/api/whatsapp/{store_id}/{slot}/start", post(start))
+        .route("/api/whatsapp/{store_id}/{slot}/logout", post(logout))
 }
 
 async fn list(
@@ -26,4 +42,129 @@ async fn list(
     check_store_id(&store_id)?;
     let slots = records::list_slots(state.store.as_ref(), &store_id, &caller).await?;
     Ok(Json(json!({ "data": slots })))
+}
+
+/// Authorizes, validates the slot, and returns it as stored.
+async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+    store_id: &str,
+    raw_slot: &str,
+) -> Result<(SlotKey, Slot), ApiError> {
+    let caller = store_caller(state, headers, store_id).await?;
+    check_store_id(store_id)?;
+    let slot = parse_slot(raw_slot)?;
+    let slots = records::list_slots(state.store.as_ref(), store_id, &caller).await?;
+    let current = slots
+        .into_iter()
+        .find(|s| s.slot == slot)
+        .ok_or_else(|| ApiError::NotFound(format!("no slot {slot}")))?;
+    Ok((
+        SlotKey {
+            store_id: store_id.to_owned(),
+            slot,
+        },
+        current,
+    ))
+}
+
+async fn send(state: &AppState, command: SessionCommand) -> Result<Duration, ApiError> {
+    let sessions = state.sessions.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("session commands are not configured in this deployment".into())
+    })?;
+    let key = command.slot().clone();
+    let message =
+        Outgoing::new(command.to_json()).in_group(key.to_string(), crate::ids::new_id("cmd"));
+    sessions
+        .queue
+        .send(message)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(sessions.wait)
+}
+
+/// Polls the slot until `done` holds or `wait` passes; returns the last state seen.
+async fn await_slot(
+    state: &AppState,
+    key: &SlotKey,
+    wait: Duration,
+    done: impl Fn(&Slot) -> bool,
+) -> Result<Option<Slot>, ApiError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let slot = slots::get_slot(state.store.as_ref(), key)
+            .await?
+            .as_ref()
+            .and_then(slots::slot_of);
+        if slot.as_ref().is_none_or(&done) || tokio::time::Instant::now() >= deadline {
+            return Ok(slot);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((store_id, raw_slot)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let (key, slot) = current(&state, &headers, &store_id, &raw_slot).await?;
+    if slot.status == SlotStatus::Connected {
+        return Ok(Json(json!({
+            "success": true, "status": slot.status, "phone": slot.phone,
+            "message": format!("slot {} is already connected; nothing to do", key.slot),
+        })));
+    }
+    let asked_at = crate::ids::now_rfc3339();
+    let wait = send(&state, SessionCommand::Start { slot: key.clone() }).await?;
+    let fresh = |s: &Slot| {
+        s.status == SlotStatus::Connected
+            || (s.status == SlotStatus::Qrcode && s.qr_code.is_some() && s.updated_at >= asked_at)
+    };
+    let slot = await_slot(&state, &key, wait, fresh)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("the connection was deleted".into()))?;
+    let mut body = json!({ "success": true, "status": slot.status });
+    match slot.status {
+        SlotStatus::Qrcode if fresh(&slot) => {
+            body["qrCode"] = json!(slot.qr_code);
+            body["message"] =
+                json!("scan the QR code with WhatsApp > Linked devices > Link a device");
+        }
+        SlotStatus::Connected => {
+            body["phone"] = json!(slot.phone);
+            body["message"] = json!(format!("slot {} is connected", key.slot));
+        }
+        _ => {
+            body["message"] =
+                json!("starting: poll GET /api/whatsapp/{storeId}/sessions for the QR code");
+            if let Some(error) = slot.last_error {
+                body["lastError"] = json!(error);
+            }
+        }
+    }
+    Ok(Json(body))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((store_id, raw_slot)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let (key, slot) = current(&state, &headers, &store_id, &raw_slot).await?;
+    if slot.status == SlotStatus::Disconnected && slot.phone.is_none() && slot.qr_code.is_none() {
+        return Ok(Json(
+            json!({ "success": true, "status": slot.status, "message": format!("slot {} is not linked; nothing to do", key.slot) }),
+        ));
+    }
+    let wait = send(&state, SessionCommand::Logout { slot: key.clone() }).await?;
+    let slot = await_slot(&state, &key, wait, |s| {
+        s.status == SlotStatus::Disconnected && s.phone.is_none()
+    })
+    .await?;
+    let status = slot.map(|s| s.status).unwrap_or(SlotStatus::Disconnected);
+    Ok(Json(json!({
+        "success": true, "status": status,
+        "message": if status == SlotStatus::Disconnected { format!("slot {} unlinked", key.slot) } else { "unlinking: poll GET /api/whatsapp/{storeId}/sessions".to_owned() },
+    })))
 }

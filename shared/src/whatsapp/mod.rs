@@ -2,6 +2,10 @@
 //! rest of the system, the transport port (real WhatsApp Web or the local simulator), the
 //! gateway that supervises one connection per slot, and QR rendering.
 
+pub mod commands;
 pub mod events;
+pub mod gateway;
 pub mod qr;
+pub mod simulator;
+pub mod slots;
 pub mod transport;

@@ -1,0 +1,560 @@
+//! The gateway: the long-lived process (a Fargate task in AWS, a background task of
+//! `platefull dev` locally) that holds the WhatsApp connections, one supervised task per
+//! slot. It takes session commands from the command queue, writes every state change to
+//! the slot's record (status, QR, phone, last error), keeps the slot's credentials sealed
+//! in the store, publishes chat messages to the inbound queue, and holds a lease per slot so
+//! that no two gateway tasks ever connect the same number.
+//!
+//! Reconnects use capped exponential backoff with full jitter, and a temporary ban is
+//! waited out: a flapping network never turns into a reconnect storm.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::commands::SessionCommand;
+use super::events::{ConnectionEvent, DisconnectReason, SlotKey};
+use super::qr;
+use super::slots;
+use super::transport::{Connection, Transport, TransportError};
+use crate::crypto::SecretBox;
+use crate::domain::slot::SlotStatus;
+use crate::queue::{Outgoing, Queue};
+use crate::store::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// This task's identity in leases (unique per process).
+    pub task_id: String,
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Print QR codes to the terminal (operators of the real transport scan them there).
+    pub print_qr: bool,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            task_id: crate::ids::new_id("gw"),
+            lease: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            print_qr: false,
+        }
+    }
+}
+
+/// Why a slot task stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// Keep running.
+    Run,
+    /// Close, keep the link (shutdown, lease lost).
+    Close,
+    /// Unlink the number (logout command).
+    Logout,
+}
+
+struct SlotTask {
+    stop: watch::Sender<Stop>,
+    connection: Arc<tokio::sync::RwLock<Option<Arc<dyn Connection>>>>,
+    handle: JoinHandle<()>,
+}
+
+pub struct Gateway {
+    store: Arc<dyn Store>,
+    secrets: Arc<SecretBox>,
+    transport: Arc<dyn Transport>,
+    commands: Arc<dyn Queue>,
+    inbound: Option<Arc<dyn Queue>>,
+    config: GatewayConfig,
+    slots: Mutex<HashMap<SlotKey, SlotTask>>,
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<SecretBox>,
+        transport: Arc<dyn Transport>,
+        commands: Arc<dyn Queue>,
+        inbound: Option<Arc<dyn Queue>>,
+        config: GatewayConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            secrets,
+            transport,
+            commands,
+            inbound,
+            config,
+            slots: Mutex::default(),
+        })
+    }
+
+    pub fn task_id(&self) -> &str {
+        &self.config.task_id
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.config.lease.as_millis() as i64
+    }
+
+    /// Slots this task is running.
+    pub fn running(&self) -> Vec<SlotKey> {
+        let mut slots = self.slots.lock().expect("lock");
+        slots.retain(|_, t| !t.handle.is_finished());
+        let mut keys: Vec<_> = slots.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Runs until `shutdown` turns true: commands, lease renewal and takeover. On shutdown
+    /// every connection is closed (links kept) and every lease released.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(task = %self.config.task_id, transport = self.transport.kind(), "gateway started");
+        let leases = tokio::spawn(self.clone().maintain_leases(shutdown.clone()));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                received = self.commands.receive(10, Duration::from_secs(1)) => match received {
+                    Ok(batch) => {
+                        for message in batch {
+                            let done = match serde_json::from_str::<SessionCommand>(&message.body) {
+                                Ok(command) => self.handle(command).await,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "dropping an unreadable session command");
+                                    Ok(())
+                                }
+                            };
+                            let _ = match done {
+                                Ok(()) => self.commands.ack(&message.receipt).await,
+                                Err(delay) => self.commands.retry(&message.receipt, delay).await,
+                            };
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "command queue unavailable");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+        let _ = leases.await;
+        self.stop_all().await;
+        tracing::info!(task = %self.config.task_id, "gateway stopped");
+    }
+
+    /// Handles one command; `Err(delay)` asks for it to be delivered again later.
+    pub async fn handle(self: &Arc<Self>, command: SessionCommand) -> Result<(), Duration> {
+        let key = command.slot().clone();
+        let mine = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(&key)
+            .is_some_and(|t| !t.handle.is_finished());
+        match command {
+            SessionCommand::Start { .. } => {
+                if mine {
+                    return Ok(());
+                }
+                self.start(&key).await
+            }
+            SessionCommand::Logout { .. } => {
+                if mine {
+                    let task = self.slots.lock().expect("lock").remove(&key);
+                    if let Some(task) = task {
+                        let _ = task.stop.send(Stop::Logout);
+                        let _ = task.handle.await;
+                    }
+                    return Ok(());
+                }
+                match slots::acquire_lease(
+                    self.store.as_ref(),
+                    &key,
+                    &self.config.task_id,
+                    self.lease_ms(),
+                )
+                .await
+                {
+                    // Another live task holds it: let the command reach that task.
+                    Ok(false) => Err(Duration::from_millis(500)),
+                    Ok(true) => {
+                        let _ = slots::mark_logged_out(self.store.as_ref(), &key, None).await;
+                        let _ = slots::release_lease(
+                            self.store.as_ref(),
+                            &key,
+                            &self.config.task_id,
+                            false,
+                        )
+                        .await;
+                        let _ = slots::refresh_connection_status(self.store.as_ref(), &key).await;
+                        Ok(())
+                    }
+                    Err(_) => Err(Duration::from_secs(2)),
+                }
+            }
+        }
+    }
+
+    async fn start(self: &Arc<Self>, key: &SlotKey) -> Result<(), Duration> {
+        match slots::get_slot(self.store.as_ref(), key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()), // the connection was deleted
+            Err(_) => return Err(Duration::from_secs(2)),
+        }
+        match slots::acquire_lease(
+            self.store.as_ref(),
+            key,
+            &self.config.task_id,
+            self.lease_ms(),
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Ok(()), // a live task runs it already
+            Err(_) => return Err(Duration::from_secs(2)),
+        }
+        let (stop, stop_rx) = watch::channel(Stop::Run);
+        let connection = Arc::new(tokio::sync::RwLock::new(None));
+        let handle = tokio::spawn(
+            self.clone()
+                .supervise(key.clone(), stop_rx, connection.clone()),
+        );
+        self.slots.lock().expect("lock").insert(
+            key.clone(),
+            SlotTask {
+                stop,
+                connection,
+                handle,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends a text from a running slot (the outbound path).
+    pub async fn send_text(
+        &self,
+        key: &SlotKey,
+        to: &str,
+        text: &str,
+    ) -> Result<String, TransportError> {
+        let connection = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|t| t.connection.clone());
+        let connection = match connection {
+            Some(c) => c.read().await.clone(),
+            None => None,
+        };
+        connection
+            .ok_or(TransportError::NotConnected)?
+            .send_text(to, text)
+            .await
+    }
+
+    async fn maintain_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let every = self.config.lease / 3;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            for key in self.running() {
+                match slots::renew_lease(
+                    self.store.as_ref(),
+                    &key,
+                    &self.config.task_id,
+                    self.lease_ms(),
+                )
+                .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(slot = %key, "lease lost to another task; closing the connection");
+                        if let Some(task) = self.slots.lock().expect("lock").remove(&key) {
+                            let _ = task.stop.send(Stop::Close);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(slot = %key, error = %err, "lease renewal failed; will retry")
+                    }
+                }
+            }
+            match slots::orphaned_slots(self.store.as_ref()).await {
+                Ok(orphans) => {
+                    for key in orphans {
+                        tracing::info!(slot = %key, "taking over a slot whose task stopped renewing");
+                        let _ = self.start(&key).await;
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "could not look for orphaned slots"),
+            }
+        }
+    }
+
+    async fn stop_all(&self) {
+        let tasks: Vec<_> = self.slots.lock().expect("lock").drain().collect();
+        for (key, task) in tasks {
+            let _ = task.stop.send(Stop::Close);
+            let _ = task.handle.await;
+            let _ =
+                slots::release_lease(self.store.as_ref(), &key, &self.config.task_id, true).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .config
+            .backoff_base
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.config.backoff_cap);
+        let r = u32::from_le_bytes(crate::ids::random_bytes()) as f64 / u32::MAX as f64;
+        ceiling.mul_f64(0.5 + r / 2.0)
+    }
+
+    /// One slot's life: connect, follow events, reconnect with backoff, until stopped,
+    /// logged out, or the slot is deleted.
+    async fn supervise(
+        self: Arc<Self>,
+        key: SlotKey,
+        mut stop: watch::Receiver<Stop>,
+        connection_slot: Arc<tokio::sync::RwLock<Option<Arc<dyn Connection>>>>,
+    ) {
+        let store = self.store.as_ref();
+        let mut attempt = 0u32;
+        loop {
+            let credentials = match slots::get_slot(store, &key).await {
+                Ok(Some(item)) => slots::credentials(&item, &self.secrets, &key),
+                Ok(None) => break, // deleted
+                Err(_) => None,
+            };
+            let status = if credentials.is_some() {
+                SlotStatus::Connecting
+            } else {
+                SlotStatus::Disconnected
+            };
+            if slots::update_slot(store, &key, vec![("status", json!(status))], &[])
+                .await
+                .is_err()
+            {
+                break;
+            }
+            let (tx, mut events) = mpsc::channel(64);
+            let connection: Arc<dyn Connection> =
+                match self.transport.open(&key, credentials, tx).await {
+                    Ok(c) => Arc::from(c),
+                    Err(err) => {
+                        let _ = slots::update_slot(
+                            store,
+                            &key,
+                            vec![("lastError", format!("could not connect: {err}").into())],
+                            &[],
+                        )
+                        .await;
+                        attempt += 1;
+                        if self.wait(&mut stop, self.backoff(attempt)).await != Stop::Run {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+            *connection_slot.write().await = Some(connection.clone());
+            let outcome = loop {
+                let event = tokio::select! {
+                    _ = stop.changed() => break *stop.borrow(),
+                    event = events.recv() => event,
+                };
+                let Some(event) = event else { break Stop::Run };
+                match self.on_event(&key, event, &mut attempt).await {
+                    Ok(None) => {}
+                    Ok(Some(next)) => break next,
+                    Err(StoreError::ConditionFailed) => break Stop::Logout, // connection deleted
+                    Err(err) => {
+                        tracing::warn!(slot = %key, error = %err, "could not record a slot event")
+                    }
+                }
+            };
+            *connection_slot.write().await = None;
+            match outcome {
+                Stop::Close => {
+                    connection.close().await;
+                    return;
+                }
+                Stop::Logout => {
+                    if let Err(err) = connection.logout().await {
+                        tracing::warn!(slot = %key, error = %err, "logout failed at WhatsApp; forgetting the link anyway");
+                    }
+                    let _ = slots::mark_logged_out(store, &key, None).await;
+                    break;
+                }
+                Stop::Run => {
+                    // Disconnected: back off, then reconnect.
+                    connection.close().await;
+                    attempt += 1;
+                    let delay = self.backoff(attempt);
+                    if self.wait(&mut stop, delay).await != Stop::Run {
+                        if *stop.borrow() == Stop::Logout {
+                            let _ = slots::mark_logged_out(store, &key, None).await;
+                            break;
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = slots::release_lease(store, &key, &self.config.task_id, false).await;
+        let _ = slots::refresh_connection_status(store, &key).await;
+    }
+
+    /// Waits `delay` unless stopped first; returns the stop state.
+    async fn wait(&self, stop: &mut watch::Receiver<Stop>, delay: Duration) -> Stop {
+        tokio::select! {
+            _ = stop.changed() => *stop.borrow(),
+            _ = tokio::time::sleep(delay) => Stop::Run,
+        }
+    }
+
+    /// Records one event. `Ok(Some(stop))` ends the current connection.
+    async fn on_event(
+        &self,
+        key: &SlotKey,
+        event: ConnectionEvent,
+        attempt: &mut u32,
+    ) -> Result<Option<Stop>, StoreError> {
+        let store = self.store.as_ref();
+        match event {
+            ConnectionEvent::Qr { code, .. } => {
+                if self.config.print_qr {
+                    if let Ok(text) = qr::terminal(&code) {
+                        eprintln!("Scan to link slot {key} (WhatsApp > Linked devices > Link a device):\n{text}");
+                    }
+                }
+                let png = qr::png_data_url(&code).map_err(|e| StoreError::Data(e.to_string()))?;
+                slots::update_slot(
+                    store,
+                    key,
+                    vec![
+                        ("status", json!(SlotStatus::Qrcode)),
+                        ("qrCode", png.into()),
+                        ("isActive", json!(false)),
+                    ],
+                    &[],
+                )
+                .await?;
+            }
+            ConnectionEvent::PairingCode { code } => {
+                slots::update_slot(
+                    store,
+                    key,
+                    vec![
+                        ("status", json!(SlotStatus::Qrcode)),
+                        ("pairingCode", code.into()),
+                    ],
+                    &[],
+                )
+                .await?;
+            }
+            ConnectionEvent::Paired { phone, credentials } => {
+                slots::save_credentials(store, &self.secrets, key, &credentials, &phone).await?;
+            }
+            ConnectionEvent::Connected { phone } => {
+                *attempt = 0;
+                slots::update_slot(
+                    store,
+                    key,
+                    vec![
+                        ("status", json!(SlotStatus::Connected)),
+                        ("phone", phone.into()),
+                        ("isActive", json!(true)),
+                    ],
+                    &["qrCode", "pairingCode", "lastError"],
+                )
+                .await?;
+                slots::refresh_connection_status(store, key).await?;
+                tracing::info!(slot = %key, "connected");
+            }
+            ConnectionEvent::Disconnected { reason } => {
+                let description = reason.describe();
+                tracing::info!(slot = %key, reason = %description, "disconnected");
+                match reason {
+                    DisconnectReason::LoggedOut { .. } => {
+                        slots::mark_logged_out(store, key, Some(&description)).await?;
+                        slots::refresh_connection_status(store, key).await?;
+                        return Ok(Some(Stop::Logout));
+                    }
+                    DisconnectReason::Replaced => {
+                        slots::update_slot(
+                            store,
+                            key,
+                            vec![
+                                ("status", json!(SlotStatus::Disconnected)),
+                                ("isActive", json!(false)),
+                                ("lastError", description.into()),
+                            ],
+                            &[],
+                        )
+                        .await?;
+                        slots::refresh_connection_status(store, key).await?;
+                        return Ok(Some(Stop::Close));
+                    }
+                    DisconnectReason::TemporaryBan { .. } | DisconnectReason::Network { .. } => {
+                        slots::update_slot(
+                            store,
+                            key,
+                            vec![
+                                ("status", json!(SlotStatus::Connecting)),
+                                ("isActive", json!(false)),
+                                ("lastError", description.into()),
+                            ],
+                            &[],
+                        )
+                        .await?;
+                        slots::refresh_connection_status(store, key).await?;
+                        if let DisconnectReason::TemporaryBan { until, .. } = &reason {
+                            // Wait the ban out before the backoff even starts.
+                            let until = time::OffsetDateTime::parse(
+                                until,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok();
+                            if let Some(until) = until {
+                                let secs = (until - time::OffsetDateTime::now_utc())
+                                    .whole_seconds()
+                                    .clamp(0, 86_400);
+                                *attempt = (*attempt).max(16);
+                                tokio::time::sleep(Duration::from_secs(secs as u64)).await;
+                            }
+                        }
+                        return Ok(Some(Stop::Run));
+                    }
+                }
+            }
+            ConnectionEvent::Message(message) => {
+                if message.is_group {
+                    return Ok(None);
+                }
+                if let Some(inbound) = &self.inbound {
+                    let body =
+                        json!({ "storeId": key.store_id, "slot": key.slot, "message": message })
+                            .to_string();
+                    let group = format!("{}#{}#{}", key.store_id, key.slot, message.chat);
+                    if let Err(err) = inbound
+                        .send(Outgoing::new(body).in_group(group, message.id.clone()))
+                        .await
+                    {
+                        tracing::error!(slot = %key, error = %err, "could not queue an inbound message");
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,319 @@
+//! The simulator transport: WhatsApp without WhatsApp, for the local stack and tests. A
+//! slot that opens without credentials shows a QR whose payload is a pairing link on the
+//! local stack; opening it (or `platefull simulate pair`) links a simulated phone. Customers
+//! and the owner "type" through the dev routes; what the bot sends lands in an outbox.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::events::{ChatMessage, ConnectionEvent, DisconnectReason, SlotKey};
+use super::transport::{Connection, Transport, TransportError};
+
+/// One message the simulated phone sent (what a customer would receive).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessage {
+    pub to: String,
+    pub text: String,
+    pub sent_at: String,
+}
+
+#[derive(Default)]
+struct SimSlot {
+    events: Option<mpsc::Sender<ConnectionEvent>>,
+    pairing_code: Option<String>,
+    phone: Option<String>,
+    outbox: Vec<SentMessage>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SimError {
+    #[error("this slot is not waiting to be paired: start it first")]
+    NotPairing,
+    #[error("the pairing code does not match the slot's current QR code")]
+    WrongCode,
+    #[error("this slot has no linked phone: pair it first")]
+    NotConnected,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub struct Simulator {
+    public_url: RwLock<String>,
+    slots: Mutex<HashMap<SlotKey, SimSlot>>,
+}
+
+impl Simulator {
+    /// `public_url` is where the local stack's dev routes are reachable (for QR links).
+    pub fn new(public_url: &str) -> Arc<Self> {
+        Arc::new(Self {
+            public_url: RwLock::new(public_url.trim_end_matches('/').to_owned()),
+            slots: Mutex::default(),
+        })
+    }
+
+    pub fn set_public_url(&self, url: &str) {
+        *self.public_url.write().expect("lock") = url.trim_end_matches('/').to_owned();
+    }
+
+    fn sender(&self, key: &SlotKey) -> Option<mpsc::Sender<ConnectionEvent>> {
+        self.slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .and_then(|s| s.events.clone())
+    }
+
+    /// Links a simulated phone to a slot that is showing a QR code. `code` (from the QR link)
+    /// is checked when given. Returns the phone number.
+    pub async fn pair(
+        &self,
+        key: &SlotKey,
+        code: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<String, SimError> {
+        let phone = match phone {
+            Some(p) if p.len() >= 8 && p.len() <= 15 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.to_owned()
+            }
+            Some(_) => {
+                return Err(SimError::Invalid(
+                    "phone must be 8 to 15 digits, e.g. 5511999990000".into(),
+                ))
+            }
+            None => format!(
+                "55119{:08}",
+                u32::from_le_bytes(crate::ids::random_bytes()) % 100_000_000
+            ),
+        };
+        let events = {
+            let mut slots = self.slots.lock().expect("lock");
+            let slot = slots.get_mut(key).ok_or(SimError::NotPairing)?;
+            let expected = slot.pairing_code.as_deref().ok_or(SimError::NotPairing)?;
+            if code.is_some_and(|c| c != expected) {
+                return Err(SimError::WrongCode);
+            }
+            slot.pairing_code = None;
+            slot.phone = Some(phone.clone());
+            slot.events.clone().ok_or(SimError::NotPairing)?
+        };
+        let _ = events
+            .send(ConnectionEvent::Paired {
+                phone: phone.clone(),
+                credentials: phone.clone().into_bytes(),
+            })
+            .await;
+        let _ = events
+            .send(ConnectionEvent::Connected {
+                phone: phone.clone(),
+            })
+            .await;
+        Ok(phone)
+    }
+
+    async fn deliver(
+        &self,
+        key: &SlotKey,
+        chat: &str,
+        text: &str,
+        from_me: bool,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        if chat.is_empty() || !chat.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SimError::Invalid(
+                "the chat must be a phone number in digits, e.g. 5511999990000".into(),
+            ));
+        }
+        if text.trim().is_empty() || text.chars().count() > 4096 {
+            return Err(SimError::Invalid(
+                "text must have 1 to 4096 characters".into(),
+            ));
+        }
+        let connected = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .is_some_and(|s| s.phone.is_some());
+        let events = self
+            .sender(key)
+            .filter(|_| connected)
+            .ok_or(SimError::NotConnected)?;
+        let id = id
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("SIM{}", crate::ids::new_id("m").to_uppercase()));
+        let message = ChatMessage {
+            id: id.clone(),
+            chat: chat.to_owned(),
+            from_me,
+            text: text.to_owned(),
+            timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
+            is_group: false,
+        };
+        events
+            .send(ConnectionEvent::Message(message))
+            .await
+            .map_err(|_| SimError::NotConnected)?;
+        Ok(id)
+    }
+
+    /// A customer writes to the slot's number. Sending the same `id` again is a redelivery.
+    pub async fn customer_message(
+        &self,
+        key: &SlotKey,
+        from: &str,
+        text: &str,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        self.deliver(key, from, text, false, id).await
+    }
+
+    /// The owner types on the linked phone, in the chat with `to`.
+    pub async fn owner_message(
+        &self,
+        key: &SlotKey,
+        to: &str,
+        text: &str,
+    ) -> Result<String, SimError> {
+        self.deliver(key, to, text, true, None).await
+    }
+
+    /// What was sent to `chat` from this slot, oldest first.
+    pub fn outbox(&self, key: &SlotKey, chat: &str) -> Vec<SentMessage> {
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .get(key)
+            .map(|s| s.outbox.iter().filter(|m| m.to == chat).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The owner unlinks the device from the phone's settings.
+    pub async fn unlink_from_phone(&self, key: &SlotKey) -> Result<(), SimError> {
+        let events = {
+            let mut slots = self.slots.lock().expect("lock");
+            let slot = slots.get_mut(key).ok_or(SimError::NotConnected)?;
+            slot.phone = None;
+            slot.events.clone().ok_or(SimError::NotConnected)?
+        };
+        let reason = DisconnectReason::LoggedOut {
+            detail: "unlinked from the phone".into(),
+        };
+        let _ = events.send(ConnectionEvent::Disconnected { reason }).await;
+        Ok(())
+    }
+
+    /// Drops a slot's network connection (the gateway should reconnect).
+    pub async fn drop_connection(&self, key: &SlotKey) -> Result<(), SimError> {
+        let events = self.sender(key).ok_or(SimError::NotConnected)?;
+        let reason = DisconnectReason::Network {
+            detail: "simulated network drop".into(),
+        };
+        let _ = events.send(ConnectionEvent::Disconnected { reason }).await;
+        Ok(())
+    }
+
+    /// Slots with an open simulated connection.
+    pub fn open_connections(&self) -> usize {
+        self.slots
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|s| s.events.is_some())
+            .count()
+    }
+}
+
+/// The simulator as a transport (it needs its `Arc` to hand out connections).
+pub struct SimulatorTransport(pub Arc<Simulator>);
+
+#[async_trait]
+impl Transport for SimulatorTransport {
+    fn kind(&self) -> &'static str {
+        "simulator"
+    }
+
+    async fn open(
+        &self,
+        key: &SlotKey,
+        credentials: Option<Vec<u8>>,
+        events: mpsc::Sender<ConnectionEvent>,
+    ) -> Result<Box<dyn Connection>, TransportError> {
+        let phone = credentials
+            .and_then(|c| String::from_utf8(c).ok())
+            .filter(|p| !p.is_empty());
+        let first = {
+            let mut slots = self.0.slots.lock().expect("lock");
+            let slot = slots.entry(key.clone()).or_default();
+            slot.events = Some(events.clone());
+            slot.phone = phone.clone();
+            match phone {
+                Some(phone) => {
+                    slot.pairing_code = None;
+                    ConnectionEvent::Connected { phone }
+                }
+                None => {
+                    let code = crate::ids::new_id("pair");
+                    slot.pairing_code = Some(code.clone());
+                    let url = self.0.public_url.read().expect("lock").clone();
+                    ConnectionEvent::Qr {
+                        code: format!(
+                            "{url}/dev/simulator/{}/{}/pair?code={code}",
+                            key.store_id, key.slot
+                        ),
+                        expires_in_secs: 60,
+                    }
+                }
+            }
+        };
+        events
+            .send(first)
+            .await
+            .map_err(|_| TransportError::Failed("event channel closed".into()))?;
+        Ok(Box::new(SimConnection {
+            sim: self.0.clone(),
+            key: key.clone(),
+        }))
+    }
+}
+
+struct SimConnection {
+    sim: Arc<Simulator>,
+    key: SlotKey,
+}
+
+#[async_trait]
+impl Connection for SimConnection {
+    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
+        let mut slots = self.sim.slots.lock().expect("lock");
+        let slot = slots
+            .get_mut(&self.key)
+            .filter(|s| s.phone.is_some() && s.events.is_some())
+            .ok_or(TransportError::NotConnected)?;
+        slot.outbox.push(SentMessage {
+            to: to.to_owned(),
+            text: text.to_owned(),
+            sent_at: crate::ids::now_rfc3339(),
+        });
+        Ok(format!("SIMOUT{}", crate::ids::new_id("m").to_uppercase()))
+    }
+
+    async fn logout(&self) -> Result<(), TransportError> {
+        let mut slots = self.sim.slots.lock().expect("lock");
+        if let Some(slot) = slots.get_mut(&self.key) {
+            slot.phone = None;
+            slot.events = None;
+            slot.pairing_code = None;
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        if let Some(slot) = self.sim.slots.lock().expect("lock").get_mut(&self.key) {
+            slot.events = None;
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Slot records as the gateway writes them (status, QR, phone, last error, sealed
+//! credentials) and slot leases: which gateway task holds which slot.
+//!
+//! Leases live in one partition, `pk = LEASES`, `sk = <storeId>#<slot>`, with `owner` (the
+//! task id), `expiresAt` (epoch ms) and `wanted` (should this slot be connected at all). A
+//! task takes a lease only if it is free, expired or already its own (one conditional
+//! write), renews it well before expiry, and gives it up on shutdown. Two tasks therefore
+//! never run the same slot (WhatsApp would kill both streams), and a dead task's slots are
+//! found and taken over by querying the partition once the lease has expired.
+
+use serde_json::{json, Value};
+
+use super::events::SlotKey;
+use crate::crypto::SecretBox;
+use crate::domain::slot::{Slot, SlotStatus};
+use crate::records::{self, slot_sk, store_pk};
+use crate::store::{attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
+
+pub const LEASES_PK: &str = "LEASES";
+const CREDENTIALS: &str = "credentials";
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Changes a slot record; fails with `ConditionFailed` when the slot no longer exists
+/// (its connection was deleted).
+pub async fn update_slot(
+    store: &dyn Store,
+    key: &SlotKey,
+    set: Vec<(&str, Value)>,
+    remove: &[&str],
+) -> Result<Slot, StoreError> {
+    let mut update = Update {
+        cond: Cond::Exists,
+        ..Update::default()
+    };
+    update.set = set.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    update
+        .set
+        .push(("updatedAt".into(), crate::ids::now_rfc3339().into()));
+    update.remove = remove.iter().map(|s| (*s).to_owned()).collect();
+    let item = store
+        .update(&store_pk(&key.store_id), &slot_sk(key.slot), update)
+        .await?;
+    serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Data(e.to_string()))
+}
+
+pub async fn get_slot(store: &dyn Store, key: &SlotKey) -> Result<Option<Item>, StoreError> {
+    store
+        .get(&store_pk(&key.store_id), &slot_sk(key.slot))
+        .await
+}
+
+pub fn slot_of(item: &Item) -> Option<Slot> {
+    serde_json::from_value(Value::Object(item.clone())).ok()
+}
+
+/// The slot's stored credentials, decrypted.
+pub fn credentials(item: &Item, secrets: &SecretBox, key: &SlotKey) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let sealed = attr_str(item, CREDENTIALS)?;
+    let opened = secrets.open(sealed, &key.to_string()).ok()?;
+    base64::engine::general_purpose::STANDARD
+        .decode(opened)
+        .ok()
+}
+
+pub async fn save_credentials(
+    store: &dyn Store,
+    secrets: &SecretBox,
+    key: &SlotKey,
+    credentials: &[u8],
+    phone: &str,
+) -> Result<(), StoreError> {
+    use base64::Engine;
+    let sealed = secrets.seal(
+        &base64::engine::general_purpose::STANDARD.encode(credentials),
+        &key.to_string(),
+    );
+    update_slot(
+        store,
+        key,
+        vec![(CREDENTIALS, sealed.into()), ("phone", phone.into())],
+        &[],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Marks the slot unlinked: credentials wiped, status disconnected, with the reason.
+pub async fn mark_logged_out(
+    store: &dyn Store,
+    key: &SlotKey,
+    reason: Option<&str>,
+) -> Result<Slot, StoreError> {
+    let mut set = vec![
+        ("status", json!(SlotStatus::Disconnected)),
+        ("isActive", json!(false)),
+    ];
+    let mut remove = vec![CREDENTIALS, "qrCode", "phone"];
+    match reason {
+        Some(reason) => set.push(("lastError", reason.into())),
+        None => remove.push("lastError"),
+    }
+    update_slot(store, key, set, &remove).await
+}
+
+/// Sets the connection's `status` from its slots: connected if any slot is.
+pub async fn refresh_connection_status(store: &dyn Store, key: &SlotKey) -> Result<(), StoreError> {
+    let items = store.query(&store_pk(&key.store_id), "SLOT#").await?;
+    let Some(first) = items.first() else {
+        return Ok(());
+    };
+    let (Some(owner), Some(api_id)) = (attr_str(first, "ownerId"), attr_str(first, "apiId")) else {
+        return Ok(());
+    };
+    let connected = items
+        .iter()
+        .any(|i| attr_str(i, "status") == Some("connected"));
+    let status = if connected {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    let update = Update {
+        set: vec![("status".into(), status.into())],
+        cond: Cond::Matches(vec![("storeId".into(), key.store_id.clone().into())]),
+        ..Update::default()
+    };
+    match store
+        .update(&records::user_pk(owner), &records::api_sk(api_id), update)
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+fn lease_free_or(me: &str, now: i64) -> Cond {
+    Cond::Any(vec![
+        Cond::NotExists,
+        Cond::Below("expiresAt".into(), now),
+        Cond::Matches(vec![("owner".into(), me.into())]),
+    ])
+}
+
+fn lease_item(key: &SlotKey, owner: &str, expires_at: i64, wanted: bool) -> Item {
+    json!({
+        "pk": LEASES_PK, "sk": key.to_string(), "storeId": key.store_id, "slot": key.slot,
+        "owner": owner, "expiresAt": expires_at, "wanted": wanted, "heartbeatAt": now_ms(),
+    })
+    .as_object()
+    .cloned()
+    .expect("object")
+}
+
+/// Takes or renews the lease of `key` for `me` until `now + lease_ms`. `Ok(false)` when
+/// another live task holds it.
+pub async fn acquire_lease(
+    store: &dyn Store,
+    key: &SlotKey,
+    me: &str,
+    lease_ms: i64,
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let op = WriteOp::Put {
+        item: lease_item(key, me, now + lease_ms, true),
+        cond: lease_free_or(me, now),
+    };
+    match store.write(vec![op]).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Renews a lease only if `me` still holds it.
+pub async fn renew_lease(
+    store: &dyn Store,
+    key: &SlotKey,
+    me: &str,
+    lease_ms: i64,
+) -> Result<bool, StoreError> {
+    let op = WriteOp::Put {
+        item: lease_item(key, me, now_ms() + lease_ms, true),
+        cond: Cond::Matches(vec![("owner".into(), me.into())]),
+    };
+    match store.write(vec![op]).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Gives a lease up: expired at once, so another task may take the slot. `wanted: false`
+/// (after a logout) tells other tasks not to take it over at all.
+pub async fn release_lease(
+    store: &dyn Store,
+    key: &SlotKey,
+    me: &str,
+    wanted: bool,
+) -> Result<(), StoreError> {
+    let op = WriteOp::Put {
+        item: lease_item(key, me, 0, wanted),
+        cond: Cond::Matches(vec![("owner".into(), me.into())]),
+    };
+    match store.write(vec![op]).await {
+        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Slots that should be connected but whose holder stopped renewing: candidates to take over.
+pub async fn orphaned_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError> {
+    let now = now_ms();
+    Ok(store
+        .query(LEASES_PK, "")
+        .await?
+        .into_iter()
+        .filter(|i| i.get("wanted") == Some(&Value::Bool(true)))
+        .filter(|i| {
+            i.get("expiresAt")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e < now)
+        })
+        .filter_map(|i| {
+            Some(SlotKey {
+                store_id: attr_str(&i, "storeId")?.to_owned(),
+                slot: i.get("slot")?.as_u64()? as u8,
+            })
+        })
+        .collect())
+}
+
+/// Who holds a slot's lease now (tests, diagnostics).
+pub async fn lease_owner(store: &dyn Store, key: &SlotKey) -> Result<Option<String>, StoreError> {
+    let item = store.get(LEASES_PK, &key.to_string()).await?;
+    Ok(item
+        .filter(|i| {
+            i.get("expiresAt")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e >= now_ms())
+        })
+        .and_then(|i| attr_str(&i, "owner").map(str::to_owned)))
+}
