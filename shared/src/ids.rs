@@ -35,12 +35,17 @@ pub fn looks_like_id(value: &str, prefix: &str) -> bool {
 /// (`2026-11-28T19:05:40.123456Z`), the format of every timestamp we store: fixed width, so
 /// timestamps sort as strings (lists are ordered by `createdAt`).
 pub fn now_rfc3339() -> String {
+    rfc3339_ago(std::time::Duration::ZERO)
+}
+
+/// The time `ago` before now, in the same format as [`now_rfc3339`].
+pub fn rfc3339_ago(ago: std::time::Duration) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    time::OffsetDateTime::now_utc()
+    (time::OffsetDateTime::now_utc() - ago)
         .format(FORMAT)
-        .expect("formatting the current time")
+        .expect("formatting a timestamp")
 }
 
 #[cfg(test)]

@@ -115,11 +115,15 @@ async fn start(
             "message": format!("slot {} is already connected; nothing to do", key.slot),
         })));
     }
-    let asked_at = crate::ids::now_rfc3339();
+    // A QR code shown in the last 50 s is still scannable (WhatsApp rotates them every 20-60 s):
+    // starting again returns it, and the gateway ignores the repeated command.
+    let valid_since = crate::ids::rfc3339_ago(Duration::from_secs(50));
     let wait = send(&state, SessionCommand::Start { slot: key.clone() }).await?;
     let fresh = |s: &Slot| {
         s.status == SlotStatus::Connected
-            || (s.status == SlotStatus::Qrcode && s.qr_code.is_some() && s.updated_at >= asked_at)
+            || (s.status == SlotStatus::Qrcode
+                && s.qr_code.is_some()
+                && s.updated_at >= valid_since)
     };
     let slot = await_slot(&state, &key, wait, fresh)
         .await?

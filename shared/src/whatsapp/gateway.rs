@@ -58,6 +58,8 @@ enum Stop {
     Close,
     /// Unlink the number (logout command).
     Logout,
+    /// The phone unlinked us; already recorded on the slot.
+    Unlinked,
 }
 
 struct SlotTask {
@@ -388,6 +390,10 @@ impl Gateway {
                     connection.close().await;
                     return;
                 }
+                Stop::Unlinked => {
+                    connection.close().await;
+                    break;
+                }
                 Stop::Logout => {
                     if let Err(err) = connection.logout().await {
                         tracing::warn!(slot = %key, error = %err, "logout failed at WhatsApp; forgetting the link anyway");
@@ -488,7 +494,7 @@ impl Gateway {
                     DisconnectReason::LoggedOut { .. } => {
                         slots::mark_logged_out(store, key, Some(&description)).await?;
                         slots::refresh_connection_status(store, key).await?;
-                        return Ok(Some(Stop::Logout));
+                        return Ok(Some(Stop::Unlinked));
                     }
                     DisconnectReason::Replaced => {
                         slots::update_slot(

@@ -207,8 +207,15 @@ impl Simulator {
     }
 
     /// Drops a slot's network connection (the gateway should reconnect).
+    /// Until the gateway reconnects, nothing can be delivered to the slot.
     pub async fn drop_connection(&self, key: &SlotKey) -> Result<(), SimError> {
-        let events = self.sender(key).ok_or(SimError::NotConnected)?;
+        let events = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get_mut(key)
+            .and_then(|s| s.events.take())
+            .ok_or(SimError::NotConnected)?;
         let reason = DisconnectReason::Network {
             detail: "simulated network drop".into(),
         };

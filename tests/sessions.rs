@@ -1,0 +1,538 @@
+//! WhatsApp slots end to end, in-process: the session routes, the command queue, the
+//! gateway and the simulator transport over both stores. Start → QR (decoded like a phone
+//! camera would) → pair → connected → logout; idempotent commands; credentials that survive
+//! a gateway restart; unlink from the phone; reconnects; leases between two gateways.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine;
+use platefull::http::SessionCommands;
+use platefull::queue::memory::MemoryQueue;
+use platefull::queue::Queue;
+use platefull::whatsapp::events::SlotKey;
+use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
+use platefull::whatsapp::slots;
+use platefull_tests::{for_each_store, TestApp, TestStore};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+/// Decodes a QR PNG data URL back to its payload, as a phone camera would.
+fn scan(data_url: &str) -> String {
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            data_url
+                .strip_prefix("data:image/png;base64,")
+                .expect("a PNG data URL"),
+        )
+        .unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    img.detect_grids()[0].decode().unwrap().1
+}
+
+fn config(lease_ms: u64) -> GatewayConfig {
+    GatewayConfig {
+        lease: Duration::from_millis(lease_ms),
+        backoff_base: Duration::from_millis(20),
+        backoff_cap: Duration::from_millis(200),
+        ..GatewayConfig::default()
+    }
+}
+
+/// A gateway running in its own runtime, so that killing it kills every task it has (a crash).
+struct GatewayProcess {
+    gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    runtime: Option<tokio::runtime::Runtime>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GatewayProcess {
+    fn spawn(
+        app: &TestApp,
+        sim: &Arc<Simulator>,
+        commands: Arc<dyn Queue>,
+        inbound: Option<Arc<dyn Queue>>,
+        config: GatewayConfig,
+    ) -> Self {
+        let gateway = Gateway::new(
+            app.state.store.clone(),
+            app.state.secrets.clone(),
+            Arc::new(SimulatorTransport(sim.clone())),
+            commands,
+            inbound,
+            config,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        let g = gateway.clone();
+        let thread = std::thread::spawn(move || handle.block_on(g.run(stopped)));
+        Self {
+            gateway,
+            stop,
+            runtime: Some(runtime),
+            thread: Some(thread),
+        }
+    }
+
+    /// Graceful stop (SIGTERM): connections closed, leases released.
+    fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("the gateway stopped cleanly");
+        let runtime = self.runtime.take().unwrap();
+        // A runtime can't be shut down from inside another one's async context.
+        std::thread::spawn(move || runtime.shutdown_timeout(Duration::from_secs(5)))
+            .join()
+            .unwrap();
+    }
+
+    /// A crash: every task gone, nothing released.
+    fn kill(mut self) {
+        self.runtime.take().unwrap().shutdown_background();
+        drop(self.thread.take());
+    }
+}
+
+struct Harness {
+    app: TestApp,
+    sim: Arc<Simulator>,
+    commands: Arc<MemoryQueue>,
+    inbound: Arc<MemoryQueue>,
+    store_id: String,
+    api_id: String,
+    api_key: String,
+}
+
+impl Harness {
+    async fn new(t: TestStore) -> (Self, GatewayProcess) {
+        let mut app = TestApp::new(t);
+        let sim = Simulator::new("http://localhost");
+        let commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+        app.state.sessions = Some(SessionCommands {
+            queue: commands.clone(),
+            wait: Duration::from_secs(3),
+        });
+        app.router = platefull::http::all_routes(app.state.clone())
+            .merge(platefull::http::simulator::router(sim.clone()));
+        let (_, api) = app
+            .call(
+                Method::POST,
+                "/api/user-apis",
+                Some(&app.token("alice")),
+                Some(json!({"name": "Loja", "type": "whatsapp"})),
+            )
+            .await;
+        let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+        let gateway = GatewayProcess::spawn(
+            &app,
+            &sim,
+            commands.clone(),
+            Some(inbound.clone()),
+            config(3_000),
+        );
+        let h = Self {
+            store_id: api["storeId"].as_str().unwrap().to_owned(),
+            api_id: api["id"].as_str().unwrap().to_owned(),
+            api_key: api["apiKey"].as_str().unwrap().to_owned(),
+            app,
+            sim,
+            commands,
+            inbound,
+        };
+        (h, gateway)
+    }
+
+    fn key(&self, slot: u8) -> SlotKey {
+        SlotKey {
+            store_id: self.store_id.clone(),
+            slot,
+        }
+    }
+
+    async fn post(&self, path: &str) -> (StatusCode, Value) {
+        self.app
+            .call(
+                Method::POST,
+                &format!("/api/whatsapp/{}/{path}", self.store_id),
+                Some(&self.api_key),
+                None,
+            )
+            .await
+    }
+
+    async fn slots(&self) -> Vec<Value> {
+        let (status, body) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/whatsapp/{}/sessions", self.store_id),
+                Some(&self.api_key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].as_array().unwrap().clone()
+    }
+
+    /// Polls the sessions until slot `n` has `status` (or fails after 5 s).
+    async fn wait_for(&self, n: usize, status: &str) -> Value {
+        for _ in 0..250 {
+            let slots = self.slots().await;
+            if slots[n - 1]["status"] == status {
+                return slots[n - 1].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("slot {n} never became {status}: {:?}", self.slots().await);
+    }
+
+    /// Starts slot 1 and pairs it through the link in its QR code.
+    async fn pair(&self, phone: &str) -> Value {
+        let (status, started) = self.post("1/start").await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        let link = scan(started["qrCode"].as_str().expect("a QR code"));
+        let path = link.strip_prefix("http://localhost").unwrap();
+        let (status, paired) = self
+            .app
+            .call(Method::GET, &format!("{path}&phone={phone}"), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paired}");
+        self.wait_for(1, "connected").await
+    }
+}
+
+async fn start_shows_a_qr_that_pairs_then_logout_unlinks(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    let (status, started) = h.post("1/start").await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["success"], true);
+    assert_eq!(started["status"], "qrcode");
+    let link = scan(started["qrCode"].as_str().unwrap());
+    assert!(
+        link.starts_with(&format!(
+            "http://localhost/dev/simulator/{}/1/pair?code=",
+            h.store_id
+        )),
+        "{link}"
+    );
+    let slots = h.slots().await;
+    assert_eq!(slots[0]["status"], "qrcode");
+    assert_eq!(slots[0]["qrCode"], started["qrCode"]);
+
+    let (status, wrong) = h
+        .app
+        .call(
+            Method::GET,
+            &format!("/dev/simulator/{}/1/pair?code=nope", h.store_id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{wrong}");
+    let path = link.strip_prefix("http://localhost").unwrap();
+    let (status, _) = h
+        .app
+        .call(
+            Method::POST,
+            &format!("{path}&phone=5511988887777"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let slot = h.wait_for(1, "connected").await;
+    assert_eq!(slot["phone"], "5511988887777");
+    assert_eq!(slot["isActive"], true);
+    assert!(slot.get("qrCode").is_none());
+    let slots = h.slots().await;
+    assert!(
+        slots[1..].iter().all(|s| s["status"] == "disconnected"),
+        "other slots unchanged: {slots:?}"
+    );
+    let (_, api) = h
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/user-apis/{}", h.api_id),
+            Some(&h.app.token("alice")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        api["status"], "connected",
+        "the connection reflects its slots"
+    );
+    let raw = slots::get_slot(h.app.state.store.as_ref(), &h.key(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        raw["credentials"]
+            .as_str()
+            .is_some_and(|c| !c.contains("5511988887777")),
+        "credentials sealed: {raw:?}"
+    );
+
+    let (status, out) = h.post("1/logout").await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "disconnected");
+    let slot = &h.slots().await[0];
+    assert!(slot.get("phone").is_none(), "{slot}");
+    let raw = slots::get_slot(h.app.state.store.as_ref(), &h.key(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.get("credentials").is_none(), "credentials wiped");
+    let (_, api) = h
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/user-apis/{}", h.api_id),
+            Some(&h.app.token("alice")),
+            None,
+        )
+        .await;
+    assert_eq!(api["status"], "disconnected");
+    gw.shutdown();
+}
+
+async fn commands_are_idempotent(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    let (_, first) = h.post("1/start").await;
+    let (_, second) = h.post("1/start").await;
+    assert_eq!(second["status"], "qrcode", "{second}");
+    assert_eq!(
+        second["qrCode"], first["qrCode"],
+        "the QR being shown is returned again"
+    );
+    assert_eq!(h.sim.open_connections(), 1);
+    h.pair("5511977776666").await;
+    let (_, again) = h.post("1/start").await;
+    assert_eq!(again["status"], "connected");
+    assert!(again["message"]
+        .as_str()
+        .unwrap()
+        .contains("already connected"));
+    // The same command delivered twice changes nothing.
+    h.commands
+        .send(platefull::queue::Outgoing::new(
+            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.sim.open_connections(), 1);
+    assert_eq!(h.slots().await[0]["status"], "connected");
+    let (_, out) = h.post("1/logout").await;
+    assert_eq!(out["status"], "disconnected");
+    let (_, out) = h.post("1/logout").await;
+    assert!(
+        out["message"].as_str().unwrap().contains("nothing to do"),
+        "{out}"
+    );
+    gw.shutdown();
+}
+
+async fn bad_slots_and_callers_are_refused(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    for slot in ["0", "4", "x", "-1"] {
+        for action in ["start", "logout"] {
+            let (status, err) = h.post(&format!("{slot}/{action}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{slot}/{action}: {err}");
+            assert_eq!(err["error"]["field"], "slot");
+        }
+    }
+    let bob = h.app.token("bob");
+    let (status, _) = h
+        .app
+        .call(
+            Method::POST,
+            &format!("/api/whatsapp/{}/1/start", h.store_id),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, other) = h
+        .app
+        .call(
+            Method::POST,
+            "/api/user-apis",
+            Some(&bob),
+            Some(json!({"name": "B", "type": "whatsapp"})),
+        )
+        .await;
+    let (status, _) = h
+        .app
+        .call(
+            Method::POST,
+            &format!("/api/whatsapp/{}/1/start", h.store_id),
+            Some(other["apiKey"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h
+        .app
+        .call(
+            Method::POST,
+            &format!("/api/whatsapp/{}/1/start", h.store_id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(h.commands.is_empty(), "refused calls queue nothing");
+    assert!(h
+        .slots()
+        .await
+        .iter()
+        .all(|s| s["status"] == "disconnected"));
+    gw.shutdown();
+}
+
+async fn the_link_survives_a_gateway_restart(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    h.pair("5511966665555").await;
+    gw.shutdown();
+    let gw = GatewayProcess::spawn(&h.app, &h.sim, h.commands.clone(), None, config(3_000));
+    let (status, started) = h.post("1/start").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        started["status"], "connected",
+        "reconnected with stored credentials, no QR: {started}"
+    );
+    assert_eq!(started["phone"], "5511966665555");
+    gw.shutdown();
+}
+
+async fn unlinking_from_the_phone_wipes_the_slot(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    h.pair("5511955554444").await;
+    h.sim.unlink_from_phone(&h.key(1)).await.unwrap();
+    let slot = h.wait_for(1, "disconnected").await;
+    assert!(
+        slot["lastError"].as_str().unwrap().contains("logged out"),
+        "{slot}"
+    );
+    let raw = slots::get_slot(h.app.state.store.as_ref(), &h.key(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.get("credentials").is_none());
+    gw.shutdown();
+}
+
+async fn a_dropped_connection_reconnects_and_records_why(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    h.pair("5511944443333").await;
+    h.sim.drop_connection(&h.key(1)).await.unwrap();
+    assert_eq!(h.sim.open_connections(), 0);
+    for _ in 0..250 {
+        if h.sim.open_connections() == 1 && h.slots().await[0]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.sim.open_connections(), 1, "the gateway reconnected");
+    let slot = h.wait_for(1, "connected").await;
+    assert_eq!(slot["phone"], "5511944443333");
+    // The customer's messages reach the inbound queue, grouped by chat.
+    h.sim
+        .customer_message(
+            &h.key(1),
+            "5511999990000",
+            "Oi, vocês têm pizza de calabresa?",
+            Some("WAMID1"),
+        )
+        .await
+        .unwrap();
+    let got = h.inbound.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["storeId"], h.store_id);
+    assert_eq!(body["slot"], 1);
+    assert_eq!(body["message"]["id"], "WAMID1");
+    assert_eq!(body["message"]["fromMe"], false);
+    assert_eq!(body["message"]["text"], "Oi, vocês têm pizza de calabresa?");
+    gw.shutdown();
+}
+
+async fn two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over(t: TestStore) {
+    let (h, a) = Harness::new(t).await;
+    h.pair("5511933332222").await;
+    let store = h.app.state.store.clone();
+    assert_eq!(
+        slots::lease_owner(store.as_ref(), &h.key(1))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(a.gateway.task_id())
+    );
+    // B gets its own commands for slot 1: it must not connect while A holds the lease.
+    let b_commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let b = GatewayProcess::spawn(&h.app, &h.sim, b_commands.clone(), None, config(1_000));
+    b_commands
+        .send(platefull::queue::Outgoing::new(
+            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        b.gateway.running().is_empty(),
+        "B stays out while A's lease is live"
+    );
+    assert_eq!(h.sim.open_connections(), 1);
+    // A crashes: its lease expires (3 s) and B takes the slot over, with the stored link.
+    a.kill();
+    let mut owner = None;
+    for _ in 0..100 {
+        owner = slots::lease_owner(store.as_ref(), &h.key(1)).await.unwrap();
+        if owner.as_deref() == Some(b.gateway.task_id()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        owner.as_deref(),
+        Some(b.gateway.task_id()),
+        "B took over within the lease period"
+    );
+    let slot = h.wait_for(1, "connected").await;
+    assert_eq!(slot["phone"], "5511933332222");
+    assert_eq!(b.gateway.running(), vec![h.key(1)]);
+    b.shutdown();
+    assert_eq!(
+        slots::lease_owner(store.as_ref(), &h.key(1)).await.unwrap(),
+        None,
+        "released on graceful shutdown"
+    );
+}
+
+for_each_store!(
+    start_shows_a_qr_that_pairs_then_logout_unlinks,
+    commands_are_idempotent,
+    bad_slots_and_callers_are_refused,
+    the_link_survives_a_gateway_restart,
+    unlinking_from_the_phone_wipes_the_slot,
+    a_dropped_connection_reconnects_and_records_why,
+    two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over,
+);
