@@ -101,6 +101,15 @@ async fn functions_serve_their_fixtures_from_the_aws_environment() {
         .unwrap();
     let ciphertext = STANDARD.encode(data_key.ciphertext_blob.unwrap().into_inner());
 
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let commands_url = sqs
+        .create_queue()
+        .queue_name(platefull_tests::unique("commands"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let project = "proj-1234";
     let (stack_url, signer, fetches) = fake_stack_auth(project).await;
 
@@ -114,6 +123,8 @@ async fn functions_serve_their_fixtures_from_the_aws_environment() {
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("PLATEFULL_COMMANDS_QUEUE_URL", commands_url.as_str()),
+        ("PLATEFULL_SESSION_WAIT_MS", "300"),
     ] {
         std::env::set_var(name, value);
     }
@@ -191,6 +202,30 @@ async fn functions_serve_their_fixtures_from_the_aws_environment() {
     let (status, slots) = invoke(&sessions, fixture("whatsapp-sessions/list.json", &v)).await;
     assert_eq!(status, StatusCode::OK, "{slots}");
     assert_eq!(slots["data"].as_array().unwrap().len(), 3);
+    // Start enqueues a command for the gateway (none runs here: the answer is "starting").
+    let (status, started) = invoke(&sessions, fixture("whatsapp-sessions/start.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["status"], "disconnected");
+    let queued = sqs
+        .receive_message()
+        .queue_url(&commands_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(queued.len(), 1);
+    let command: Value = serde_json::from_str(queued[0].body().unwrap()).unwrap();
+    assert_eq!(
+        command,
+        serde_json::json!({"type": "start", "slot": {"storeId": store_id, "slot": 1}})
+    );
+    let (status, out) = invoke(&sessions, fixture("whatsapp-sessions/logout.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert!(
+        out["message"].as_str().unwrap().contains("nothing to do"),
+        "{out}"
+    );
 
     // Each function serves only its own routes.
     let (status, _) = invoke(

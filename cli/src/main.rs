@@ -164,6 +164,7 @@ async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Resul
         None,
         GatewayConfig {
             lease: Duration::from_secs(15),
+            sole_gateway: true,
             ..GatewayConfig::default()
         },
     );
@@ -180,9 +181,7 @@ async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Resul
     let app =
         platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator));
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(platefull::telemetry::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
     let _ = stop.send(true);

@@ -148,6 +148,83 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     assert_eq!(status, 200);
     assert_eq!(sessions["data"].as_array().unwrap().len(), 3);
 
+    // Link slot 1 with the simulator: start → QR → `platefull simulate pair` → connected.
+    let started_at = Instant::now();
+    let (status, started) = call(
+        Method::POST,
+        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    assert!(
+        started_at.elapsed() < Duration::from_secs(1),
+        "QR within a second"
+    );
+    assert!(
+        started["qrCode"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,"),
+        "{started}"
+    );
+    let paired = Command::new(BIN)
+        .args([
+            "simulate",
+            "pair",
+            "--url",
+            &stack.url,
+            "--store",
+            &store_id,
+            "--slot",
+            "1",
+            "--phone",
+            "5511988887777",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        paired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paired.stderr)
+    );
+    let mut slot = Value::Null;
+    for _ in 0..100 {
+        let (_, sessions) = call(
+            Method::GET,
+            format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
+            &alice,
+            None,
+        )
+        .await;
+        slot = sessions["data"][0].clone();
+        if slot["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(slot["phone"], "5511988887777", "{slot}");
+    let out = Command::new(BIN)
+        .args([
+            "simulate",
+            "outbox",
+            "--url",
+            &stack.url,
+            "--store",
+            &store_id,
+            "--slot",
+            "1",
+            "--chat",
+            "5511999990000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"data":[]}"#
+    );
+
     let (_, bobs) = call(
         Method::GET,
         format!("{}/api/user-apis", stack.url),
@@ -201,6 +278,24 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     .await;
     assert_eq!(status, 200, "{config}");
     assert_eq!(config["botName"], "Maria");
+    // The simulated phone stays linked across the restart: start reconnects without a QR.
+    let (status, started) = call(
+        Method::POST,
+        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["status"], "connected", "{started}");
+    let (_, out) = call(
+        Method::POST,
+        format!("{}/api/whatsapp/{store_id}/1/logout", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(out["status"], "disconnected", "{out}");
     assert!(
         !std::fs::read(data.join("store.redb"))
             .unwrap()

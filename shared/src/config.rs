@@ -8,6 +8,8 @@
 //! | `STACK_PROJECT_ID`              | Stack Auth project id (token `aud`, issuer and JWKS URL)  |
 //! | `STACK_API_URL`                 | Stack Auth API base (default `https://api.stack-auth.com`)|
 //! | `PLATEFULL_DATA_KEY_CIPHERTEXT` | base64 KMS-encrypted 256-bit data key for secrets at rest |
+//! | `PLATEFULL_COMMANDS_QUEUE_URL`  | SQS queue of session commands (whatsapp-sessions only)    |
+//! | `PLATEFULL_SESSION_WAIT_MS`     | how long start/logout wait for the gateway (default 3000) |
 //! | `AWS_ENDPOINT_URL`              | (optional) endpoint override, e.g. a moto server in tests |
 
 use std::sync::Arc;
@@ -58,11 +60,34 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
     let secrets = SecretBox::from_kms(&aws_sdk_kms::Client::new(&aws), &data_key)
         .await
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let sessions = match std::env::var("PLATEFULL_COMMANDS_QUEUE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(url) => {
+            let wait_ms = match std::env::var("PLATEFULL_SESSION_WAIT_MS") {
+                Ok(v) => v.parse::<u64>().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "PLATEFULL_SESSION_WAIT_MS must be milliseconds, got {v:?}"
+                    ))
+                })?,
+                Err(_) => 3000,
+            };
+            Some(crate::http::SessionCommands {
+                queue: Arc::new(crate::queue::sqs::SqsQueue::new(
+                    aws_sdk_sqs::Client::new(&aws),
+                    url,
+                )),
+                wait: std::time::Duration::from_millis(wait_ms),
+            })
+        }
+        None => None,
+    };
     Ok(AppState {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
         users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
         secrets: Arc::new(secrets),
         saipos: Default::default(),
-        sessions: None,
+        sessions,
     })
 }

@@ -35,6 +35,9 @@ pub struct GatewayConfig {
     pub backoff_cap: Duration,
     /// Print QR codes to the terminal (operators of the real transport scan them there).
     pub print_qr: bool,
+    /// This is the only gateway on its store (the local stack: one process per data dir), so
+    /// leases held by other task ids are from dead processes and are taken back at start.
+    pub sole_gateway: bool,
 }
 
 impl Default for GatewayConfig {
@@ -45,6 +48,7 @@ impl Default for GatewayConfig {
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             print_qr: false,
+            sole_gateway: false,
         }
     }
 }
@@ -119,6 +123,19 @@ impl Gateway {
     /// every connection is closed (links kept) and every lease released.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(task = %self.config.task_id, transport = self.transport.kind(), "gateway started");
+        if self.config.sole_gateway {
+            match slots::wanted_slots(self.store.as_ref()).await {
+                Ok(wanted) => {
+                    for key in wanted {
+                        let _ = slots::release_lease_of_dead_task(self.store.as_ref(), &key).await;
+                        let _ = self.start(&key).await;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not resume the slots of the last run")
+                }
+            }
+        }
         let leases = tokio::spawn(self.clone().maintain_leases(shutdown.clone()));
         loop {
             tokio::select! {
@@ -264,11 +281,15 @@ impl Gateway {
 
     async fn maintain_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let every = self.config.lease / 3;
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(every) => {}
+            if !first {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
             }
+            first = false;
             for key in self.running() {
                 match slots::renew_lease(
                     self.store.as_ref(),

@@ -211,6 +211,22 @@ pub async fn release_lease(
     }
 }
 
+/// Expires a lease whoever holds it (its holder is known to be dead).
+pub async fn release_lease_of_dead_task(
+    store: &dyn Store,
+    key: &SlotKey,
+) -> Result<(), StoreError> {
+    let update = Update {
+        set: vec![("expiresAt".into(), json!(0))],
+        cond: Cond::Exists,
+        ..Update::default()
+    };
+    match store.update(LEASES_PK, &key.to_string(), update).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
 /// Slots that should be connected but whose holder stopped renewing: candidates to take over.
 pub async fn orphaned_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError> {
     let now = now_ms();
@@ -224,6 +240,23 @@ pub async fn orphaned_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreErro
                 .and_then(Value::as_i64)
                 .is_some_and(|e| e < now)
         })
+        .filter_map(|i| {
+            Some(SlotKey {
+                store_id: attr_str(&i, "storeId")?.to_owned(),
+                slot: i.get("slot")?.as_u64()? as u8,
+            })
+        })
+        .collect())
+}
+
+/// Every slot that should be connected, whoever holds it (the local stack, which is the
+/// only process on its data dir, takes them all back at start).
+pub async fn wanted_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError> {
+    Ok(store
+        .query(LEASES_PK, "")
+        .await?
+        .into_iter()
+        .filter(|i| i.get("wanted") == Some(&Value::Bool(true)))
         .filter_map(|i| {
             Some(SlotKey {
                 store_id: attr_str(&i, "storeId")?.to_owned(),
