@@ -235,6 +235,32 @@ pub async fn update_user_api(
     from_item(item)
 }
 
+/// Records the outcome of a connection test (or the slots' state) on a user API.
+pub async fn set_connection_status(
+    store: &dyn Store,
+    user_id: &str,
+    api_id: &str,
+    status: ConnectionStatus,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut update = Update {
+        set: vec![
+            ("status".into(), json!(status)),
+            ("updatedAt".into(), now_rfc3339().into()),
+        ],
+        ..Update::default()
+    };
+    match reason {
+        Some(reason) => update.set.push(("statusReason".into(), reason.into())),
+        None => update.remove.push("statusReason".into()),
+    }
+    store
+        .update(&user_pk(user_id), &api_sk(api_id), update)
+        .await
+        .map(|_| ())
+        .map_err(|e| gone_if_missing(e, api_id))
+}
+
 fn gone_if_missing(err: StoreError, id: &str) -> ApiError {
     match err {
         StoreError::ConditionFailed => ApiError::NotFound(format!("no API with id {id:?}")),

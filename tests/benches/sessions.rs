@@ -22,20 +22,36 @@ use tower::ServiceExt;
 
 const SLOTS: usize = 1000;
 
-async fn call(router: &Router, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
-    let req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
     let req = match body {
-        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
         None => req.body(Body::empty()),
     }
     .unwrap();
     let res = router.clone().oneshot(req).await.unwrap();
-    serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null)
+    serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes())
+        .unwrap_or(Value::Null)
 }
 
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4
 }
 
@@ -51,22 +67,42 @@ async fn main() {
         users: Arc::new(signer.verifier()),
         secrets: secrets.clone(),
         saipos: Default::default(),
-        sessions: Some(SessionCommands { queue: commands.clone(), wait: Duration::from_secs(5) }),
+        sessions: Some(SessionCommands {
+            queue: commands.clone(),
+            wait: Duration::from_secs(5),
+        }),
     };
     let router = all_routes(state);
     let sim = Simulator::new("http://127.0.0.1:3000");
-    let gateway = Gateway::new(store, secrets, Arc::new(SimulatorTransport(sim.clone())), commands, None, GatewayConfig::default());
+    let gateway = Gateway::new(
+        store,
+        secrets,
+        Arc::new(SimulatorTransport(sim.clone())),
+        commands,
+        None,
+        GatewayConfig::default(),
+    );
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(gateway.clone().run(stopped));
     let owner = signer.token("owner", 3600);
 
     let mut keys = Vec::new();
     while keys.len() < SLOTS {
-        let api = call(&router, Method::POST, "/api/user-apis", &owner, Some(json!({"name": "Loja", "type": "whatsapp"}))).await;
+        let api = call(
+            &router,
+            Method::POST,
+            "/api/user-apis",
+            &owner,
+            Some(json!({"name": "Loja", "type": "whatsapp"})),
+        )
+        .await;
         let store_id = api["storeId"].as_str().unwrap().to_owned();
         for slot in 1..=3u8 {
             if keys.len() < SLOTS {
-                keys.push(SlotKey { store_id: store_id.clone(), slot });
+                keys.push(SlotKey {
+                    store_id: store_id.clone(),
+                    slot,
+                });
             }
         }
     }
@@ -74,7 +110,14 @@ async fn main() {
     let mut samples = Vec::with_capacity(SLOTS);
     for key in &keys {
         let started = Instant::now();
-        let body = call(&router, Method::POST, &format!("/api/whatsapp/{}/{}/start", key.store_id, key.slot), &owner, None).await;
+        let body = call(
+            &router,
+            Method::POST,
+            &format!("/api/whatsapp/{}/{}/start", key.store_id, key.slot),
+            &owner,
+            None,
+        )
+        .await;
         samples.push(started.elapsed());
         assert!(body["qrCode"].as_str().is_some(), "{body}");
         sim.pair(key, None, None).await.unwrap();

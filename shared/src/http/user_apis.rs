@@ -22,7 +22,6 @@ use crate::records::{self, StoreCaller};
 use crate::saipos;
 use crate::saipos::cache::ReportError;
 use crate::saipos::client::{SaiposClient, SaiposError};
-use crate::store::Update;
 use crate::ApiError;
 use time::Date;
 
@@ -158,23 +157,8 @@ async fn test(
             } else {
                 ConnectionStatus::Disconnected
             };
-            let update = Update {
-                set: vec![
-                    ("status".into(), json!(status)),
-                    ("updatedAt".into(), crate::ids::now_rfc3339().into()),
-                ],
-                ..Update::default()
-            };
-            state
-                .store
-                .update(&records::user_pk(&user), &records::api_sk(&api.id), update)
-                .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::ConditionFailed => {
-                        ApiError::NotFound(format!("no API with id {id:?}"))
-                    }
-                    other => other.into(),
-                })?;
+            records::set_connection_status(state.store.as_ref(), &user, &api.id, status, None)
+                .await?;
             let message = match connected {
                 0 => {
                     "no WhatsApp number is linked yet: start a slot and scan its QR code".to_owned()
@@ -201,29 +185,14 @@ async fn test(
                     err.to_string(),
                 ),
             };
-            let mut update = Update {
-                set: vec![
-                    ("status".into(), json!(status)),
-                    ("updatedAt".into(), crate::ids::now_rfc3339().into()),
-                ],
-                ..Update::default()
-            };
-            match &reason {
-                Some(reason) => update
-                    .set
-                    .push(("statusReason".into(), reason.clone().into())),
-                None => update.remove.push("statusReason".into()),
-            }
-            state
-                .store
-                .update(&records::user_pk(&user), &records::api_sk(&api.id), update)
-                .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::ConditionFailed => {
-                        ApiError::NotFound(format!("no API with id {id:?}"))
-                    }
-                    other => other.into(),
-                })?;
+            records::set_connection_status(
+                state.store.as_ref(),
+                &user,
+                &api.id,
+                status,
+                reason.as_deref(),
+            )
+            .await?;
             tracing::info!(api_id = %api.id, ok = outcome.is_ok(), "Saipos connection tested");
             Ok(Json(
                 json!({ "success": outcome.is_ok(), "status": status, "message": message }),

@@ -106,6 +106,19 @@ where
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
+/// A failed single-item write: a condition that did not hold, or the store being unavailable.
+fn write_failed<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if err.code() == Some("ConditionalCheckFailedException") {
+        StoreError::ConditionFailed
+    } else {
+        unavailable(err)
+    }
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -193,16 +206,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|err| {
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
-                        {
-                            StoreError::ConditionFailed
-                        } else {
-                            unavailable(err)
-                        }
-                    })
+                    .map_err(write_failed)
             }
             WriteOp::Delete { pk, sk, cond } => {
                 let expr = condition(&cond, "c")?;
@@ -216,16 +220,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|err| {
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception())
-                        {
-                            StoreError::ConditionFailed
-                        } else {
-                            unavailable(err)
-                        }
-                    })
+                    .map_err(write_failed)
             }
         }
     }
@@ -361,16 +356,7 @@ impl Store for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|err| {
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::ConditionFailed
-                } else {
-                    unavailable(err)
-                }
-            })?;
+            .map_err(write_failed)?;
         from_attrs(out.attributes.unwrap_or_default())
     }
 
