@@ -33,6 +33,10 @@ enum Command {
         /// How long session start/logout wait for the gateway, in milliseconds.
         #[arg(long, default_value_t = 3000)]
         session_wait_ms: u64,
+        /// WhatsApp transport: the built-in simulator, or the real WhatsApp Web client (the QR
+        /// is printed here and returned by the API; scan it with the phone).
+        #[arg(long, value_enum, default_value_t = TransportKind::Simulator)]
+        transport: TransportKind,
     },
     /// Drive the WhatsApp simulator of a running local stack.
     Simulate {
@@ -59,6 +63,12 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         hours: i64,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum TransportKind {
+    Simulator,
+    WhatsappWeb,
 }
 
 #[derive(Subcommand)]
@@ -118,7 +128,8 @@ async fn main() -> std::process::ExitCode {
             addr,
             data_dir,
             session_wait_ms,
-        } => dev(addr, data_dir, session_wait_ms).await,
+            transport,
+        } => dev(addr, data_dir, session_wait_ms, transport).await,
         Command::Simulate { action, url } => simulate(&url, action).await,
         Command::DevToken {
             user,
@@ -135,7 +146,12 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Result<(), String> {
+async fn dev(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    session_wait_ms: u64,
+    transport: TransportKind,
+) -> Result<(), String> {
     use platefull::queue::memory::MemoryQueue;
     use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
     use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
@@ -159,12 +175,21 @@ async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Resul
     let gateway = Gateway::new(
         state.store.clone(),
         state.secrets.clone(),
-        Arc::new(SimulatorTransport(simulator.clone())),
+        match transport {
+            TransportKind::Simulator => Arc::new(SimulatorTransport(simulator.clone())),
+            TransportKind::WhatsappWeb => {
+                Arc::new(platefull::whatsapp::whatsapp_web::WhatsappWeb::new(
+                    state.store.clone(),
+                    state.secrets.clone(),
+                ))
+            }
+        },
         commands,
         None,
         GatewayConfig {
             lease: Duration::from_secs(15),
             sole_gateway: true,
+            print_qr: transport == TransportKind::WhatsappWeb,
             ..GatewayConfig::default()
         },
     );
@@ -176,10 +201,19 @@ async fn dev(addr: SocketAddr, data_dir: PathBuf, session_wait_ms: u64) -> Resul
         "  token:     platefull dev-token --user <id> --data-dir {}",
         data_dir.display()
     );
-    println!("  whatsapp:  simulator (platefull simulate --help)");
+    match transport {
+        TransportKind::Simulator => println!("  whatsapp:  simulator (platefull simulate --help)"),
+        TransportKind::WhatsappWeb => println!(
+            "  whatsapp:  WhatsApp Web (QR codes are printed here and returned by the API)"
+        ),
+    }
     println!("listening on http://{bound}");
-    let app =
-        platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator));
+    let app = match transport {
+        TransportKind::Simulator => {
+            platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator))
+        }
+        TransportKind::WhatsappWeb => platefull::http::all_routes(state),
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(platefull::telemetry::shutdown_signal())
         .await

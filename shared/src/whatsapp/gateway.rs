@@ -204,6 +204,7 @@ impl Gateway {
                     // Another live task holds it: let the command reach that task.
                     Ok(false) => Err(Duration::from_millis(500)),
                     Ok(true) => {
+                        let _ = self.transport.forget(&key).await;
                         let _ = slots::mark_logged_out(self.store.as_ref(), &key, None).await;
                         let _ = slots::release_lease(
                             self.store.as_ref(),
@@ -413,12 +414,16 @@ impl Gateway {
                 }
                 Stop::Unlinked => {
                     connection.close().await;
+                    if let Err(err) = self.transport.forget(&key).await {
+                        tracing::warn!(slot = %key, error = %err, "could not forget the transport's keys");
+                    }
                     break;
                 }
                 Stop::Logout => {
                     if let Err(err) = connection.logout().await {
                         tracing::warn!(slot = %key, error = %err, "logout failed at WhatsApp; forgetting the link anyway");
                     }
+                    let _ = self.transport.forget(&key).await;
                     let _ = slots::mark_logged_out(store, &key, None).await;
                     break;
                 }
@@ -429,6 +434,7 @@ impl Gateway {
                     let delay = self.backoff(attempt);
                     if self.wait(&mut stop, delay).await != Stop::Run {
                         if *stop.borrow() == Stop::Logout {
+                            let _ = self.transport.forget(&key).await;
                             let _ = slots::mark_logged_out(store, &key, None).await;
                             break;
                         }
@@ -531,6 +537,20 @@ impl Gateway {
                         .await?;
                         slots::refresh_connection_status(store, key).await?;
                         return Ok(Some(Stop::Close));
+                    }
+                    DisconnectReason::Network { .. } if self.transport.reconnects_itself() => {
+                        slots::update_slot(
+                            store,
+                            key,
+                            vec![
+                                ("status", json!(SlotStatus::Connecting)),
+                                ("isActive", json!(false)),
+                                ("lastError", description.into()),
+                            ],
+                            &[],
+                        )
+                        .await?;
+                        slots::refresh_connection_status(store, key).await?;
                     }
                     DisconnectReason::TemporaryBan { .. } | DisconnectReason::Network { .. } => {
                         slots::update_slot(

@@ -9,3 +9,7 @@ pub mod qr;
 pub mod simulator;
 pub mod slots;
 pub mod transport;
+#[cfg(feature = "whatsapp-web")]
+pub mod wa_store;
+#[cfg(feature = "whatsapp-web")]
+pub mod whatsapp_web;

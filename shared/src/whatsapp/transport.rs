@@ -20,6 +20,17 @@ pub trait Transport: Send + Sync + 'static {
     /// Short name (`simulator`, `whatsapp-web`).
     fn kind(&self) -> &'static str;
 
+    /// Does a connection recover from network drops by itself? Then the gateway records the
+    /// drop and keeps following the connection instead of closing and reopening it.
+    fn reconnects_itself(&self) -> bool {
+        false
+    }
+
+    /// Forgets everything the transport keeps for `slot` (after a logout or an unlink).
+    async fn forget(&self, _slot: &SlotKey) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Opens a connection for `slot`: with `credentials` from an earlier pairing it
     /// reconnects silently, without them it starts pairing (QR events). Events go to `events`
     /// until the connection is closed.
