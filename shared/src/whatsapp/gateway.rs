@@ -360,14 +360,14 @@ impl Gateway {
                 Ok(None) => break, // deleted
                 Err(_) => None,
             };
-            let status = if credentials.is_some() {
-                SlotStatus::Connecting
-            } else {
-                SlotStatus::Disconnected
-            };
-            if slots::update_slot(store, &key, vec![("status", json!(status))], &[])
-                .await
-                .is_err()
+            if slots::update_slot(
+                store,
+                &key,
+                vec![("status", json!(SlotStatus::Connecting))],
+                &[],
+            )
+            .await
+            .is_err()
             {
                 break;
             }
