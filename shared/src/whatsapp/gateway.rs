@@ -82,6 +82,28 @@ pub struct Gateway {
     slots: Mutex<HashMap<SlotKey, SlotTask>>,
 }
 
+/// Records a dropped connection on its slot (new status, not active, why) and on the
+/// connection's overall status.
+async fn record_drop(
+    store: &dyn Store,
+    key: &SlotKey,
+    status: SlotStatus,
+    why: &str,
+) -> Result<(), StoreError> {
+    slots::update_slot(
+        store,
+        key,
+        vec![
+            ("status", json!(status)),
+            ("isActive", json!(false)),
+            ("lastError", why.into()),
+        ],
+        &[],
+    )
+    .await?;
+    slots::refresh_connection_status(store, key).await
+}
+
 impl Gateway {
     pub fn new(
         store: Arc<dyn Store>,
@@ -524,47 +546,14 @@ impl Gateway {
                         return Ok(Some(Stop::Unlinked));
                     }
                     DisconnectReason::Replaced => {
-                        slots::update_slot(
-                            store,
-                            key,
-                            vec![
-                                ("status", json!(SlotStatus::Disconnected)),
-                                ("isActive", json!(false)),
-                                ("lastError", description.into()),
-                            ],
-                            &[],
-                        )
-                        .await?;
-                        slots::refresh_connection_status(store, key).await?;
+                        record_drop(store, key, SlotStatus::Disconnected, &description).await?;
                         return Ok(Some(Stop::Close));
                     }
                     DisconnectReason::Network { .. } if self.transport.reconnects_itself() => {
-                        slots::update_slot(
-                            store,
-                            key,
-                            vec![
-                                ("status", json!(SlotStatus::Connecting)),
-                                ("isActive", json!(false)),
-                                ("lastError", description.into()),
-                            ],
-                            &[],
-                        )
-                        .await?;
-                        slots::refresh_connection_status(store, key).await?;
+                        record_drop(store, key, SlotStatus::Connecting, &description).await?;
                     }
                     DisconnectReason::TemporaryBan { .. } | DisconnectReason::Network { .. } => {
-                        slots::update_slot(
-                            store,
-                            key,
-                            vec![
-                                ("status", json!(SlotStatus::Connecting)),
-                                ("isActive", json!(false)),
-                                ("lastError", description.into()),
-                            ],
-                            &[],
-                        )
-                        .await?;
-                        slots::refresh_connection_status(store, key).await?;
+                        record_drop(store, key, SlotStatus::Connecting, &description).await?;
                         if let DisconnectReason::TemporaryBan { until, .. } = &reason {
                             // Wait the ban out before the backoff even starts.
                             let until = time::OffsetDateTime::parse(
