@@ -184,6 +184,28 @@ async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
     assert_eq!(order["b"], ["b1"]);
 }
 
+async fn delayed_messages_wait_their_delay(p: Pair) {
+    let started = std::time::Instant::now();
+    p.queue
+        .send(Outgoing::new("later").delayed(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    p.queue.send(Outgoing::new("now")).await.unwrap();
+    let first = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["now"]
+    );
+    p.queue.ack(&first[0].receipt).await.unwrap();
+    let mut later = Vec::new();
+    while later.is_empty() && started.elapsed() < Duration::from_secs(5) {
+        later = p.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    }
+    assert_eq!(later.len(), 1, "the delayed message arrives");
+    assert_eq!(later[0].body, "later");
+    assert!(started.elapsed() >= Duration::from_millis(950));
+}
+
 macro_rules! for_each_queue {
     ($($name:ident: $fifo:expr),* $(,)?) => {
         mod memory_queue {
@@ -201,4 +223,5 @@ for_each_queue!(
     retried_messages_return_and_then_go_to_the_dead_letters: false,
     an_empty_queue_waits_then_returns_nothing: false,
     fifo_groups_keep_order_and_drop_duplicates: true,
+    delayed_messages_wait_their_delay: false,
 );

@@ -380,3 +380,124 @@ mod leases {
     use super::*;
     for_each_store!(any_and_below_conditions_guard_leases);
 }
+
+async fn query_last_returns_the_newest_first_within_the_prefix(t: TestStore) {
+    let ops = (0..12)
+        .map(|i| {
+            put(
+                item("CHATS", &format!("C#a#M#{i:03}"), json!({"i": i})),
+                Cond::None,
+            )
+        })
+        .chain([
+            put(item("CHATS", "C#a#~state", json!({})), Cond::None),
+            put(item("CHATS", "C#ab#M#999", json!({})), Cond::None),
+            put(item("CHATS", "C#", json!({})), Cond::None),
+            put(item("OTHER", "C#a#M#500", json!({})), Cond::None),
+        ])
+        .collect();
+    t.store.write(ops).await.unwrap();
+    let last = t.store.query_last("CHATS", "C#a#", 4).await.unwrap();
+    let sks: Vec<_> = last.iter().map(|i| i["sk"].as_str().unwrap()).collect();
+    assert_eq!(sks, ["C#a#~state", "C#a#M#011", "C#a#M#010", "C#a#M#009"]);
+    let all = t.store.query_last("CHATS", "C#a#", 100).await.unwrap();
+    assert_eq!(all.len(), 13, "only the prefix, all of it");
+    assert!(t
+        .store
+        .query_last("CHATS", "C#z", 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(t
+        .store
+        .query_last("CHATS", "C#a#", 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn upserts_create_and_all_conditions_need_every_part(t: TestStore) {
+    let upsert = |set: Vec<(&str, Value)>, cond: Cond| Update {
+        set: set.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        cond,
+        upsert: true,
+        ..Update::default()
+    };
+    let created = t
+        .store
+        .update(
+            "P",
+            "U",
+            upsert(vec![("pausedUntil", json!(5))], Cond::None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, item("P", "U", json!({"pausedUntil": 5})));
+    let guarded = |seq: i64, now: i64| {
+        Cond::All(vec![
+            Cond::Below("pausedUntil".into(), now),
+            Cond::Any(vec![
+                Cond::Below("delivered".into(), seq),
+                Cond::Matches(vec![("fresh".into(), json!(true))]),
+            ]),
+        ])
+    };
+    t.store
+        .update(
+            "P",
+            "U",
+            Update {
+                set: vec![("delivered".into(), json!(1))],
+                ..Update::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Paused (5 is not below 4): refused even though the sequence is new.
+    let err = t
+        .store
+        .update(
+            "P",
+            "U",
+            upsert(vec![("delivered", json!(2))], guarded(2, 4)),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::ConditionFailed)), "{err:?}");
+    // Not paused, new sequence: applied; the same sequence again: refused.
+    t.store
+        .update(
+            "P",
+            "U",
+            upsert(vec![("delivered", json!(2))], guarded(2, 9)),
+        )
+        .await
+        .unwrap();
+    let err = t
+        .store
+        .update(
+            "P",
+            "U",
+            upsert(vec![("delivered", json!(2))], guarded(2, 9)),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::ConditionFailed)), "{err:?}");
+    // An upsert with a condition on a missing item fails and creates nothing.
+    let err = t
+        .store
+        .update("P", "NEW", upsert(vec![("x", json!(1))], Cond::Exists))
+        .await;
+    assert!(matches!(err, Err(StoreError::ConditionFailed)), "{err:?}");
+    assert_eq!(get(t.store.as_ref(), "P", "NEW").await, None);
+    assert_eq!(
+        get(t.store.as_ref(), "P", "U").await.unwrap()["delivered"],
+        json!(2)
+    );
+}
+
+mod conversations {
+    use super::*;
+    for_each_store!(
+        query_last_returns_the_newest_first_within_the_prefix,
+        upserts_create_and_all_conditions_need_every_part,
+    );
+}

@@ -7,6 +7,7 @@
 //! `axum::serve`.
 
 pub mod auth;
+pub mod bot;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -67,5 +67,6 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         secrets: Arc::new(secrets),
         saipos: Default::default(),
         sessions: None,
+        webhook: None,
     })
 }

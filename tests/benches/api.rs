@@ -116,6 +116,7 @@ async fn main() {
         secrets: Arc::new(SecretBox::from_key(&[1; 32])),
         saipos: Default::default(),
         sessions: None,
+        webhook: None,
     };
     let bench = Bench {
         router: all_routes(state),

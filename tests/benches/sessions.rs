@@ -71,6 +71,7 @@ async fn main() {
             queue: commands.clone(),
             wait: Duration::from_secs(5),
         }),
+        webhook: None,
     };
     let router = all_routes(state);
     let sim = Simulator::new("http://127.0.0.1:3000");

@@ -92,6 +92,7 @@ impl TestApp {
             secrets: Arc::new(SecretBox::from_key(&[42; 32])),
             saipos: Default::default(),
             sessions: None,
+            webhook: None,
         };
         Self {
             router: build(state.clone()),

@@ -18,6 +18,8 @@ pub const BOT_NAME_MAX: usize = 60;
 pub const STORE_TYPE_MAX: usize = 40;
 pub const BASE_PROMPT_MAX: usize = 8000;
 pub const FORBIDDEN_MAX: usize = 4000;
+pub const DEFAULT_DEBOUNCE_SECONDS: u32 = 3;
+pub const DEFAULT_TIMEZONE: &str = "America/Sao_Paulo";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,7 +32,26 @@ pub struct BotConfig {
     pub message_limit: u32,
     pub context_time: u32,
     pub bot_enabled: bool,
+    /// Messages of one chat that arrive within this many seconds of each other form one
+    /// turn and get one reply (0: answer every message at once).
+    #[serde(default = "default_debounce")]
+    pub debounce_seconds: u32,
+    /// How long the bot stays quiet in a chat after the owner writes in it from the phone;
+    /// `None`: `contextTime`.
+    #[serde(default)]
+    pub takeover_minutes: Option<u32>,
+    /// The store's IANA time zone: the bot is told the local date and time.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
     pub updated_at: String,
+}
+
+fn default_debounce() -> u32 {
+    DEFAULT_DEBOUNCE_SECONDS
+}
+
+fn default_timezone() -> String {
+    DEFAULT_TIMEZONE.to_owned()
 }
 
 impl BotConfig {
@@ -45,6 +66,9 @@ impl BotConfig {
             message_limit: DEFAULT_MESSAGE_LIMIT,
             context_time: DEFAULT_CONTEXT_TIME,
             bot_enabled: true,
+            debounce_seconds: DEFAULT_DEBOUNCE_SECONDS,
+            takeover_minutes: None,
+            timezone: DEFAULT_TIMEZONE.to_owned(),
             updated_at: now.to_owned(),
         }
     }
@@ -77,6 +101,13 @@ pub struct ConfigPatchRequest {
     pub context_time: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     pub bot_enabled: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub debounce_seconds: Option<Option<i64>>,
+    /// `null` goes back to the default (the context time).
+    #[serde(default, deserialize_with = "nullable")]
+    pub takeover_minutes: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub timezone: Option<Option<String>>,
     /// Read-only; accepted so a fetched config can be sent back. Must match the path.
     pub store_id: Option<String>,
     /// Read-only; accepted and ignored.
@@ -142,6 +173,40 @@ impl ConfigPatchRequest {
             Some(None) => return Err(ApiError::invalid("botEnabled", "botEnabled can't be null")),
             Some(Some(on)) => change.set.push(("botEnabled", on.into())),
         }
+        match self.debounce_seconds {
+            None => {}
+            Some(None) => {
+                return Err(ApiError::invalid(
+                    "debounceSeconds",
+                    "debounceSeconds can't be null",
+                ))
+            }
+            Some(Some(n)) => change.set.push((
+                "debounceSeconds",
+                validate::range("debounceSeconds", n, 0, 30, " seconds")?.into(),
+            )),
+        }
+        match self.takeover_minutes {
+            None => {}
+            Some(None) => change.clear.push("takeoverMinutes"),
+            Some(Some(n)) => change.set.push((
+                "takeoverMinutes",
+                validate::range("takeoverMinutes", n, 1, 1440, " minutes")?.into(),
+            )),
+        }
+        match self.timezone {
+            None => {}
+            Some(None) => change.set.push(("timezone", DEFAULT_TIMEZONE.into())),
+            Some(Some(zone)) => {
+                if jiff::tz::TimeZone::get(&zone).is_err() {
+                    return Err(ApiError::invalid(
+                        "timezone",
+                        format!("timezone must be an IANA time zone such as {DEFAULT_TIMEZONE} (got {zone:?})"),
+                    ));
+                }
+                change.set.push(("timezone", zone.into()));
+            }
+        }
         Ok(change)
     }
 }
@@ -176,6 +241,31 @@ mod tests {
         assert!(change(&format!(r#"{{"botName":"{}"}}"#, "b".repeat(61))).is_err());
         assert!(change(&format!(r#"{{"basePrompt":"{}"}}"#, "p".repeat(8000))).is_ok());
         assert!(change(&format!(r#"{{"forbidden":"{}"}}"#, "f".repeat(4001))).is_err());
+    }
+
+    #[test]
+    fn reply_settings_are_checked() {
+        let c = change(r#"{"debounceSeconds":0,"takeoverMinutes":30,"timezone":"America/Manaus"}"#)
+            .unwrap();
+        assert_eq!(c.set.len(), 3);
+        assert!(change(r#"{"debounceSeconds":31}"#).is_err());
+        assert!(change(r#"{"takeoverMinutes":0}"#).is_err());
+        assert_eq!(
+            change(r#"{"takeoverMinutes":null}"#).unwrap().clear,
+            vec!["takeoverMinutes"]
+        );
+        let err = change(r#"{"timezone":"Mars/Olympus"}"#).unwrap_err();
+        assert!(err.to_string().contains("IANA"), "{err}");
+        // Stored configs from before these settings existed read with the defaults.
+        let old: BotConfig = serde_json::from_value(serde_json::json!({
+            "storeId": "st_1", "messageLimit": 30, "contextTime": 60, "botEnabled": true,
+            "updatedAt": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            (old.debounce_seconds, old.timezone.as_str()),
+            (3, DEFAULT_TIMEZONE)
+        );
     }
 
     #[test]

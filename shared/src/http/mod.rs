@@ -3,11 +3,13 @@
 //! JSON error for unknown routes and methods, and request tracing.
 
 pub mod client_config;
+pub mod cloud_api;
 pub mod health;
 pub mod json;
 pub mod sessions;
 pub mod simulator;
 pub mod user_apis;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -34,6 +36,8 @@ pub struct AppState {
     /// Where session commands go (the gateway's command queue); absent where the
     /// process can't reach a gateway (session start/logout then answer 503).
     pub sessions: Option<SessionCommands>,
+    /// Meta's webhook settings; absent where the webhook isn't served (it answers 503).
+    pub webhook: Option<webhook::WebhookSettings>,
 }
 
 /// The session routes' link to the gateway.
@@ -72,7 +76,9 @@ pub fn all_routes(state: AppState) -> Router {
             .merge(health::routes())
             .merge(user_apis::routes())
             .merge(client_config::routes())
-            .merge(sessions::routes()),
+            .merge(sessions::routes())
+            .merge(cloud_api::routes())
+            .merge(webhook::routes()),
         state,
     )
 }
@@ -89,5 +95,10 @@ pub fn client_config_router(state: AppState) -> Router {
 
 /// The router of the `whatsapp-sessions` Lambda function.
 pub fn sessions_router(state: AppState) -> Router {
-    finish(sessions::routes(), state)
+    finish(sessions::routes().merge(cloud_api::routes()), state)
+}
+
+/// The router of the `whatsapp-webhook` Lambda function.
+pub fn webhook_router(state: AppState) -> Router {
+    finish(webhook::routes(), state)
 }

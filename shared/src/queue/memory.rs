@@ -169,7 +169,7 @@ impl Queue for MemoryQueue {
                 body: message.body,
                 group: message.group,
                 receive_count: 0,
-                visible_at: now,
+                visible_at: now + message.delay.unwrap_or_default(),
                 receipt: None,
             });
         }

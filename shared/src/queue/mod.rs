@@ -32,6 +32,9 @@ pub struct Outgoing {
     pub group: Option<String>,
     /// Deduplication id (FIFO queues): a resend with the same id within 5 minutes is dropped.
     pub dedup_id: Option<String>,
+    /// Deliver no sooner than this (SQS `DelaySeconds`, whole seconds up to 15 minutes;
+    /// standard queues only: FIFO queues refuse per-message delays).
+    pub delay: Option<Duration>,
 }
 
 impl Outgoing {
@@ -40,7 +43,13 @@ impl Outgoing {
             body: body.into(),
             group: None,
             dedup_id: None,
+            delay: None,
         }
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn in_group(mut self, group: impl Into<String>, dedup_id: impl Into<String>) -> Self {

@@ -40,6 +40,15 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(message.body);
+        if let Some(delay) = message.delay.filter(|d| !d.is_zero()) {
+            if self.fifo {
+                return Err(QueueError::Invalid(
+                    "FIFO queues don't take per-message delays".into(),
+                ));
+            }
+            let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+            request = request.delay_seconds(secs.min(900) as i32);
+        }
         if self.fifo {
             let group = message
                 .group

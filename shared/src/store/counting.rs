@@ -51,6 +51,15 @@ impl Store for CountingStore {
         self.counts.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.query(pk, sk_prefix).await
     }
+    async fn query_last(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.query_last(pk, sk_prefix, limit).await
+    }
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.counts.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.write(ops).await

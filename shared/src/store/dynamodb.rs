@@ -84,13 +84,18 @@ fn render(cond: &Cond, tag: &str, expr: &mut Expr) -> Result<String, StoreError>
                 .insert(v.clone(), AttributeValue::N(limit.to_string()));
             format!("attribute_exists(#pk) AND {n} < {v}")
         }
-        Cond::Any(conds) => {
+        Cond::Any(conds) | Cond::All(conds) => {
             let parts = conds
                 .iter()
                 .enumerate()
                 .map(|(i, c)| render(c, &format!("{tag}{i}_"), expr).map(|t| format!("({t})")))
                 .collect::<Result<Vec<_>, _>>()?;
-            parts.join(" OR ")
+            let joiner = if matches!(cond, Cond::Any(_)) {
+                " OR "
+            } else {
+                " AND "
+            };
+            parts.join(joiner)
         }
     })
 }
@@ -278,6 +283,38 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn query_last(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(limit.min(1000) as i32)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        request = if sk_prefix.is_empty() {
+            request.key_condition_expression("pk = :pk")
+        } else {
+            request
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+        };
+        let out = request.send().await.map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_attrs)
+            .collect()
+    }
+
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
         if ops.len() == 1 {
@@ -318,7 +355,8 @@ impl Store for DynamoStore {
     async fn update(&self, pk: &str, sk: &str, update: Update) -> Result<Item, StoreError> {
         check_update(&update)?;
         let cond = match update.cond {
-            Cond::None | Cond::NotExists => Cond::Exists,
+            Cond::None if update.upsert => Cond::None,
+            Cond::None | Cond::NotExists if !update.upsert => Cond::Exists,
             other => other,
         };
         let mut expr = condition(&cond, "c")?;

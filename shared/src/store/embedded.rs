@@ -108,6 +108,33 @@ impl Store for EmbeddedStore {
         Ok(items)
     }
 
+    async fn query_last(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(ITEMS).map_err(io)?;
+        let mut items = Vec::new();
+        // Every key with the prefix sorts before the prefix followed by U+10FFFF.
+        let end = format!("{sk_prefix}\u{10FFFF}");
+        for entry in table
+            .range((pk, sk_prefix)..(pk, end.as_str()))
+            .map_err(io)?
+            .rev()
+        {
+            if items.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(io)?;
+            if key.value().1.starts_with(sk_prefix) {
+                items.push(decode(value.value())?);
+            }
+        }
+        Ok(items)
+    }
+
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
         let encoded = ops
@@ -152,12 +179,17 @@ impl Store for EmbeddedStore {
         check_update(&update)?;
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.in_write_txn(move |table| {
-            let Some(mut item) = read_item(table, &pk, &sk)? else {
-                return Err(StoreError::ConditionFailed);
-            };
-            if !cond_holds(&update.cond, Some(&item)) {
+            let current = read_item(table, &pk, &sk)?;
+            if (current.is_none() && !update.upsert) || !cond_holds(&update.cond, current.as_ref())
+            {
                 return Err(StoreError::ConditionFailed);
             }
+            let mut item = current.unwrap_or_else(|| {
+                Item::from_iter([
+                    ("pk".into(), pk.clone().into()),
+                    ("sk".into(), sk.clone().into()),
+                ])
+            });
             for (name, value) in update.set {
                 item.insert(name, value);
             }

@@ -51,6 +51,8 @@ pub enum Cond {
     Below(String, i64),
     /// At least one of the conditions holds.
     Any(Vec<Cond>),
+    /// Every one of the conditions holds.
+    All(Vec<Cond>),
 }
 
 /// One write of an atomic batch.
@@ -66,6 +68,9 @@ pub struct Update {
     pub set: Vec<(String, Value)>,
     pub remove: Vec<String>,
     pub cond: Cond,
+    /// Create the item (with just its key and `set`) when it doesn't exist, instead of
+    /// failing; `cond` is then checked against the absent item.
+    pub upsert: bool,
 }
 
 /// The most writes one atomic batch may hold (DynamoDB's transaction limit).
@@ -81,6 +86,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every item of partition `pk` whose sort key starts with `sk_prefix`, in sort-key order.
     async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+
+    /// The last `limit` items of partition `pk` whose sort key starts with `sk_prefix`,
+    /// newest (greatest sort key) first: one round trip however long the partition.
+    async fn query_last(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError>;
 
     /// Apply all writes or none. Fails with [`StoreError::ConditionFailed`] if any condition fails.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
@@ -114,6 +128,7 @@ pub fn cond_holds(cond: &Cond, current: Option<&Item>) -> bool {
             .and_then(Value::as_f64)
             .is_some_and(|n| n < *limit as f64),
         Cond::Any(conds) => conds.iter().any(|c| cond_holds(c, current)),
+        Cond::All(conds) => conds.iter().all(|c| cond_holds(c, current)),
     }
 }
 

@@ -1,0 +1,432 @@
+//! A conversation's records in the store, under the store's partition:
+//!
+//! | sort key                               | what                                             |
+//! |----------------------------------------|--------------------------------------------------|
+//! | `SEEN#<line>#<messageId>`              | dedupe marker of a message, kept 8 days          |
+//! | `CHAT#<line>#<chat>#M#<ms>#<id>`       | one message of the history (expires after the context time) |
+//! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
+//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply |
+//!
+//! `~` sorts after `M`, so one newest-first query returns the state, the turn and the last
+//! messages together. A reply is *claimed* by a conditional write of `~st` (nobody else
+//! replied, the owner didn't take over meanwhile) and *delivered* after another conditional
+//! write that checks the pause again: the moment before sending is the last word.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::jobs::Line;
+use crate::records::store_pk;
+use crate::store::{Cond, Item, Store, StoreError, Update, WriteOp};
+use crate::whatsapp::events::ChatMessage;
+
+/// `pausedUntil` of a chat switched off with `#bot off` (until `#bot on`).
+pub const PAUSED_FOREVER_MS: i64 = 8_000_000_000_000;
+/// Meta redelivers webhooks for 7 days; queues redeliver for days at most.
+const SEEN_KEEP_SECS: i64 = 8 * 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Customer,
+    Bot,
+    Owner,
+}
+
+/// One message of a chat's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub role: Role,
+    pub text: String,
+    pub at_ms: i64,
+}
+
+/// A reply waiting to be delivered (kept so a redelivered turn can resend it, not redo it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingReply {
+    pub seq: i64,
+    pub chunks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChatState {
+    /// Receipt time (ms) of the latest customer message already answered.
+    pub replied_through: i64,
+    pub reply_seq: i64,
+    pub delivered_seq: i64,
+    pub paused_until: i64,
+    pub last_reply: Option<PendingReply>,
+}
+
+/// What the worker knows about a chat when a turn is due.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Turn {
+    /// `None`: no reply was ever claimed in this chat.
+    pub state: Option<ChatState>,
+    /// The latest customer message: its id and receipt time (ms).
+    pub latest: Option<(String, i64)>,
+    /// The history inside the context window, oldest first.
+    pub history: Vec<Entry>,
+}
+
+/// Addresses one chat of one line of one store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRef<'a> {
+    pub store_id: &'a str,
+    pub line: &'a Line,
+    pub chat: &'a str,
+}
+
+impl ChatRef<'_> {
+    fn pk(&self) -> String {
+        store_pk(self.store_id)
+    }
+    fn prefix(&self) -> String {
+        format!("CHAT#{}#{}#", self.line.key(), self.chat)
+    }
+    fn state_sk(&self) -> String {
+        format!("{}~st", self.prefix())
+    }
+    fn latest_sk(&self) -> String {
+        format!("{}~in", self.prefix())
+    }
+    fn message_item(
+        &self,
+        id: &str,
+        role: Role,
+        text: &str,
+        at_ms: i64,
+        keep_minutes: u32,
+    ) -> Item {
+        item(
+            self.pk(),
+            format!("{}M#{at_ms:013}#{id}", self.prefix()),
+            json!({
+                "role": role, "text": text, "at": at_ms,
+                "expiresAt": at_ms / 1000 + i64::from(keep_minutes) * 60,
+            }),
+        )
+    }
+    fn seen_item(&self, id: &str, now_ms: i64) -> Item {
+        item(
+            self.pk(),
+            format!("SEEN#{}#{id}", self.line.key()),
+            json!({ "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }),
+        )
+    }
+}
+
+fn item(pk: String, sk: String, attrs: Value) -> Item {
+    let mut item = match attrs {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    };
+    item.insert("pk".into(), pk.into());
+    item.insert("sk".into(), sk.into());
+    item
+}
+
+fn put(item: Item, cond: Cond) -> WriteOp {
+    WriteOp::Put { item, cond }
+}
+
+/// Records a customer's message and makes it the chat's latest. `Ok(false)`: this message
+/// id was recorded before (a redelivery), nothing changed. One round trip.
+pub async fn record_customer(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    message: &ChatMessage,
+    keep_minutes: u32,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let latest = item(
+        chat.pk(),
+        chat.latest_sk(),
+        json!({ "lastId": message.id, "lastAt": now_ms, "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }),
+    );
+    let ops = vec![
+        put(chat.seen_item(&message.id, now_ms), Cond::NotExists),
+        put(
+            chat.message_item(
+                &message.id,
+                Role::Customer,
+                &message.text,
+                now_ms,
+                keep_minutes,
+            ),
+            Cond::None,
+        ),
+        put(latest, Cond::None),
+    ];
+    match store.write(ops).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// What an owner's message from the phone does to the bot in that chat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OwnerAction {
+    /// `#bot off`: quiet in this chat until `#bot on`.
+    BotOff,
+    /// `#bot on`: answer again now.
+    BotOn,
+    /// The owner is talking to the customer: quiet until this time (ms).
+    TakeOver { until_ms: i64 },
+}
+
+impl OwnerAction {
+    pub fn of(text: &str, until_ms: i64) -> Self {
+        let command = text.trim().to_lowercase();
+        let command: Vec<&str> = command.split_whitespace().collect();
+        match command.as_slice() {
+            ["#bot", "off"] => OwnerAction::BotOff,
+            ["#bot", "on"] => OwnerAction::BotOn,
+            _ => OwnerAction::TakeOver { until_ms },
+        }
+    }
+}
+
+/// Records the owner's message (commands are not history) and pauses or resumes the bot in
+/// the chat. `Ok(false)`: a redelivery.
+pub async fn record_owner(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    message: &ChatMessage,
+    action: OwnerAction,
+    keep_minutes: u32,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let mut ops = vec![put(chat.seen_item(&message.id, now_ms), Cond::NotExists)];
+    if let OwnerAction::TakeOver { .. } = action {
+        ops.push(put(
+            chat.message_item(
+                &message.id,
+                Role::Owner,
+                &message.text,
+                now_ms,
+                keep_minutes,
+            ),
+            Cond::None,
+        ));
+    }
+    match store.write(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Ok(false),
+        Err(err) => return Err(err),
+    }
+    let (until, cond) = match action {
+        OwnerAction::BotOff => (PAUSED_FOREVER_MS, Cond::None),
+        OwnerAction::BotOn => (0, Cond::None),
+        // A takeover never shortens a longer pause (e.g. `#bot off`).
+        OwnerAction::TakeOver { until_ms } => (
+            until_ms,
+            Cond::Any(vec![
+                Cond::NotExists,
+                Cond::Below("pausedUntil".into(), until_ms),
+            ]),
+        ),
+    };
+    let update = Update {
+        set: vec![("pausedUntil".into(), until.into())],
+        cond,
+        upsert: true,
+        ..Update::default()
+    };
+    match store.update(&chat.pk(), &chat.state_sk(), update).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(true),
+        Err(err) => Err(err),
+    }
+}
+
+/// Reads the chat's state, latest message and the history inside the context window (at
+/// most `limit` messages no older than `context_minutes`). One round trip.
+pub async fn load_turn(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    limit: u32,
+    context_minutes: u32,
+    now_ms: i64,
+) -> Result<Turn, StoreError> {
+    let items = store
+        .query_last(&chat.pk(), &chat.prefix(), limit as usize + 2)
+        .await?;
+    let (state_sk, latest_sk) = (chat.state_sk(), chat.latest_sk());
+    let oldest = now_ms - i64::from(context_minutes) * 60_000;
+    let mut turn = Turn::default();
+    for item in items {
+        let sk = item.get("sk").and_then(Value::as_str).unwrap_or_default();
+        if sk == state_sk {
+            turn.state = Some(
+                serde_json::from_value(Value::Object(item))
+                    .map_err(|e| StoreError::Data(e.to_string()))?,
+            );
+        } else if sk == latest_sk {
+            let id = item
+                .get("lastId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let at = item
+                .get("lastAt")
+                .and_then(Value::as_i64)
+                .unwrap_or_default();
+            turn.latest = Some((id.to_owned(), at));
+        } else if turn.history.len() < limit as usize {
+            let at_ms = item.get("at").and_then(Value::as_i64).unwrap_or_default();
+            let role = item
+                .get("role")
+                .cloned()
+                .and_then(|r| serde_json::from_value(r).ok());
+            let text = item.get("text").and_then(Value::as_str);
+            if let (Some(role), Some(text)) = (role, text) {
+                if at_ms >= oldest {
+                    turn.history.push(Entry {
+                        role,
+                        text: text.to_owned(),
+                        at_ms,
+                    });
+                }
+            }
+        }
+    }
+    turn.history.reverse();
+    Ok(turn)
+}
+
+/// Claims the turn answered through `latest_at` with `reply`: one conditional write that
+/// fails if anyone replied or the owner took over since `seen` was read. The reply joins
+/// the history. `Ok(None)`: lost the claim.
+pub async fn claim_reply(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seen: Option<&ChatState>,
+    latest_at: i64,
+    chunks: Vec<String>,
+    keep_minutes: u32,
+    now_ms: i64,
+) -> Result<Option<ChatState>, StoreError> {
+    let before = seen.cloned().unwrap_or_default();
+    let seq = before.reply_seq + 1;
+    let state = ChatState {
+        replied_through: latest_at,
+        reply_seq: seq,
+        last_reply: Some(PendingReply {
+            seq,
+            chunks: chunks.clone(),
+        }),
+        ..before.clone()
+    };
+    let cond = match seen {
+        None => Cond::NotExists,
+        Some(seen) => Cond::Matches(vec![
+            ("replySeq".into(), seen.reply_seq.into()),
+            ("pausedUntil".into(), seen.paused_until.into()),
+        ]),
+    };
+    let mut state_item = serde_json::to_value(&state)
+        .map_err(|e| StoreError::Data(e.to_string()))?
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    state_item.insert("pk".into(), chat.pk().into());
+    state_item.insert("sk".into(), chat.state_sk().into());
+    let text = chunks.join("\n\n");
+    let ops = vec![
+        put(state_item, cond),
+        put(
+            chat.message_item(
+                &format!("reply{seq}"),
+                Role::Bot,
+                &text,
+                now_ms,
+                keep_minutes,
+            ),
+            Cond::None,
+        ),
+    ];
+    match store.write(ops).await {
+        Ok(()) => Ok(Some(state)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The last check before reply `seq` goes out: not delivered yet and the owner hasn't taken
+/// over the chat. Marks it delivered; `Ok(false)`: don't send. One round trip.
+pub async fn mark_delivering(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let update = Update {
+        set: vec![("deliveredSeq".into(), seq.into())],
+        cond: Cond::All(vec![
+            Cond::Below("deliveredSeq".into(), seq),
+            Cond::Below("pausedUntil".into(), now_ms + 1),
+        ]),
+        ..Update::default()
+    };
+    match store.update(&chat.pk(), &chat.state_sk(), update).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Sending failed after [`mark_delivering`]: give the reply back so a retry sends it.
+pub async fn unmark_delivering(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+) -> Result<(), StoreError> {
+    let update = Update {
+        set: vec![("deliveredSeq".into(), (seq - 1).into())],
+        cond: Cond::Matches(vec![("deliveredSeq".into(), seq.into())]),
+        ..Update::default()
+    };
+    match store.update(&chat.pk(), &chat.state_sk(), update).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Records a delivery status of a message we sent through the Cloud API; a status never
+/// goes back (a late `delivered` after `read` is ignored).
+pub async fn record_status(
+    store: &dyn Store,
+    store_id: &str,
+    line: &Line,
+    message_id: &str,
+    status: &str,
+    error: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let rank = match status {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" | "played" => 3,
+        "failed" => 4,
+        _ => 0,
+    };
+    let mut attrs = json!({
+        "status": status, "rank": rank, "at": now_ms,
+        "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS,
+    });
+    if let Some(error) = error {
+        attrs["error"] = error.into();
+    }
+    let record = item(
+        store_pk(store_id),
+        format!("STATUS#{}#{message_id}", line.key()),
+        attrs,
+    );
+    let cond = Cond::Any(vec![Cond::NotExists, Cond::Below("rank".into(), rank)]);
+    match store.write(vec![put(record, cond)]).await {
+        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,506 @@
+//! Meta's WhatsApp Cloud API: the webhook's signature check and payload translation into
+//! bot jobs, the numbers a store attaches (phone number id + access token, sealed), and the
+//! Graph API client that sends replies, with its error codes mapped to what the bot does
+//! next (retry later, give up on this chat, or stop and alert).
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::jobs::{BotJob, Line};
+use crate::crypto::SecretBox;
+use crate::records::store_pk;
+use crate::store::{attr_str, Cond, Item, Store, StoreError, WriteOp};
+use crate::whatsapp::events::ChatMessage;
+
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v25.0";
+const CLOUD_SK: &str = "CLOUD";
+
+/// Checks `X-Hub-Signature-256: sha256=<hex>` against the raw body, in constant time.
+pub fn signature_valid(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
+    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Some(expected) = decode_hex(hex) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// The signature Meta would send for `body` (tests and fixtures).
+pub fn sign(app_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Something the webhook reported for one of our numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloudEvent {
+    Message {
+        phone_number_id: String,
+        message: ChatMessage,
+    },
+    Status {
+        phone_number_id: String,
+        message_id: String,
+        recipient: String,
+        status: String,
+        timestamp: i64,
+        error: Option<String>,
+    },
+}
+
+impl CloudEvent {
+    pub fn phone_number_id(&self) -> &str {
+        match self {
+            CloudEvent::Message {
+                phone_number_id, ..
+            }
+            | CloudEvent::Status {
+                phone_number_id, ..
+            } => phone_number_id,
+        }
+    }
+
+    pub fn into_job(self, store_id: &str) -> BotJob {
+        match self {
+            CloudEvent::Message {
+                phone_number_id,
+                message,
+            } => BotJob::Message {
+                store_id: store_id.to_owned(),
+                line: Line::Cloud { phone_number_id },
+                message,
+            },
+            CloudEvent::Status {
+                phone_number_id,
+                message_id,
+                recipient,
+                status,
+                timestamp,
+                error,
+            } => BotJob::Status {
+                store_id: store_id.to_owned(),
+                line: Line::Cloud { phone_number_id },
+                message_id,
+                recipient,
+                status,
+                timestamp,
+                error,
+            },
+        }
+    }
+}
+
+fn text_of(message: &Value) -> String {
+    let kind = message.get("type").and_then(Value::as_str).unwrap_or("");
+    let body = match kind {
+        "text" => message.pointer("/text/body"),
+        "button" => message.pointer("/button/text"),
+        "interactive" => message
+            .pointer("/interactive/button_reply/title")
+            .or_else(|| message.pointer("/interactive/list_reply/title")),
+        "image" | "video" | "document" => message.pointer(&format!("/{kind}/caption")),
+        _ => None,
+    };
+    match (body.and_then(Value::as_str), kind) {
+        (Some(text), _) if !text.trim().is_empty() => text.to_owned(),
+        (_, "audio") => "(o cliente enviou um áudio)".into(),
+        (_, "image") => "(o cliente enviou uma imagem)".into(),
+        (_, "location") => "(o cliente enviou uma localização)".into(),
+        (_, "sticker") => "(o cliente enviou uma figurinha)".into(),
+        (_, other) => format!("(o cliente enviou uma mensagem do tipo {other})"),
+    }
+}
+
+/// The events of one webhook payload. Messages are keyed by the customer's phone (`from`)
+/// when Meta sends it and by the business-scoped user id (`from_user_id`) otherwise.
+pub fn parse_webhook(payload: &Value) -> Result<Vec<CloudEvent>, String> {
+    if payload.get("object").and_then(Value::as_str) != Some("whatsapp_business_account") {
+        return Err(
+            "not a WhatsApp Business Account webhook (object must be whatsapp_business_account)"
+                .into(),
+        );
+    }
+    let entries = payload
+        .get("entry")
+        .and_then(Value::as_array)
+        .ok_or("the webhook has no entry list")?;
+    let mut events = Vec::new();
+    for change in entries
+        .iter()
+        .filter_map(|e| e.get("changes").and_then(Value::as_array))
+        .flatten()
+    {
+        if change.get("field").and_then(Value::as_str) != Some("messages") {
+            continue;
+        }
+        let Some(value) = change.get("value") else {
+            continue;
+        };
+        let Some(phone_number_id) = value
+            .pointer("/metadata/phone_number_id")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        for message in value
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let chat = ["from", "from_user_id"].iter().find_map(|k| {
+                message
+                    .get(*k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            });
+            let (Some(chat), Some(id)) = (chat, message.get("id").and_then(Value::as_str)) else {
+                continue;
+            };
+            events.push(CloudEvent::Message {
+                phone_number_id: phone_number_id.to_owned(),
+                message: ChatMessage {
+                    id: id.to_owned(),
+                    chat: chat.to_owned(),
+                    from_me: false,
+                    text: text_of(message),
+                    timestamp: timestamp(message),
+                    is_group: false,
+                },
+            });
+        }
+        for status in value
+            .get("statuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let recipient = ["recipient_id", "recipient_user_id"]
+                .iter()
+                .find_map(|k| status.get(*k).and_then(Value::as_str));
+            let (Some(id), Some(state), Some(recipient)) = (
+                status.get("id").and_then(Value::as_str),
+                status.get("status").and_then(Value::as_str),
+                recipient,
+            ) else {
+                continue;
+            };
+            let error = status.pointer("/errors/0").map(|e| {
+                format!(
+                    "{} {}",
+                    e.get("code").unwrap_or(&Value::Null),
+                    e.get("title").and_then(Value::as_str).unwrap_or("")
+                )
+            });
+            events.push(CloudEvent::Status {
+                phone_number_id: phone_number_id.to_owned(),
+                message_id: id.to_owned(),
+                recipient: recipient.to_owned(),
+                status: state.to_owned(),
+                timestamp: timestamp(status),
+                error,
+            });
+        }
+    }
+    Ok(events)
+}
+
+fn timestamp(value: &Value) -> i64 {
+    match value.get("timestamp") {
+        Some(Value::String(s)) => s.parse().unwrap_or_default(),
+        Some(Value::Number(n)) => n.as_i64().unwrap_or_default(),
+        _ => 0,
+    }
+}
+
+fn route_pk(phone_number_id: &str) -> String {
+    format!("CLOUDNUM#{phone_number_id}")
+}
+
+/// Attaches a Cloud API number to a store (replacing the store's previous one). Fails with
+/// `ConditionFailed` if the number belongs to another store.
+pub async fn attach(
+    store: &dyn Store,
+    secrets: &SecretBox,
+    store_id: &str,
+    phone_number_id: &str,
+    access_token: &str,
+    previous: Option<&str>,
+    now: &str,
+) -> Result<(), StoreError> {
+    let sealed = secrets.seal(access_token, &format!("cloud-token#{store_id}"));
+    let mut ops = vec![
+        WriteOp::Put {
+            item: item(
+                store_pk(store_id),
+                CLOUD_SK.into(),
+                json!({ "phoneNumberId": phone_number_id, "accessToken": sealed, "updatedAt": now }),
+            ),
+            cond: Cond::None,
+        },
+        WriteOp::Put {
+            item: item(
+                route_pk(phone_number_id),
+                "ROUTE".into(),
+                json!({ "storeId": store_id }),
+            ),
+            cond: Cond::Any(vec![
+                Cond::NotExists,
+                Cond::Matches(vec![("storeId".into(), store_id.into())]),
+            ]),
+        },
+    ];
+    if let Some(previous) = previous.filter(|p| *p != phone_number_id) {
+        ops.push(WriteOp::Delete {
+            pk: route_pk(previous),
+            sk: "ROUTE".into(),
+            cond: Cond::None,
+        });
+    }
+    store.write(ops).await
+}
+
+/// The store's attached number, if any: `(phoneNumberId, sealed token)`.
+pub async fn attached(
+    store: &dyn Store,
+    store_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(store
+        .get(&store_pk(store_id), CLOUD_SK)
+        .await?
+        .and_then(|item| {
+            Some((
+                attr_str(&item, "phoneNumberId")?.to_owned(),
+                attr_str(&item, "accessToken")?.to_owned(),
+            ))
+        }))
+}
+
+/// The writes that detach the store's number (also part of deleting the connection).
+pub fn detach_ops(store_id: &str, phone_number_id: &str) -> Vec<WriteOp> {
+    vec![
+        WriteOp::Delete {
+            pk: store_pk(store_id),
+            sk: CLOUD_SK.into(),
+            cond: Cond::None,
+        },
+        WriteOp::Delete {
+            pk: route_pk(phone_number_id),
+            sk: "ROUTE".into(),
+            cond: Cond::Matches(vec![("storeId".into(), store_id.into())]),
+        },
+    ]
+}
+
+/// Which store a Cloud API number belongs to.
+pub async fn route(store: &dyn Store, phone_number_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .get(&route_pk(phone_number_id), "ROUTE")
+        .await?
+        .and_then(|item| attr_str(&item, "storeId").map(str::to_owned)))
+}
+
+/// The access token of the store's number `phone_number_id` (`None` if detached since).
+pub async fn access_token(
+    store: &dyn Store,
+    secrets: &SecretBox,
+    store_id: &str,
+    phone_number_id: &str,
+) -> Result<Option<String>, StoreError> {
+    match attached(store, store_id).await? {
+        Some((id, sealed)) if id == phone_number_id => secrets
+            .open(&sealed, &format!("cloud-token#{store_id}"))
+            .map(Some)
+            .map_err(|e| StoreError::Data(e.to_string())),
+        _ => Ok(None),
+    }
+}
+
+fn item(pk: String, sk: String, attrs: Value) -> Item {
+    let mut item = attrs.as_object().cloned().unwrap_or_default();
+    item.insert("pk".into(), pk.into());
+    item.insert("sk".into(), sk.into());
+    item
+}
+
+/// Why a send through the Graph API failed, and so what to do.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SendError {
+    /// Throughput or pair rate limits (130429, 131056, 4, 80007): send later.
+    #[error("rate limited by WhatsApp (code {code})")]
+    RateLimited { code: i64, retry_after: Duration },
+    /// More than 24 h since the customer's last message (131047): only templates may go.
+    #[error("outside the 24-hour customer service window (code 131047)")]
+    OutsideWindow,
+    /// Network, timeouts, 5xx and WhatsApp's transient codes: retry soon.
+    #[error("WhatsApp is unavailable: {0}")]
+    Transient(String),
+    /// Token, permissions, policy, bad recipient: retrying won't help.
+    #[error("WhatsApp refused the message: {0}")]
+    Refused(String),
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl GraphClient {
+    pub fn new(base_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("an HTTP client builds");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Sends a text to a phone number or a business-scoped user id; returns the wamid.
+    pub async fn send_text(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<String, SendError> {
+        let mut body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "type": "text",
+            "text": { "preview_url": false, "body": text },
+        });
+        if to.bytes().all(|b| b.is_ascii_digit()) {
+            body["to"] = to.into();
+        } else {
+            body["recipient"] = to.into();
+        }
+        let response = self
+            .http
+            .post(format!("{}/{phone_number_id}/messages", self.base_url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Transient(if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "network error".into()
+                })
+            })?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status == 200 {
+            return body
+                .pointer("/messages/0/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| SendError::Transient("no message id in the reply".into()));
+        }
+        let code = body
+            .pointer("/error/code")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let message: String = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .chars()
+            .take(200)
+            .collect();
+        Err(match code {
+            130429 | 131056 | 4 | 80007 => SendError::RateLimited {
+                code,
+                retry_after: Duration::from_secs(if code == 131056 { 30 } else { 5 }),
+            },
+            131047 => SendError::OutsideWindow,
+            1 | 2 | 131000 | 131016 | 131057 => {
+                SendError::Transient(format!("code {code}: {message}"))
+            }
+            _ if status >= 500 || status == 429 => {
+                SendError::Transient(format!("HTTP {status}: {message}"))
+            }
+            _ => SendError::Refused(format!("code {code}: {message}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_over_the_raw_body() {
+        let body = br#"{"object":"whatsapp_business_account"}"#;
+        let good = sign("secret", body);
+        assert!(signature_valid("secret", Some(&good), body));
+        assert!(!signature_valid("other", Some(&good), body));
+        assert!(!signature_valid(
+            "secret",
+            Some(&good),
+            b"{\"object\": \"whatsapp_business_account\"}"
+        ));
+        assert!(!signature_valid("secret", None, body));
+        assert!(!signature_valid("secret", Some("sha256=zz"), body));
+        assert!(!signature_valid(
+            "secret",
+            Some(good.trim_start_matches("sha256=")),
+            body
+        ));
+    }
+
+    #[test]
+    fn messages_and_statuses_are_read_with_phone_or_business_scoped_ids() {
+        let payload = json!({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{
+            "messaging_product":"whatsapp",
+            "metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+            "messages":[
+                {"from":"5511999990000","id":"wamid.A","timestamp":"1749416383","type":"text","text":{"body":"Oi"}},
+                {"from_user_id":"BR.abc123","id":"wamid.B","timestamp":"1749416384","type":"audio","audio":{"id":"1"}}
+            ],
+            "statuses":[{"id":"wamid.OUT","status":"failed","timestamp":"1749416390","recipient_id":"5511999990000",
+                "errors":[{"code":131047,"title":"Re-engagement message"}]}]
+        }}]}]});
+        let events = parse_webhook(&payload).unwrap();
+        assert_eq!(events.len(), 3);
+        match &events[1] {
+            CloudEvent::Message { message, .. } => {
+                assert_eq!(message.chat, "BR.abc123");
+                assert_eq!(message.text, "(o cliente enviou um áudio)");
+                assert_eq!(message.timestamp, 1_749_416_384);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &events[2] {
+            CloudEvent::Status { status, error, .. } => {
+                assert_eq!(status, "failed");
+                assert_eq!(error.as_deref(), Some("131047 Re-engagement message"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_webhook(&json!({"object":"page","entry":[]})).is_err());
+    }
+}

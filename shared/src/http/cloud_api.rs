@@ -1,0 +1,110 @@
+//! Attaching a Meta Cloud API number to a WhatsApp connection
+//! (`PUT/DELETE /api/whatsapp/{storeId}/cloud-api`, owner token or the store's apiKey). The
+//! access token is sealed before it is stored and never returned; a number belongs to one
+//! store at a time.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::put;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::client_config::check_store_id;
+use super::json::ApiJson;
+use super::AppState;
+use crate::auth::caller::store_caller;
+use crate::bot::cloud_api;
+use crate::records;
+use crate::store::StoreError;
+use crate::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/whatsapp/{store_id}/cloud-api",
+        put(attach).delete(detach),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AttachRequest {
+    phone_number_id: String,
+    access_token: String,
+}
+
+fn masked(phone_number_id: &str) -> Value {
+    json!({ "phoneNumberId": phone_number_id, "accessToken": "********" })
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(store_id): Path<String>,
+    ApiJson(body): ApiJson<AttachRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = store_caller(&state, &headers, &store_id).await?;
+    check_store_id(&store_id)?;
+    let number = body.phone_number_id.trim();
+    if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "phoneNumberId",
+            "phoneNumberId must be the digits of the number's id in Meta's WhatsApp Manager",
+        ));
+    }
+    let token = body.access_token.trim();
+    if token.len() < 20 || token.len() > 1024 || token.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "accessToken",
+            "accessToken must be a system-user access token (20 to 1024 characters, no spaces)",
+        ));
+    }
+    // Ownership: the caller must see the store's config.
+    records::get_config(state.store.as_ref(), &store_id, &caller).await?;
+    let previous = cloud_api::attached(state.store.as_ref(), &store_id)
+        .await?
+        .map(|(id, _)| id);
+    cloud_api::attach(
+        state.store.as_ref(),
+        &state.secrets,
+        &store_id,
+        number,
+        token,
+        previous.as_deref(),
+        &crate::ids::now_rfc3339(),
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::ConditionFailed => {
+            ApiError::Conflict(format!("the number {number} is attached to another store"))
+        }
+        other => other.into(),
+    })?;
+    Ok(Json(json!({ "success": true, "data": masked(number) })))
+}
+
+async fn detach(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(store_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = store_caller(&state, &headers, &store_id).await?;
+    check_store_id(&store_id)?;
+    records::get_config(state.store.as_ref(), &store_id, &caller).await?;
+    let Some((number, _)) = cloud_api::attached(state.store.as_ref(), &store_id).await? else {
+        return Ok(Json(
+            json!({ "success": true, "message": "no Cloud API number is attached; nothing to do" }),
+        ));
+    };
+    state
+        .store
+        .write(cloud_api::detach_ops(&store_id, &number))
+        .await
+        .or_else(|e| match e {
+            StoreError::ConditionFailed => Ok(()),
+            other => Err(other),
+        })?;
+    Ok(Json(
+        json!({ "success": true, "message": format!("number {number} detached") }),
+    ))
+}
