@@ -12,7 +12,7 @@ use platefull::http::SessionCommands;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::Queue;
 use platefull::whatsapp::events::SlotKey;
-use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
 use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
 use platefull::whatsapp::slots;
 use platefull_tests::{for_each_store, TestApp, TestStore};
@@ -67,8 +67,11 @@ impl GatewayProcess {
             app.state.store.clone(),
             app.state.secrets.clone(),
             Arc::new(SimulatorTransport(sim.clone())),
-            commands,
-            inbound,
+            GatewayQueues {
+                commands,
+                inbound,
+                outbound: None,
+            },
             config,
         );
         let (stop, stopped) = watch::channel(false);

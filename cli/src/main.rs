@@ -37,6 +37,9 @@ enum Command {
         /// is printed here and returned by the API; scan it with the phone).
         #[arg(long, value_enum, default_value_t = TransportKind::Simulator)]
         transport: TransportKind,
+        /// Send the bot's replies at once: no typing pause, no pacing (tests, benchmarks).
+        #[arg(long)]
+        no_reply_pacing: bool,
     },
     /// Drive the WhatsApp simulator of a running local stack.
     Simulate {
@@ -129,7 +132,8 @@ async fn main() -> std::process::ExitCode {
             data_dir,
             session_wait_ms,
             transport,
-        } => dev(addr, data_dir, session_wait_ms, transport).await,
+            no_reply_pacing,
+        } => dev(addr, data_dir, session_wait_ms, transport, no_reply_pacing).await,
         Command::Simulate { action, url } => simulate(&url, action).await,
         Command::DevToken {
             user,
@@ -151,9 +155,12 @@ async fn dev(
     data_dir: PathBuf,
     session_wait_ms: u64,
     transport: TransportKind,
+    no_reply_pacing: bool,
 ) -> Result<(), String> {
+    use platefull::bot::reply::Pacing;
+    use platefull::bot::worker::Bot;
     use platefull::queue::memory::MemoryQueue;
-    use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+    use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
     use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
     use std::sync::Arc;
     use std::time::Duration;
@@ -172,6 +179,36 @@ async fn dev(
         queue: commands.clone(),
         wait: Duration::from_millis(session_wait_ms),
     });
+    // The bot's queues: customers' messages in (and its own delayed turns), replies out.
+    // Five failed tries send a job to the dead letters, as the SQS redrive policy does.
+    let dead_letters = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let inbound = Arc::new(
+        MemoryQueue::new(Duration::from_secs(90)).with_dead_letters(5, dead_letters.clone()),
+    );
+    let outbound = Arc::new(
+        MemoryQueue::new(Duration::from_secs(60)).with_dead_letters(5, dead_letters.clone()),
+    );
+    let platform = platefull::config::PlatformSecrets::from_env();
+    if let (Some(app_secret), Some(verify_token)) = (
+        platform.meta_app_secret.clone(),
+        platform.meta_verify_token.clone(),
+    ) {
+        state.webhook = Some(platefull::http::webhook::WebhookSettings {
+            app_secret,
+            verify_token,
+            inbound: inbound.clone(),
+        });
+    }
+    let bot = Arc::new(Bot {
+        store: state.store.clone(),
+        secrets: state.secrets.clone(),
+        llm: platefull::config::llm(&platform),
+        inbound: inbound.clone(),
+        outbound: Some(outbound.clone()),
+        graph: platefull::bot::cloud_api::GraphClient::new(&platefull::config::graph_url()),
+        backoff: platefull::bot::worker::DEFAULT_BACKOFF,
+    });
+    let llm = bot.llm.describe();
     let gateway = Gateway::new(
         state.store.clone(),
         state.secrets.clone(),
@@ -184,17 +221,26 @@ async fn dev(
                 ))
             }
         },
-        commands,
-        None,
+        GatewayQueues {
+            commands,
+            inbound: Some(inbound),
+            outbound: Some(outbound),
+        },
         GatewayConfig {
             lease: Duration::from_secs(15),
             sole_gateway: true,
             print_qr: transport == TransportKind::WhatsappWeb,
+            pacing: if no_reply_pacing {
+                Pacing::none()
+            } else {
+                Pacing::default()
+            },
             ..GatewayConfig::default()
         },
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let gateway_task = tokio::spawn(gateway.run(stopped));
+    let gateway_task = tokio::spawn(gateway.run(stopped.clone()));
+    let bot_task = tokio::spawn(platefull::bot::worker::run_local(bot, stopped));
     println!("Platefull local stack");
     println!("  data:      {}", data_dir.display());
     println!(
@@ -206,6 +252,10 @@ async fn dev(
         TransportKind::WhatsappWeb => println!(
             "  whatsapp:  WhatsApp Web (QR codes are printed here and returned by the API)"
         ),
+    }
+    println!("  bot:       {llm}");
+    if state.webhook.is_none() {
+        println!("  webhook:   off (set META_APP_SECRET and META_VERIFY_TOKEN to receive Cloud API webhooks)");
     }
     println!("listening on http://{bound}");
     let app = match transport {
@@ -219,6 +269,7 @@ async fn dev(
         .await
         .map_err(|e| e.to_string())?;
     let _ = stop.send(true);
+    let _ = bot_task.await;
     let _ = gateway_task.await;
     tracing::info!("stopped");
     Ok(())

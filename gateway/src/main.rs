@@ -6,6 +6,7 @@
 //! Environment: the Lambda functions' (`PLATEFULL_TABLE`, `PLATEFULL_DATA_KEY_CIPHERTEXT`,
 //! see `platefull::config`), plus `PLATEFULL_COMMANDS_QUEUE_URL` (required),
 //! `PLATEFULL_INBOUND_QUEUE_URL` (optional: where customers' messages go),
+//! `PLATEFULL_OUTBOUND_QUEUE_URL` (optional: the replies to send),
 //! `PLATEFULL_LEASE_SECS` (default 30) and `PLATEFULL_PRINT_QR` (`1`: QR codes on stderr).
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use platefull::queue::sqs::SqsQueue;
 use platefull::queue::Queue;
-use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
 use platefull::whatsapp::whatsapp_web::WhatsappWeb;
 
 fn env(name: &str) -> Option<String> {
@@ -42,6 +43,8 @@ async fn run() -> Result<(), String> {
         env("PLATEFULL_COMMANDS_QUEUE_URL").ok_or("PLATEFULL_COMMANDS_QUEUE_URL is required")?;
     let commands: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), commands_url));
     let inbound = env("PLATEFULL_INBOUND_QUEUE_URL")
+        .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)) as Arc<dyn Queue>);
+    let outbound = env("PLATEFULL_OUTBOUND_QUEUE_URL")
         .map(|url| Arc::new(SqsQueue::new(sqs, url)) as Arc<dyn Queue>);
     let lease_secs = match env("PLATEFULL_LEASE_SECS") {
         Some(v) => v
@@ -59,8 +62,11 @@ async fn run() -> Result<(), String> {
         state.store,
         state.secrets,
         transport,
-        commands,
-        inbound,
+        GatewayQueues {
+            commands,
+            inbound,
+            outbound,
+        },
         config,
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);

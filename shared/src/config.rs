@@ -236,5 +236,6 @@ pub async fn bot_from_env() -> Result<crate::bot::worker::Bot, ConfigError> {
         inbound: sqs_queue(&aws, "PLATEFULL_INBOUND_QUEUE_URL")?,
         outbound: Some(sqs_queue(&aws, "PLATEFULL_OUTBOUND_QUEUE_URL")?),
         graph: crate::bot::cloud_api::GraphClient::new(&graph_url()),
+        backoff: crate::bot::worker::DEFAULT_BACKOFF,
     })
 }

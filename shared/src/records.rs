@@ -301,6 +301,10 @@ pub async fn delete_user_api(
                 cond: Cond::None,
             });
         }
+        // An attached Cloud API number goes with the connection.
+        if let Some((number, _)) = crate::bot::cloud_api::attached(store, &api.store_id).await? {
+            ops.extend(crate::bot::cloud_api::detach_ops(&api.store_id, &number));
+        }
     }
     store
         .write(ops)

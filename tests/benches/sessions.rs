@@ -15,7 +15,7 @@ use platefull::http::{all_routes, AppState, SessionCommands};
 use platefull::queue::memory::MemoryQueue;
 use platefull::store::embedded::EmbeddedStore;
 use platefull::whatsapp::events::SlotKey;
-use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
+use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
 use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -79,8 +79,11 @@ async fn main() {
         store,
         secrets,
         Arc::new(SimulatorTransport(sim.clone())),
-        commands,
-        None,
+        GatewayQueues {
+            commands,
+            inbound: None,
+            outbound: None,
+        },
         GatewayConfig::default(),
     );
     let (_stop, stopped) = tokio::sync::watch::channel(false);

@@ -2,6 +2,7 @@
 //! embedded store in a temp dir; DynamoDB through the real AWS SDK against the moto server
 //! that `scripts/test.sh` starts), and an app harness that drives a router in-process.
 
+pub mod fake_llm;
 pub mod fake_saipos;
 
 use std::sync::Arc;

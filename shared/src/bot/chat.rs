@@ -222,24 +222,46 @@ pub async fn record_owner(
         OwnerAction::BotOff => (PAUSED_FOREVER_MS, Cond::None),
         OwnerAction::BotOn => (0, Cond::None),
         // A takeover never shortens a longer pause (e.g. `#bot off`).
-        OwnerAction::TakeOver { until_ms } => (
-            until_ms,
-            Cond::Any(vec![
-                Cond::NotExists,
-                Cond::Below("pausedUntil".into(), until_ms),
-            ]),
-        ),
+        OwnerAction::TakeOver { until_ms } => {
+            (until_ms, Cond::Below("pausedUntil".into(), until_ms))
+        }
     };
+    // A chat's first state is written whole, so that later conditions find every attribute.
+    let first = state_item(
+        chat,
+        &ChatState {
+            paused_until: until,
+            ..ChatState::default()
+        },
+    )?;
+    match store.write(vec![put(first, Cond::NotExists)]).await {
+        Ok(()) => return Ok(true),
+        Err(StoreError::ConditionFailed) => {}
+        Err(err) => return Err(err),
+    }
     let update = Update {
         set: vec![("pausedUntil".into(), until.into())],
-        cond,
-        upsert: true,
+        cond: match cond {
+            Cond::None => Cond::Exists,
+            other => other,
+        },
         ..Update::default()
     };
     match store.update(&chat.pk(), &chat.state_sk(), update).await {
         Ok(_) | Err(StoreError::ConditionFailed) => Ok(true),
         Err(err) => Err(err),
     }
+}
+
+fn state_item(chat: &ChatRef<'_>, state: &ChatState) -> Result<Item, StoreError> {
+    let mut item = serde_json::to_value(state)
+        .map_err(|e| StoreError::Data(e.to_string()))?
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    item.insert("pk".into(), chat.pk().into());
+    item.insert("sk".into(), chat.state_sk().into());
+    Ok(item)
 }
 
 /// Reads the chat's state, latest message and the history inside the context window (at
@@ -326,13 +348,7 @@ pub async fn claim_reply(
             ("pausedUntil".into(), seen.paused_until.into()),
         ]),
     };
-    let mut state_item = serde_json::to_value(&state)
-        .map_err(|e| StoreError::Data(e.to_string()))?
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    state_item.insert("pk".into(), chat.pk().into());
-    state_item.insert("sk".into(), chat.state_sk().into());
+    let state_item = state_item(chat, &state)?;
     let text = chunks.join("\n\n");
     let ops = vec![
         put(state_item, cond),

@@ -32,22 +32,23 @@ pub struct Bot {
     /// The gateway's outbound queue (replies from linked numbers).
     pub outbound: Option<Arc<dyn Queue>>,
     pub graph: GraphClient,
+    /// The unit of retry delays: a store or queue hiccup waits this long, an unavailable
+    /// model 5×, a refusing model or API 30× (default 2 s).
+    pub backoff: Duration,
 }
 
-/// Retry delays.
-const STORE_RETRY: Duration = Duration::from_secs(2);
-const REFUSED_RETRY: Duration = Duration::from_secs(60);
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(2);
 
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn store_failed(err: StoreError) -> Duration {
-    tracing::warn!(error = %err, "store unavailable; the job will be retried");
-    STORE_RETRY
-}
-
 impl Bot {
+    fn store_failed(&self, err: StoreError) -> Duration {
+        tracing::warn!(error = %err, "store unavailable; the job will be retried");
+        self.backoff
+    }
+
     /// Handles one queue message; `Err(delay)`: deliver it again after `delay`. Unreadable
     /// messages are logged and dropped (retrying can't fix them).
     pub async fn handle_body(&self, body: &str) -> Result<(), Duration> {
@@ -102,7 +103,7 @@ impl Bot {
                     now_ms(),
                 )
                 .await
-                .map_err(store_failed)
+                .map_err(|e| self.store_failed(e))
             }
         }
     }
@@ -112,7 +113,7 @@ impl Bot {
             .store
             .get(&store_pk(store_id), CONFIG_SK)
             .await
-            .map_err(store_failed)?;
+            .map_err(|e| self.store_failed(e))?;
         Ok(item.and_then(|item| serde_json::from_value(item.into()).ok()))
     }
 
@@ -147,7 +148,7 @@ impl Bot {
                 now,
             )
             .await
-            .map_err(store_failed)?;
+            .map_err(|e| self.store_failed(e))?;
             tracing::info!(store = %store_id, line = %line.key(), ?action, "the owner wrote in a chat");
             return Ok(());
         }
@@ -159,7 +160,7 @@ impl Bot {
             now,
         )
         .await
-        .map_err(store_failed)?;
+        .map_err(|e| self.store_failed(e))?;
         if !fresh {
             // A redelivery. Its turn may never have been queued (a crash or a failed send
             // right after the record), so go on: answering a turn is idempotent.
@@ -183,7 +184,7 @@ impl Bot {
         // If this send fails the message is retried, and queues the turn then.
         if let Err(err) = self.inbound.send(outgoing).await {
             tracing::warn!(error = %err, "could not queue the turn; retrying");
-            return Err(STORE_RETRY);
+            return Err(self.backoff);
         }
         Ok(())
     }
@@ -204,7 +205,7 @@ impl Bot {
             now,
         )
         .await
-        .map_err(store_failed)?;
+        .map_err(|e| self.store_failed(e))?;
         let Some((latest_id, latest_at)) = turn.latest.clone() else {
             return Ok(());
         };
@@ -238,11 +239,11 @@ impl Bot {
                 retry_after,
             }) => {
                 tracing::warn!(store = %chat.store_id, error = %message, "no reply from the model; the turn goes back to the queue");
-                return Err(retry_after.unwrap_or(Duration::from_secs(10)));
+                return Err(retry_after.unwrap_or(self.backoff * 5));
             }
             Err(LlmError::Refused(message)) => {
                 tracing::error!(store = %chat.store_id, error = %message, "the model refused the request; the turn goes back to the queue");
-                return Err(REFUSED_RETRY);
+                return Err(self.backoff * 30);
             }
         };
         tracing::info!(store = %chat.store_id, line = %chat.line.key(), llm_ms = started.elapsed().as_millis() as u64, "reply generated");
@@ -257,7 +258,7 @@ impl Bot {
             now_ms(),
         )
         .await
-        .map_err(store_failed)?;
+        .map_err(|e| self.store_failed(e))?;
         match claimed {
             Some(ChatState {
                 last_reply: Some(reply),
@@ -279,7 +280,7 @@ impl Bot {
             Line::Web { slot } => {
                 let Some(outbound) = &self.outbound else {
                     tracing::error!("no outbound queue: replies from linked numbers can't be sent");
-                    return Err(REFUSED_RETRY);
+                    return Err(self.backoff * 30);
                 };
                 let reply = OutboundReply {
                     store_id: chat.store_id.to_owned(),
@@ -295,7 +296,7 @@ impl Bot {
                     .await
                     .map_err(|err| {
                         tracing::warn!(error = %err, "could not queue a reply; retrying");
-                        STORE_RETRY
+                        self.backoff
                     })
             }
             Line::Cloud { phone_number_id } => {
@@ -315,14 +316,14 @@ impl Bot {
         let Some(token) =
             cloud_api::access_token(store, &self.secrets, chat.store_id, phone_number_id)
                 .await
-                .map_err(store_failed)?
+                .map_err(|e| self.store_failed(e))?
         else {
             tracing::info!(store = %chat.store_id, "the Cloud API number was detached; reply dropped");
             return Ok(());
         };
         if !chat::mark_delivering(store, chat, seq, now_ms())
             .await
-            .map_err(store_failed)?
+            .map_err(|e| self.store_failed(e))?
         {
             return Ok(()); // delivered already, or the owner took over
         }
@@ -340,11 +341,11 @@ impl Bot {
                 Err(SendError::RateLimited { retry_after, .. }) => retry_after,
                 Err(SendError::Transient(message)) => {
                     tracing::warn!(store = %chat.store_id, error = %message, "Cloud API send failed; retrying");
-                    Duration::from_secs(5)
+                    self.backoff * 2
                 }
                 Err(SendError::Refused(message)) => {
                     tracing::error!(store = %chat.store_id, error = %message, "Cloud API refused the reply");
-                    REFUSED_RETRY
+                    self.backoff * 30
                 }
             };
             let _ = chat::unmark_delivering(store, chat, seq).await;
@@ -398,4 +399,44 @@ pub async fn handle_sqs_batch(
         }
     }
     response
+}
+
+/// Jobs the local worker runs at once.
+const LOCAL_CONCURRENCY: usize = 32;
+
+/// The local stack's bot loop (the `bot-reply` function's job, in-process): takes jobs from
+/// the inbound queue until `shutdown`, handles up to a batch concurrently, then finishes
+/// the ones in flight.
+pub async fn run_local(bot: Arc<Bot>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    tracing::info!(llm = %bot.llm.describe(), "bot worker started");
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        // Take no more than can be worked on: a job held too long would come back.
+        while in_flight.len() >= LOCAL_CONCURRENCY {
+            in_flight.join_next().await;
+        }
+        let batch = tokio::select! {
+            _ = shutdown.changed() => break,
+            batch = bot.inbound.receive(crate::queue::MAX_RECEIVE, Duration::from_secs(1)) => batch,
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::warn!(error = %err, "inbound queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in batch {
+            let bot = bot.clone();
+            in_flight.spawn(async move {
+                let _ = match bot.handle_body(&message.body).await {
+                    Ok(()) => bot.inbound.ack(&message.receipt).await,
+                    Err(delay) => bot.inbound.retry(&message.receipt, delay).await,
+                };
+            });
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
 }

@@ -7,8 +7,13 @@
 //!
 //! Reconnects use capped exponential backoff with full jitter, and a temporary ban is
 //! waited out: a flapping network never turns into a reconnect storm.
+//!
+//! Replies come from the outbound queue: each is checked and marked in the store right
+//! before it goes out (not delivered yet, the owner hasn't taken the chat over), then sent
+//! with a typing pause proportional to its length and at a paced rate per number. On
+//! shutdown no new replies are taken and the ones in flight finish before connections close.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +26,9 @@ use super::events::{ConnectionEvent, DisconnectReason, SlotKey};
 use super::qr;
 use super::slots;
 use super::transport::{Connection, Transport, TransportError};
+use crate::bot::chat::{self, ChatRef};
+use crate::bot::jobs::{BotJob, Line};
+use crate::bot::reply::{OutboundReply, Pacer, Pacing};
 use crate::crypto::SecretBox;
 use crate::domain::slot::SlotStatus;
 use crate::queue::{Outgoing, Queue};
@@ -38,6 +46,18 @@ pub struct GatewayConfig {
     /// This is the only gateway on its store (the local stack: one process per data dir), so
     /// leases held by other task ids are from dead processes and are taken back at start.
     pub sole_gateway: bool,
+    /// Typing pauses and sending pace of replies.
+    pub pacing: Pacing,
+}
+
+/// The queues a gateway works with.
+pub struct GatewayQueues {
+    /// Session commands in.
+    pub commands: Arc<dyn Queue>,
+    /// Customers' and owners' messages out, to the bot (none: messages are not forwarded).
+    pub inbound: Option<Arc<dyn Queue>>,
+    /// Replies in, to send from linked numbers (none: nothing is sent).
+    pub outbound: Option<Arc<dyn Queue>>,
 }
 
 impl Default for GatewayConfig {
@@ -49,6 +69,7 @@ impl Default for GatewayConfig {
             backoff_cap: Duration::from_secs(300),
             print_qr: false,
             sole_gateway: false,
+            pacing: Pacing::default(),
         }
     }
 }
@@ -78,8 +99,42 @@ pub struct Gateway {
     transport: Arc<dyn Transport>,
     commands: Arc<dyn Queue>,
     inbound: Option<Arc<dyn Queue>>,
+    outbound: Option<Arc<dyn Queue>>,
     config: GatewayConfig,
     slots: Mutex<HashMap<SlotKey, SlotTask>>,
+    pacer: Pacer,
+    /// Ids of the messages this task sent, so their echoes aren't taken for the owner's.
+    sent: Mutex<SentIds>,
+}
+
+/// The last few thousand ids we sent (echoes come back within seconds).
+#[derive(Default)]
+struct SentIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl SentIds {
+    const KEEP: usize = 4096;
+    fn insert(&mut self, id: String) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::KEEP {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// What became of one reply taken from the outbound queue.
+#[derive(Debug, PartialEq)]
+enum Delivery {
+    /// Sent, or rightly not sent (delivered before, the owner took over, slot gone).
+    Done,
+    /// Try again after the delay (this task doesn't hold the slot, a send failed).
+    Retry(Duration),
 }
 
 /// Records a dropped connection on its slot (new status, not active, why) and on the
@@ -109,18 +164,20 @@ impl Gateway {
         store: Arc<dyn Store>,
         secrets: Arc<SecretBox>,
         transport: Arc<dyn Transport>,
-        commands: Arc<dyn Queue>,
-        inbound: Option<Arc<dyn Queue>>,
+        queues: GatewayQueues,
         config: GatewayConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             secrets,
             transport,
-            commands,
-            inbound,
+            commands: queues.commands,
+            inbound: queues.inbound,
+            outbound: queues.outbound,
+            pacer: Pacer::new(config.pacing),
             config,
             slots: Mutex::default(),
+            sent: Mutex::default(),
         })
     }
 
@@ -159,6 +216,7 @@ impl Gateway {
             }
         }
         let leases = tokio::spawn(self.clone().maintain_leases(shutdown.clone()));
+        let replies = tokio::spawn(self.clone().send_replies(shutdown.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -186,6 +244,8 @@ impl Gateway {
             }
         }
         let _ = leases.await;
+        // Replies in flight finish before the connections close.
+        let _ = replies.await;
         self.stop_all().await;
         tracing::info!(task = %self.config.task_id, "gateway stopped");
     }
@@ -296,10 +356,107 @@ impl Gateway {
             Some(c) => c.read().await.clone(),
             None => None,
         };
-        connection
+        let id = connection
             .ok_or(TransportError::NotConnected)?
             .send_text(to, text)
-            .await
+            .await?;
+        self.sent.lock().expect("lock").insert(id.clone());
+        Ok(id)
+    }
+
+    /// Takes replies from the outbound queue until shutdown, then waits for the ones in
+    /// flight. Replies of one chat come in order (FIFO groups); chats run concurrently.
+    async fn send_replies(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(outbound) = self.outbound.clone() else {
+            return;
+        };
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            let batch = tokio::select! {
+                _ = shutdown.changed() => break,
+                batch = outbound.receive(10, Duration::from_secs(1)) => batch,
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbound queue unavailable");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for message in batch {
+                let (gateway, outbound) = (self.clone(), outbound.clone());
+                in_flight.spawn(async move {
+                    let outcome = match serde_json::from_str::<OutboundReply>(&message.body) {
+                        Ok(reply) => gateway.deliver(&reply).await,
+                        Err(err) => {
+                            tracing::error!(error = %err, "dropping an unreadable reply");
+                            Delivery::Done
+                        }
+                    };
+                    let _ = match outcome {
+                        Delivery::Done => outbound.ack(&message.receipt).await,
+                        Delivery::Retry(delay) => outbound.retry(&message.receipt, delay).await,
+                    };
+                });
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Sends one reply from its slot, if this task holds the slot and the reply is still
+    /// wanted (checked and marked in one conditional write just before sending).
+    async fn deliver(&self, reply: &OutboundReply) -> Delivery {
+        let key = SlotKey {
+            store_id: reply.store_id.clone(),
+            slot: reply.slot,
+        };
+        let connected = {
+            let connection = self
+                .slots
+                .lock()
+                .expect("lock")
+                .get(&key)
+                .map(|t| t.connection.clone());
+            match connection {
+                Some(c) => c.read().await.is_some(),
+                None => false,
+            }
+        };
+        if !connected {
+            // Another task may hold the slot; if none does, the reply ends in the DLQ.
+            return Delivery::Retry(Duration::from_secs(2));
+        }
+        let line = Line::Web { slot: reply.slot };
+        let chat = ChatRef {
+            store_id: &reply.store_id,
+            line: &line,
+            chat: &reply.chat,
+        };
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        match chat::mark_delivering(self.store.as_ref(), &chat, reply.seq, now_ms).await {
+            Ok(true) => {}
+            Ok(false) => return Delivery::Done, // delivered before, or the owner has the chat
+            Err(err) => {
+                tracing::warn!(slot = %key, error = %err, "store unavailable; reply delayed");
+                return Delivery::Retry(Duration::from_secs(2));
+            }
+        }
+        let pace_key = key.to_string();
+        for chunk in &reply.chunks {
+            let wait = self.pacer.reserve(&pace_key) + self.pacer.pacing().typing_delay(chunk);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            if let Err(err) = self.send_text(&key, &reply.chat, chunk).await {
+                tracing::warn!(slot = %key, error = %err, "sending a reply failed; it will be retried");
+                let _ = chat::unmark_delivering(self.store.as_ref(), &chat, reply.seq).await;
+                return Delivery::Retry(Duration::from_secs(3));
+            }
+        }
+        tracing::info!(slot = %key, seq = reply.seq, parts = reply.chunks.len(), "reply sent");
+        Delivery::Done
     }
 
     async fn maintain_leases(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -577,20 +734,41 @@ impl Gateway {
                 if message.is_group {
                     return Ok(None);
                 }
+                if message.from_me && self.sent.lock().expect("lock").set.contains(&message.id) {
+                    return Ok(None); // the echo of our own reply, not the owner typing
+                }
                 if let Some(inbound) = &self.inbound {
-                    let body =
-                        json!({ "storeId": key.store_id, "slot": key.slot, "message": message })
-                            .to_string();
-                    let group = format!("{}#{}#{}", key.store_id, key.slot, message.chat);
-                    if let Err(err) = inbound
-                        .send(Outgoing::new(body).in_group(group, message.id.clone()))
-                        .await
-                    {
-                        tracing::error!(slot = %key, error = %err, "could not queue an inbound message");
-                    }
+                    let job = BotJob::Message {
+                        store_id: key.store_id.clone(),
+                        line: Line::Web { slot: key.slot },
+                        message,
+                    };
+                    self.forward(key, &**inbound, job).await;
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Queues a chat message for the bot, trying a few times: WhatsApp won't deliver it
+    /// again once we've received it.
+    async fn forward(&self, key: &SlotKey, inbound: &dyn Queue, job: BotJob) {
+        let dedup = match &job {
+            BotJob::Message { message, .. } => message.id.clone(),
+            _ => crate::ids::new_id("job"),
+        };
+        let outgoing = Outgoing::new(job.to_json()).in_group(job.group(), dedup);
+        for attempt in 1..=5u32 {
+            match inbound.send(outgoing.clone()).await {
+                Ok(()) => return,
+                Err(err) if attempt == 5 => {
+                    tracing::error!(slot = %key, error = %err, "could not queue a chat message; it is lost");
+                }
+                Err(err) => {
+                    tracing::warn!(slot = %key, error = %err, attempt, "could not queue a chat message; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
     }
 }
