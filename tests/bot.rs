@@ -122,7 +122,10 @@ impl Pipeline {
         }))
         .await;
         gateway
-            .handle(SessionCommand::Start { slot: p.key() })
+            .handle(SessionCommand::Start {
+                slot: p.key(),
+                pair_phone: None,
+            })
             .await
             .unwrap();
         let mut paired = false;

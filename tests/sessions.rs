@@ -316,6 +316,60 @@ async fn start_shows_a_qr_that_pairs_then_logout_unlinks(t: TestStore) {
     gw.shutdown();
 }
 
+async fn pairing_by_phone_number_shows_a_code_that_links_that_phone(t: TestStore) {
+    let (h, gw) = Harness::new(t).await;
+    let path = format!("/api/whatsapp/{}/2/start", h.store_id);
+    let start = |body: Value| {
+        h.app
+            .call(Method::POST, &path, Some(&h.api_key), Some(body))
+    };
+    for bad in [
+        json!({"phoneNumber": "123"}),
+        json!({"phoneNumber": "55 11 98888-7777"}),
+    ] {
+        let (status, err) = start(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["field"], "phoneNumber");
+    }
+    let (status, err) = start(json!({"phone": "5511988887777"})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused: {err}"
+    );
+    assert_eq!(
+        h.slots().await[1]["status"],
+        "disconnected",
+        "bad input changed nothing"
+    );
+    // Already showing a QR: asking for a code restarts pairing with the phone.
+    let (status, qr_only) = h.post("2/start").await;
+    assert_eq!(status, StatusCode::OK, "{qr_only}");
+    assert!(qr_only.get("pairingCode").is_none());
+    let (status, started) = start(json!({"phoneNumber": "+5511977776666"})).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let code = started["pairingCode"]
+        .as_str()
+        .expect("a pairing code")
+        .to_owned();
+    assert_eq!(code.len(), 9, "XXXX-XXXX: {code}");
+    assert!(started["qrCode"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+    assert_eq!(h.slots().await[1]["pairingCode"], code.as_str());
+    // Typing the code on the phone links that phone.
+    let phone = h.sim.pair(&h.key(2), Some(&code), None).await.unwrap();
+    assert_eq!(phone, "5511977776666");
+    let slot = h.wait_for(2, "connected").await;
+    assert_eq!(slot["phone"], "5511977776666");
+    assert!(
+        slot.get("pairingCode").is_none(),
+        "the code is gone once linked"
+    );
+    gw.shutdown();
+}
+
 async fn commands_are_idempotent(t: TestStore) {
     let (h, gw) = Harness::new(t).await;
     let (_, first) = h.post("1/start").await;
@@ -532,6 +586,7 @@ async fn two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over(t
 
 for_each_store!(
     start_shows_a_qr_that_pairs_then_logout_unlinks,
+    pairing_by_phone_number_shows_a_code_that_links_that_phone,
     commands_are_idempotent,
     bad_slots_and_callers_are_refused,
     the_link_survives_a_gateway_restart,

@@ -204,6 +204,7 @@ async fn updates_set_remove_and_return_the_new_item(t: TestStore) {
         ],
         remove: vec!["gone".into()],
         cond: Cond::Matches(vec![("owner".into(), json!("alice"))]),
+        upsert: false,
     };
     let after = t.store.update("P", "S", update.clone()).await.unwrap();
     assert_eq!(

@@ -24,6 +24,10 @@ pub struct Slot {
     pub is_active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qr_code: Option<String>,
+    /// The code to type on the phone (WhatsApp > Linked devices > Link with phone number),
+    /// when pairing was started with a phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,7 @@ impl Slot {
             status: SlotStatus::Disconnected,
             is_active: false,
             qr_code: None,
+            pairing_code: None,
             phone: None,
             last_error: None,
             updated_at: now.to_owned(),

@@ -103,12 +103,37 @@ async fn await_slot(
     }
 }
 
+/// Optional body of `start`: pair by typing a code on this phone instead of scanning.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StartRequest {
+    phone_number: String,
+}
+
+fn pair_phone(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: StartRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let digits = request.phone_number.trim().trim_start_matches('+');
+    if !(10..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "phoneNumber",
+            "phoneNumber must be the number with country and area code, 10 to 15 digits (e.g. 5511988887777)",
+        ));
+    }
+    Ok(Some(digits.to_owned()))
+}
+
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((store_id, raw_slot)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let (key, slot) = current(&state, &headers, &store_id, &raw_slot).await?;
+    let phone = pair_phone(&body)?;
     if slot.status == SlotStatus::Connected {
         return Ok(Json(json!({
             "success": true, "status": slot.status, "phone": slot.phone,
@@ -118,11 +143,17 @@ async fn start(
     // A QR code shown in the last 50 s is still scannable (WhatsApp rotates them every 20-60 s):
     // starting again returns it, and the gateway ignores the repeated command.
     let valid_since = crate::ids::rfc3339_ago(Duration::from_secs(50));
-    let wait = send(&state, SessionCommand::Start { slot: key.clone() }).await?;
+    let by_phone = phone.is_some();
+    let command = SessionCommand::Start {
+        slot: key.clone(),
+        pair_phone: phone,
+    };
+    let wait = send(&state, command).await?;
     let fresh = |s: &Slot| {
         s.status == SlotStatus::Connected
             || (s.status == SlotStatus::Qrcode
                 && s.qr_code.is_some()
+                && (!by_phone || s.pairing_code.is_some())
                 && s.updated_at >= valid_since)
     };
     let slot = await_slot(&state, &key, wait, fresh)
@@ -134,6 +165,10 @@ async fn start(
             body["qrCode"] = json!(slot.qr_code);
             body["message"] =
                 json!("scan the QR code with WhatsApp > Linked devices > Link a device");
+            if let Some(code) = &slot.pairing_code {
+                body["pairingCode"] = json!(code);
+                body["message"] = json!("scan the QR code, or on the phone choose WhatsApp > Linked devices > Link a device > Link with phone number instead, and type the pairing code");
+            }
         }
         SlotStatus::Connected => {
             body["phone"] = json!(slot.phone);

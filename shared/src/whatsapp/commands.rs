@@ -9,8 +9,14 @@ use super::events::SlotKey;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum SessionCommand {
-    /// Connect the slot: reconnect with stored credentials, or start pairing (QR).
-    Start { slot: SlotKey },
+    /// Connect the slot: reconnect with stored credentials, or start pairing (QR, and with
+    /// `pairPhone` also a code to type on that phone).
+    #[serde(rename_all = "camelCase")]
+    Start {
+        slot: SlotKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pair_phone: Option<String>,
+    },
     /// Unlink the slot's number and forget its credentials.
     Logout { slot: SlotKey },
 }
@@ -18,7 +24,7 @@ pub enum SessionCommand {
 impl SessionCommand {
     pub fn slot(&self) -> &SlotKey {
         match self {
-            SessionCommand::Start { slot } | SessionCommand::Logout { slot } => slot,
+            SessionCommand::Start { slot, .. } | SessionCommand::Logout { slot } => slot,
         }
     }
 

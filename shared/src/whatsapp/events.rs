@@ -90,5 +90,10 @@ pub enum ConnectionEvent {
     Disconnected {
         reason: DisconnectReason,
     },
+    /// Something failed that the owner should know about, without the connection closing
+    /// (e.g. WhatsApp refused to issue a pairing code): shown as the slot's `lastError`.
+    Problem {
+        detail: String,
+    },
     Message(ChatMessage),
 }

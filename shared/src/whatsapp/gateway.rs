@@ -260,11 +260,25 @@ impl Gateway {
             .get(&key)
             .is_some_and(|t| !t.handle.is_finished());
         match command {
-            SessionCommand::Start { .. } => {
+            SessionCommand::Start { pair_phone, .. } => {
                 if mine {
+                    let running = self.slots.lock().expect("lock").remove(&key);
+                    match (pair_phone, running) {
+                        // Pairing by phone asked of a slot already pairing by QR: restart it
+                        // with the phone (a linked slot ignores it: it has credentials).
+                        (Some(phone), Some(task)) => {
+                            let _ = task.stop.send(Stop::Close);
+                            let _ = task.handle.await;
+                            return self.start_pairing(&key, Some(phone)).await;
+                        }
+                        (_, Some(task)) => {
+                            self.slots.lock().expect("lock").insert(key, task);
+                        }
+                        _ => {}
+                    }
                     return Ok(());
                 }
-                self.start(&key).await
+                self.start_pairing(&key, pair_phone).await
             }
             SessionCommand::Logout { .. } => {
                 if mine {
@@ -305,6 +319,14 @@ impl Gateway {
     }
 
     async fn start(self: &Arc<Self>, key: &SlotKey) -> Result<(), Duration> {
+        self.start_pairing(key, None).await
+    }
+
+    async fn start_pairing(
+        self: &Arc<Self>,
+        key: &SlotKey,
+        pair_phone: Option<String>,
+    ) -> Result<(), Duration> {
         match slots::get_slot(self.store.as_ref(), key).await {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()), // the connection was deleted
@@ -324,10 +346,12 @@ impl Gateway {
         }
         let (stop, stop_rx) = watch::channel(Stop::Run);
         let connection = Arc::new(tokio::sync::RwLock::new(None));
-        let handle = tokio::spawn(
-            self.clone()
-                .supervise(key.clone(), stop_rx, connection.clone()),
-        );
+        let handle = tokio::spawn(self.clone().supervise(
+            key.clone(),
+            stop_rx,
+            connection.clone(),
+            pair_phone,
+        ));
         self.slots.lock().expect("lock").insert(
             key.clone(),
             SlotTask {
@@ -530,6 +554,7 @@ impl Gateway {
         key: SlotKey,
         mut stop: watch::Receiver<Stop>,
         connection_slot: Arc<tokio::sync::RwLock<Option<Arc<dyn Connection>>>>,
+        pair_phone: Option<String>,
     ) {
         let store = self.store.as_ref();
         let mut attempt = 0u32;
@@ -551,24 +576,27 @@ impl Gateway {
                 break;
             }
             let (tx, mut events) = mpsc::channel(64);
-            let connection: Arc<dyn Connection> =
-                match self.transport.open(&key, credentials, tx).await {
-                    Ok(c) => Arc::from(c),
-                    Err(err) => {
-                        let _ = slots::update_slot(
-                            store,
-                            &key,
-                            vec![("lastError", format!("could not connect: {err}").into())],
-                            &[],
-                        )
-                        .await;
-                        attempt += 1;
-                        if self.wait(&mut stop, self.backoff(attempt)).await != Stop::Run {
-                            break;
-                        }
-                        continue;
+            let connection: Arc<dyn Connection> = match self
+                .transport
+                .open(&key, credentials, pair_phone.as_deref(), tx)
+                .await
+            {
+                Ok(c) => Arc::from(c),
+                Err(err) => {
+                    let _ = slots::update_slot(
+                        store,
+                        &key,
+                        vec![("lastError", format!("could not connect: {err}").into())],
+                        &[],
+                    )
+                    .await;
+                    attempt += 1;
+                    if self.wait(&mut stop, self.backoff(attempt)).await != Stop::Run {
+                        break;
                     }
-                };
+                    continue;
+                }
+            };
             *connection_slot.write().await = Some(connection.clone());
             let outcome = loop {
                 let event = tokio::select! {
@@ -673,6 +701,10 @@ impl Gateway {
                     &[],
                 )
                 .await?;
+            }
+            ConnectionEvent::Problem { detail } => {
+                tracing::warn!(slot = %key, %detail, "connection problem");
+                slots::update_slot(store, key, vec![("lastError", detail.into())], &[]).await?;
             }
             ConnectionEvent::Paired { phone, credentials } => {
                 slots::save_credentials(store, &self.secrets, key, &credentials, &phone).await?;

@@ -26,6 +26,8 @@ pub struct SentMessage {
 struct SimSlot {
     events: Option<mpsc::Sender<ConnectionEvent>>,
     pairing_code: Option<String>,
+    /// A code to "type on the phone" and the phone it links, when pairing by phone number.
+    phone_code: Option<(String, String)>,
     phone: Option<String>,
     outbox: Vec<SentMessage>,
 }
@@ -90,16 +92,23 @@ impl Simulator {
                 u32::from_le_bytes(crate::ids::random_bytes()) % 100_000_000
             ),
         };
-        let events = {
+        let (events, phone) = {
             let mut slots = self.slots.lock().expect("lock");
             let slot = slots.get_mut(key).ok_or(SimError::NotPairing)?;
             let expected = slot.pairing_code.as_deref().ok_or(SimError::NotPairing)?;
-            if code.is_some_and(|c| c != expected) {
+            let by_phone = slot
+                .phone_code
+                .as_ref()
+                .filter(|(c, _)| code == Some(c.as_str()))
+                .map(|(_, p)| p.clone());
+            if code.is_some_and(|c| c != expected) && by_phone.is_none() {
                 return Err(SimError::WrongCode);
             }
+            let phone = by_phone.unwrap_or(phone);
             slot.pairing_code = None;
+            slot.phone_code = None;
             slot.phone = Some(phone.clone());
-            slot.events.clone().ok_or(SimError::NotPairing)?
+            (slot.events.clone().ok_or(SimError::NotPairing)?, phone)
         };
         let _ = events
             .send(ConnectionEvent::Paired {
@@ -247,11 +256,13 @@ impl Transport for SimulatorTransport {
         &self,
         key: &SlotKey,
         credentials: Option<Vec<u8>>,
+        pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
     ) -> Result<Box<dyn Connection>, TransportError> {
         let phone = credentials
             .and_then(|c| String::from_utf8(c).ok())
             .filter(|p| !p.is_empty());
+        let mut code_event = None;
         let first = {
             let mut slots = self.0.slots.lock().expect("lock");
             let slot = slots.entry(key.clone()).or_default();
@@ -265,6 +276,14 @@ impl Transport for SimulatorTransport {
                 None => {
                     let code = crate::ids::new_id("pair");
                     slot.pairing_code = Some(code.clone());
+                    slot.phone_code = pair_phone.map(|p| {
+                        // WhatsApp's codes are 8 characters, shown as XXXX-XXXX.
+                        let raw = crate::ids::new_id("c").to_uppercase();
+                        let digits: String = raw.chars().rev().take(8).collect();
+                        let code = format!("{}-{}", &digits[..4], &digits[4..]);
+                        code_event = Some(ConnectionEvent::PairingCode { code: code.clone() });
+                        (code, p.to_owned())
+                    });
                     let url = self.0.public_url.read().expect("lock").clone();
                     ConnectionEvent::Qr {
                         code: format!(
@@ -276,10 +295,12 @@ impl Transport for SimulatorTransport {
                 }
             }
         };
-        events
-            .send(first)
-            .await
-            .map_err(|_| TransportError::Failed("event channel closed".into()))?;
+        for event in std::iter::once(first).chain(code_event) {
+            events
+                .send(event)
+                .await
+                .map_err(|_| TransportError::Failed("event channel closed".into()))?;
+        }
         Ok(Box::new(SimConnection {
             sim: self.0.clone(),
             key: key.clone(),

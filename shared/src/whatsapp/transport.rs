@@ -32,12 +32,14 @@ pub trait Transport: Send + Sync + 'static {
     }
 
     /// Opens a connection for `slot`: with `credentials` from an earlier pairing it
-    /// reconnects silently, without them it starts pairing (QR events). Events go to `events`
-    /// until the connection is closed.
+    /// reconnects silently, without them it starts pairing (QR events, and with
+    /// `pair_phone` also a pairing code to type on that phone). Events go to `events` until
+    /// the connection is closed.
     async fn open(
         &self,
         slot: &SlotKey,
         credentials: Option<Vec<u8>>,
+        pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
     ) -> Result<Box<dyn Connection>, TransportError>;
 }

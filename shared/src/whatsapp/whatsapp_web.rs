@@ -62,6 +62,7 @@ impl Transport for WhatsappWeb {
         &self,
         slot: &SlotKey,
         _credentials: Option<Vec<u8>>,
+        pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
     ) -> Result<Box<dyn Connection>, TransportError> {
         let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(
@@ -80,13 +81,21 @@ impl Transport for WhatsappWeb {
             }
         });
         let client_slot = Arc::new(OnceLock::new());
-        let bot = Bot::builder()
+        let mut builder = Bot::builder()
             .with_backend_arc(backend)
             .skip_history_sync()
             .with_event_handler(Forwarder {
                 tx,
                 client: client_slot.clone(),
-            })
+            });
+        if let Some(phone) = pair_phone {
+            // Runs beside the QR: whichever the owner uses first links the device.
+            builder = builder.with_pair_code(whatsapp_rust::pair_code::PairCodeOptions {
+                phone_number: phone.to_owned(),
+                ..Default::default()
+            });
+        }
+        let bot = builder
             .build()
             .await
             .map_err(|e| TransportError::Failed(format!("whatsapp client: {e}")))?;
@@ -226,6 +235,12 @@ fn event_to_ours(
             disconnected(network("no QR code was scanned in time".into()))
         }
         Event::ClientOutdated(_) => disconnected(network("client version outdated".into())),
+        Event::PairingCodeError(error) => vec![ConnectionEvent::Problem {
+            detail: format!(
+                "WhatsApp did not issue a pairing code ({}); scan the QR code or try again later",
+                error.error
+            ),
+        }],
         _ => Vec::new(),
     }
 }
@@ -315,8 +330,8 @@ mod tests {
     use whatsapp_rust::types::events::{
         BatchOrigin, ClientOutdated, ConnectFailure, ConnectFailureReason, Connected, Disconnected,
         InboundMessage, LoggedOut, MessageBatch, PairError, PairSuccess, PairingCode,
-        PairingQrCode, PairingQrCodesExhausted, StreamError, StreamReplaced, TempBanReason,
-        TemporaryBan,
+        PairingCodeError, PairingQrCode, PairingQrCodesExhausted, StreamError, StreamReplaced,
+        TempBanReason, TemporaryBan,
     };
     use whatsapp_rust::wacore::net::DisconnectReason as WaDisconnect;
     use whatsapp_rust::waproto::buffa::MessageField;
@@ -587,6 +602,21 @@ mod tests {
                 timestamp: 1_700_000_123,
                 is_group: false,
             }
+        );
+    }
+
+    #[test]
+    fn a_refused_pairing_code_is_reported() {
+        let error = PairingCodeError::builder()
+            .error("rate limited".into())
+            .build();
+        let ours = event_to_ours(
+            &Event::PairingCodeError(error),
+            None,
+            OffsetDateTime::now_utc(),
+        );
+        assert!(
+            matches!(&ours[..], [ConnectionEvent::Problem { detail }] if detail.contains("rate limited"))
         );
     }
 
