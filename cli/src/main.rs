@@ -3,6 +3,9 @@
 //! - `platefull dev` serves every route of every Lambda function in one process, with the
 //!   embedded store in a data dir (so data survives restarts) and no AWS, no internet.
 //! - `platefull dev-token --user ID` prints a user token the local stack accepts.
+//! - The web console (`web/`) is served by `platefull dev` at `/`.
+
+mod console;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +40,9 @@ enum Command {
         /// is printed here and returned by the API; scan it with the phone).
         #[arg(long, value_enum, default_value_t = TransportKind::Simulator)]
         transport: TransportKind,
+        /// The web console's folder (index.html and assets/).
+        #[arg(long, default_value_os_t = console::default_web_dir(), env = "PLATEFULL_WEB_DIR")]
+        web_dir: PathBuf,
     },
     /// Drive the WhatsApp simulator of a running local stack.
     Simulate {
@@ -129,7 +135,8 @@ async fn main() -> std::process::ExitCode {
             data_dir,
             session_wait_ms,
             transport,
-        } => dev(addr, data_dir, session_wait_ms, transport).await,
+            web_dir,
+        } => dev(addr, data_dir, session_wait_ms, transport, web_dir).await,
         Command::Simulate { action, url } => simulate(&url, action).await,
         Command::DevToken {
             user,
@@ -151,6 +158,7 @@ async fn dev(
     data_dir: PathBuf,
     session_wait_ms: u64,
     transport: TransportKind,
+    web_dir: PathBuf,
 ) -> Result<(), String> {
     use platefull::queue::memory::MemoryQueue;
     use platefull::whatsapp::gateway::{Gateway, GatewayConfig};
@@ -207,13 +215,23 @@ async fn dev(
             "  whatsapp:  WhatsApp Web (QR codes are printed here and returned by the API)"
         ),
     }
-    println!("listening on http://{bound}");
     let app = match transport {
         TransportKind::Simulator => {
             platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator))
         }
         TransportKind::WhatsappWeb => platefull::http::all_routes(state),
     };
+    let app = match console::routes(&web_dir, &data_dir, transport == TransportKind::Simulator) {
+        Ok(console) => {
+            println!("  console:   http://{bound}/");
+            app.merge(console)
+        }
+        Err(reason) => {
+            println!("  console:   off ({reason})");
+            app
+        }
+    };
+    println!("listening on http://{bound}");
     axum::serve(listener, app)
         .with_graceful_shutdown(platefull::telemetry::shutdown_signal())
         .await

@@ -3,6 +3,7 @@
 //! JSON error for unknown routes and methods, and request tracing.
 
 pub mod client_config;
+pub mod dev_sign_in;
 pub mod health;
 pub mod json;
 pub mod sessions;
