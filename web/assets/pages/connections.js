@@ -90,16 +90,19 @@ export function mount(main, { config }) {
 function slotCard(store, n, refresh, withSimulator) {
   const { api: item } = store;
   const titleId = `slot-${item.storeId}-${n}`;
-  const badge = h('span', { class: 'badge' });
+  const badge = h('span', { class: 'badge' }, '…');
   const phone = h('p', { class: 'phone' });
   const error = h('p', { class: 'reason' });
   const img = h('img', { alt: `QR code para conectar o número ${n} de ${item.name}`, width: 220, height: 220 });
   const qr = h('figure', { class: 'qr', hidden: true }, img,
     h('figcaption', {}, 'Leia com o WhatsApp do celular. O código se renova sozinho.'));
   const note = h('p', { class: 'result', role: 'status' });
-  const connect = h('button', { type: 'button', class: 'btn btn-small' }, 'Conectar');
-  const disconnect = h('button', { type: 'button', class: 'btn btn-small btn-danger' }, 'Desconectar');
-  const pair = withSimulator ? h('button', { type: 'button', class: 'btn btn-small btn-ghost' }, 'Parear (simulador)') : null;
+  // Buttons appear once the slot's status is known.
+  const connect = h('button', { type: 'button', class: 'btn btn-small', hidden: true }, 'Conectar');
+  const disconnect = h('button', { type: 'button', class: 'btn btn-small btn-danger', hidden: true }, 'Desconectar');
+  const pair = withSimulator
+    ? h('button', { type: 'button', class: 'btn btn-small btn-ghost', hidden: true }, 'Parear (simulador)')
+    : null;
   const el = h('li', { class: 'slot', 'aria-labelledby': titleId, dataset: { slot: String(n) } },
     h('div', { class: 'slot-head' }, h('h3', { id: titleId }, `Número ${n}`), badge),
     phone, error, qr, note,
@@ -107,6 +110,7 @@ function slotCard(store, n, refresh, withSimulator) {
   let current = null;
 
   function update(slot) {
+    if (current && current.status !== slot.status) note.textContent = '';
     current = slot;
     el.dataset.status = slot.status;
     badge.textContent = SLOT_STATUS[slot.status] || slot.status;
@@ -126,8 +130,10 @@ function slotCard(store, n, refresh, withSimulator) {
     note.textContent = 'Pedindo o QR code…';
     try {
       const result = await api('POST', `/api/whatsapp/${enc(item.storeId)}/${n}/start`);
-      note.textContent = result.status === 'qrcode' ? '' : (result.status === 'connected' ? '' : 'Preparando… o QR code aparece em instantes.');
       update({ ...current, status: result.status, qrCode: result.qrCode, phone: result.phone || current?.phone });
+      if (result.status !== 'qrcode' && result.status !== 'connected') {
+        note.textContent = 'Preparando… o QR code aparece em instantes.';
+      }
       await refresh();
     } catch (err) {
       note.textContent = err.message;
@@ -158,8 +164,8 @@ function slotCard(store, n, refresh, withSimulator) {
     pair.addEventListener('click', () => busy(pair, async () => {
       try {
         const result = await simulator('POST', `/${enc(item.storeId)}/${n}/pair`, {});
-        note.textContent = `Simulador: pareado com +${result.phone}.`;
         await refresh();
+        note.textContent = `Simulador: pareado com +${result.phone}.`;
       } catch (err) {
         note.textContent = err.message;
       }
@@ -180,12 +186,13 @@ function simulatorPanel(stores) {
   const send = h('button', { type: 'submit', class: 'btn' }, 'Enviar como cliente');
   const log = h('ol', { class: 'chat-log', 'aria-live': 'polite', 'aria-label': 'Conversa' });
   const formError = h('p', { class: 'form-error', role: 'alert' });
+  const waiting = h('p', { class: 'hint waiting', role: 'status' });
   const form = h('form', { class: 'sim-form', novalidate: true },
     target.wrap, phone.wrap, text.wrap, formError, h('div', { class: 'actions' }, send));
   const el = h('section', { class: 'card simulator', 'aria-labelledby': 'sim-title' },
     h('h2', { id: 'sim-title' }, 'Simulador de WhatsApp (ambiente local)'),
     h('p', { class: 'hint' }, 'Escreva como se fosse um cliente mandando mensagem para um número conectado e veja a resposta do atendente.'),
-    form, log);
+    form, log, waiting);
 
   let conversation = null; // {storeId, slot, chat, mine: [{text, at}], replies: []}
   let timer = null;
@@ -232,6 +239,7 @@ function simulatorPanel(stores) {
       const { data } = await simulator('GET', `/${enc(c.storeId)}/${c.slot}/outbox?chat=${enc(c.chat)}`);
       if (c !== conversation) return;
       if (data.length !== c.replies.length) {
+        if (data.length > c.replies.length) waiting.textContent = '';
         c.replies = data;
         render();
       }
@@ -257,12 +265,15 @@ function simulatorPanel(stores) {
     }
     if (!conversation || conversation.storeId !== storeId || conversation.slot !== slot || conversation.chat !== from) {
       conversation = { storeId, slot, chat: from, mine: [], replies: [] };
+      waiting.textContent = '';
+      await pollOutbox(); // what this customer was already sent
     }
     await busy(send, async () => {
       try {
         await simulator('POST', `/${enc(storeId)}/${slot}/messages`, { from, text: message });
         conversation.mine.push({ text: message, at: Date.now() });
         text.input.value = '';
+        waiting.textContent = 'Aguardando a resposta do atendente…';
         render();
         await pollOutbox();
         if (!timer) timer = setInterval(pollOutbox, OUTBOX_POLL_MS);
