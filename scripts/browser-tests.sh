@@ -15,8 +15,8 @@ fail() { echo "browser-tests.sh: $*" >&2; exit 1; }
 for tool in cargo node npm; do
   command -v "$tool" >/dev/null || fail "$tool is required but not installed (Debian: apt-get install nodejs npm)"
 done
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' \
-  || fail "node >= 18 is required (found $(node --version))"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || fail "node >= 20 is required (playwright-core needs it) (found $(node --version))"
 
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then
