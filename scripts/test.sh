@@ -2,7 +2,8 @@
 # Runs every check and test of Platefull, on a fresh machine as on a developer's:
 #   1. installs what is missing: moto (DynamoDB/KMS emulator) in a venv under .venv-test/;
 #   2. starts a moto server on a free loopback port (stopped on exit, even on failure);
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace.
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace;
+#   4. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,4 +49,5 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+scripts/browser-tests.sh
 echo "==> all checks passed"

@@ -3,6 +3,9 @@
 //! - `platefull dev` serves every route of every Lambda function in one process, with the
 //!   embedded store in a data dir (so data survives restarts) and no AWS, no internet.
 //! - `platefull dev-token --user ID` prints a user token the local stack accepts.
+//! - The web console (`web/`) is served by `platefull dev` at `/`.
+
+mod console;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +43,9 @@ enum Command {
         /// Send the bot's replies at once: no typing pause, no pacing (tests, benchmarks).
         #[arg(long)]
         no_reply_pacing: bool,
+        /// The web console's folder (index.html and assets/).
+        #[arg(long, default_value_os_t = console::default_web_dir(), env = "PLATEFULL_WEB_DIR")]
+        web_dir: PathBuf,
     },
     /// Drive the WhatsApp simulator of a running local stack.
     Simulate {
@@ -133,7 +139,18 @@ async fn main() -> std::process::ExitCode {
             session_wait_ms,
             transport,
             no_reply_pacing,
-        } => dev(addr, data_dir, session_wait_ms, transport, no_reply_pacing).await,
+            web_dir,
+        } => {
+            dev(
+                addr,
+                data_dir,
+                session_wait_ms,
+                transport,
+                no_reply_pacing,
+                web_dir,
+            )
+            .await
+        }
         Command::Simulate { action, url } => simulate(&url, action).await,
         Command::DevToken {
             user,
@@ -156,6 +173,7 @@ async fn dev(
     session_wait_ms: u64,
     transport: TransportKind,
     no_reply_pacing: bool,
+    web_dir: PathBuf,
 ) -> Result<(), String> {
     use platefull::bot::reply::Pacing;
     use platefull::bot::worker::Bot;
@@ -257,13 +275,23 @@ async fn dev(
     if state.webhook.is_none() {
         println!("  webhook:   off (set META_APP_SECRET and META_VERIFY_TOKEN to receive Cloud API webhooks)");
     }
-    println!("listening on http://{bound}");
     let app = match transport {
         TransportKind::Simulator => {
             platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator))
         }
         TransportKind::WhatsappWeb => platefull::http::all_routes(state),
     };
+    let app = match console::routes(&web_dir, &data_dir, transport == TransportKind::Simulator) {
+        Ok(console) => {
+            println!("  console:   http://{bound}/");
+            app.merge(console)
+        }
+        Err(reason) => {
+            println!("  console:   off ({reason})");
+            app
+        }
+    };
+    println!("listening on http://{bound}");
     axum::serve(listener, app)
         .with_graceful_shutdown(platefull::telemetry::shutdown_signal())
         .await

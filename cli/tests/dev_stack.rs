@@ -316,3 +316,130 @@ fn dev_token_refuses_bad_input() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
 }
+
+#[tokio::test]
+async fn the_console_is_served_with_its_dev_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path());
+    let http = reqwest::Client::new();
+    for page in ["/", "/dashboard", "/connections", "/whatsapp-tools"] {
+        let res = http
+            .get(format!("{}{page}", stack.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{page}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("/assets/app.js"), "{page}");
+    }
+    let js = http
+        .get(format!("{}/assets/app.js", stack.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    // Unknown API routes keep the JSON 404.
+    let (status, body) = call(
+        reqwest::Method::GET,
+        format!("{}/api/nope", stack.url),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = call(
+        reqwest::Method::GET,
+        format!("{}/console-config.json", stack.url),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"auth": "dev", "simulator": true}))
+    );
+
+    let sign_in = |body: Value| {
+        let url = format!("{}/dev/sign-in", stack.url);
+        async move { call(reqwest::Method::POST, url, "", Some(body)).await }
+    };
+    for bad in [
+        json!({"userId": ""}),
+        json!({"userId": "a b"}),
+        json!({"userId": "x".repeat(65)}),
+    ] {
+        let (status, body) = sign_in(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["code"], "validation_error");
+        assert_eq!(body["error"]["field"], "userId");
+    }
+    let (status, _) = sign_in(json!({"userId": "alice", "admin": true})).await;
+    assert_eq!(status, 400);
+    let (status, body) = sign_in(json!({"userId": "alice"})).await;
+    assert_eq!(status, 200);
+    let token = body["token"].as_str().unwrap();
+    let (status, list) = call(
+        reqwest::Method::GET,
+        format!("{}/api/user-apis", stack.url),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!((status, list), (200, json!([])));
+}
+
+#[tokio::test]
+async fn without_console_assets_the_api_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--web-dir")
+        .arg(empty.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn platefull dev");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut console_line = None;
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("platefull dev prints where it listens");
+        if line.trim_start().starts_with("console:") {
+            console_line = Some(line.clone());
+        }
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    let stack = Stack { child, url };
+    assert!(console_line.unwrap().contains("off"));
+    let (status, body) = call(reqwest::Method::GET, format!("{}/", stack.url), "", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = call(
+        reqwest::Method::GET,
+        format!("{}/health", stack.url),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}

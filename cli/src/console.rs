@@ -1,0 +1,38 @@
+//! The web console as the local stack serves it: the static assets of `web/` (no build
+//! step), the page paths that load the app, the dev sign-in and the console config. Lambda
+//! routers never serve these; in AWS the same assets are hosted statically.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The page paths of the console; each loads `index.html`, which routes on the client.
+pub const PAGES: [&str; 4] = ["/", "/dashboard", "/connections", "/whatsapp-tools"];
+
+/// The repo's `web/` folder, where a build from the source tree finds the console.
+pub fn default_web_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web"))
+}
+
+/// The console's routes, or `None` (with the reason) when `web_dir` has no console.
+pub fn routes(web_dir: &Path, data_dir: &Path, simulator: bool) -> Result<Router, String> {
+    let index = web_dir.join("index.html");
+    if !index.is_file() {
+        return Err(format!(
+            "no web console in {} (index.html missing; set --web-dir)",
+            web_dir.display()
+        ));
+    }
+    let signer = platefull::local::signer(data_dir)
+        .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+    let mut router = Router::new().nest_service("/assets", ServeDir::new(web_dir.join("assets")));
+    for page in PAGES {
+        router = router.route_service(page, ServeFile::new(&index));
+    }
+    Ok(router.merge(platefull::http::dev_sign_in::router(
+        Arc::new(signer),
+        simulator,
+    )))
+}
