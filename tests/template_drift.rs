@@ -930,3 +930,109 @@ fn nothing_secret_is_in_the_template_or_samconfig() {
         ["metaAppSecret", "metaVerifyToken", "openrouterApiKey"]
     );
 }
+
+// ------------------------------------------------------------------ event fixtures
+
+/// Every fixture in `events/` (for `cargo lambda invoke --data-file`) belongs to a function
+/// of the template: an API Gateway request names one of that function's routes, an SQS
+/// batch goes to a function with an SQS event source. `events/health.json` is user-apis'.
+#[test]
+fn event_fixtures_match_the_template() {
+    let t = template();
+    let routes = template_routes(&t);
+    let sqs_functions: BTreeSet<String> = functions(&t)
+        .into_iter()
+        .filter(|f| {
+            f.properties["Events"]
+                .as_mapping()
+                .is_some_and(|e| e.values().any(|e| e["Type"].as_str() == Some("SQS")))
+        })
+        .map(|f| f.binary)
+        .collect();
+    let mut covered = BTreeSet::new();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path).unwrap() {
+                files.push(inner.unwrap().path());
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    for path in files {
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let parent = path.parent().unwrap();
+        let function = if parent == root().join("events") {
+            "user-apis".to_owned()
+        } else {
+            parent.file_name().unwrap().to_str().unwrap().to_owned()
+        };
+        let name = path.strip_prefix(root()).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if event["version"] == "2.0" && event["routeKey"].is_string() {
+            let route_key = event["routeKey"].as_str().unwrap();
+            assert!(
+                routes
+                    .iter()
+                    .any(|(f, m, p)| f == &function && format!("{m} {p}") == route_key),
+                "{name}: {route_key} is not a route of {function} in infra/template.yaml"
+            );
+            assert_eq!(event["requestContext"]["routeKey"], route_key, "{name}");
+            let (method, route) = route_key.split_once(' ').unwrap();
+            assert_eq!(event["requestContext"]["http"]["method"], method, "{name}");
+            let raw_path = event["rawPath"].as_str().unwrap();
+            let segments: Vec<&str> = raw_path.split('/').collect();
+            let pattern: Vec<&str> = route.split('/').collect();
+            assert!(
+                segments.len() == pattern.len()
+                    && segments
+                        .iter()
+                        .zip(&pattern)
+                        .all(|(s, p)| s == p || (p.starts_with('{') && !s.is_empty())),
+                "{name}: rawPath {raw_path} is not {route}"
+            );
+            // Parses as the Lambda runtime parses it, placeholders filled.
+            let mut filled = String::new();
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("{{") {
+                filled.push_str(&rest[..at]);
+                let end = rest[at..].find("}}").expect("closed placeholder") + at;
+                filled.push_str("x-");
+                filled.push_str(&rest[at + 2..end]);
+                rest = &rest[end + 2..];
+            }
+            filled.push_str(rest);
+            lambda_http::request::from_str(&filled)
+                .unwrap_or_else(|e| panic!("{name}: not an API Gateway v2 event: {e}"));
+            covered.insert(function);
+        } else if let Some(records) = event["Records"].as_array() {
+            assert!(
+                sqs_functions.contains(&function),
+                "{name}: an SQS batch, but {function} has no SQS event source"
+            );
+            assert!(!records.is_empty(), "{name}: no records");
+            for r in records {
+                assert_eq!(r["eventSource"], "aws:sqs", "{name}");
+            }
+            covered.insert(function);
+        }
+        // Other JSON files are payloads for tests (e.g. bodies Meta posts to the webhook).
+    }
+    for f in functions(&t) {
+        let written = root().join("functions").join(&f.binary).is_dir();
+        if written && !PENDING_FUNCTIONS.contains(&f.binary.as_str()) {
+            assert!(
+                covered.contains(&f.binary),
+                "events/{}/ has no fixture for {}",
+                f.binary,
+                f.logical
+            );
+        }
+    }
+}
