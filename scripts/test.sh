@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Runs every check and test of Platefull, on a fresh machine as on a developer's:
-#   1. installs what is missing: moto (DynamoDB/KMS emulator) in a venv under .venv-test/;
-#   2. starts a moto server on a free loopback port (stopped on exit, even on failure);
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace;
-#   4. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
+#   1. installs what is missing into a venv under .venv-test/: moto (DynamoDB/SQS/KMS
+#      emulator), cfn-lint and aws-sam-translator (offline checks of the SAM template);
+#   2. validates infra/template.yaml: cfn-lint, then the SAM transform and cfn-lint again;
+#   3. starts a moto server on a free loopback port (stopped on exit, even on failure);
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
+#      (tests/template_drift.rs checks the template against the code).
+#   5. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 moto_version=5.2.5
+cfn_lint_version=1.58.0
+sam_translator_version=1.115.0
 venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
 
 fail() { echo "test.sh: $*" >&2; exit 1; }
@@ -19,12 +24,19 @@ done
 cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is missing (rustup component add rustfmt)"
 cargo clippy --version >/dev/null 2>&1 || fail "clippy is missing (rustup component add clippy)"
 
-if ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
-  echo "==> installing moto $moto_version into $venv"
+python_deps=("moto[server,dynamodb]==$moto_version" "cfn-lint==$cfn_lint_version" "aws-sam-translator==$sam_translator_version")
+if ! "$venv/bin/python" -c "
+import sys, moto, cfnlint.version, samtranslator
+sys.exit((moto.__version__, cfnlint.version.__version__, samtranslator.__version__)
+         != ('$moto_version', '$cfn_lint_version', '$sam_translator_version'))" 2>/dev/null; then
+  echo "==> installing ${python_deps[*]} into $venv"
   python3 -m venv "$venv" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server,dynamodb]==$moto_version" \
-    || fail "pip could not install moto[server,dynamodb]==$moto_version"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}" \
+    || fail "pip could not install ${python_deps[*]}"
 fi
+
+"$venv/bin/python" scripts/validate_template.py infra/template.yaml \
+  || fail "infra/template.yaml is not valid (see above)"
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod local;
+pub mod metrics;
 pub mod queue;
 pub mod records;
 pub mod saipos;

@@ -1,0 +1,1048 @@
+//! The SAM template (`infra/template.yaml`) against the code, so neither drifts from the
+//! other:
+//! (a) every crate in `functions/` is exactly one `AWS::Serverless::Function` (built with
+//!     cargo-lambda from the workspace, binary = the crate's binary), and vice versa;
+//! (b) every HttpApi route of a function is answered by that function's router, and every
+//!     route of the routers in `shared/src/http/` is in the template;
+//! (c) every environment variable the template sets is read by the code that runs there,
+//!     the ones each part needs are set, and none holds a literal secret;
+//! (d) the queues are what the code expects: commands and outbound FIFO, inbound standard,
+//!     each with a dead-letter queue of the same kind after 5 receives; the bot's event
+//!     source reports partial batch failures;
+//! (e) each function and the gateway are granted the table, keys, secret and queues they
+//!     use, and no others.
+//!
+//! The template uses CloudFormation's short forms (`!Ref`, `!GetAtt`, `!Sub`); the YAML
+//! parser keeps them as tagged values.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use platefull::http::AppState;
+use serde_norway::Value;
+use tower::ServiceExt;
+
+/// Parts of the contract that are being built in parallel with this template (the bot
+/// pipeline: the webhook and the bot-reply function). While any of these function crates
+/// is missing from the workspace, the template may already describe them, and may set the
+/// routes and variables below that no code serves or reads yet. Once the crates exist,
+/// everything is checked strictly.
+const PENDING_FUNCTIONS: &[&str] = &["whatsapp-webhook", "bot-reply"];
+const PENDING_ROUTES: &[&str] = &[
+    "PUT /api/whatsapp/{storeId}/cloud-api",
+    "DELETE /api/whatsapp/{storeId}/cloud-api",
+];
+const PENDING_ENV: &[&str] = &[
+    "PLATEFULL_OUTBOUND_QUEUE_URL",
+    "PLATEFULL_PLATFORM_SECRET_ARN",
+    "OPENROUTER_MODEL",
+    "OPENROUTER_FALLBACK_MODEL",
+    "OPENROUTER_BASE_URL",
+    "META_GRAPH_URL",
+];
+
+/// Variables read by libraries rather than by our code (`RUST_LOG`: tracing-subscriber's
+/// `EnvFilter::try_from_default_env`, see `platefull::telemetry`).
+const LIBRARY_ENV: &[&str] = &["RUST_LOG"];
+
+/// The router each HTTP function hands to `lambda_http::run` (see `functions/*/src/main.rs`).
+fn router_of(function: &str) -> Option<fn(AppState) -> Router> {
+    match function {
+        "user-apis" => Some(platefull::http::user_apis_router),
+        "client-config" => Some(platefull::http::client_config_router),
+        "whatsapp-sessions" => Some(platefull::http::sessions_router),
+        "whatsapp-webhook" => Some(platefull::http::webhook_router),
+        _ => None,
+    }
+}
+
+/// What each part needs set to start and do its work.
+fn required_env(part: &str) -> &'static [&'static str] {
+    const CONTROL_PLANE: &[&str] = &[
+        "PLATEFULL_TABLE",
+        "STACK_PROJECT_ID",
+        "PLATEFULL_DATA_KEY_CIPHERTEXT",
+    ];
+    match part {
+        "user-apis" | "client-config" => CONTROL_PLANE,
+        "whatsapp-sessions" => &[
+            "PLATEFULL_TABLE",
+            "STACK_PROJECT_ID",
+            "PLATEFULL_DATA_KEY_CIPHERTEXT",
+            "PLATEFULL_COMMANDS_QUEUE_URL",
+        ],
+        "whatsapp-webhook" => &[
+            "PLATEFULL_TABLE",
+            "PLATEFULL_INBOUND_QUEUE_URL",
+            "PLATEFULL_PLATFORM_SECRET_ARN",
+        ],
+        "bot-reply" => &[
+            "PLATEFULL_TABLE",
+            "PLATEFULL_DATA_KEY_CIPHERTEXT",
+            "PLATEFULL_INBOUND_QUEUE_URL",
+            "PLATEFULL_OUTBOUND_QUEUE_URL",
+            "PLATEFULL_PLATFORM_SECRET_ARN",
+            "OPENROUTER_MODEL",
+        ],
+        "gateway" => &[
+            "PLATEFULL_TABLE",
+            "PLATEFULL_DATA_KEY_CIPHERTEXT",
+            "STACK_PROJECT_ID",
+            "PLATEFULL_COMMANDS_QUEUE_URL",
+            "PLATEFULL_INBOUND_QUEUE_URL",
+            "PLATEFULL_OUTBOUND_QUEUE_URL",
+        ],
+        other => panic!("no required variables listed for {other}"),
+    }
+}
+
+/// Queue variables, the kind of queue the code expects behind each.
+const QUEUES: &[(&str, bool)] = &[
+    ("PLATEFULL_COMMANDS_QUEUE_URL", true),
+    ("PLATEFULL_INBOUND_QUEUE_URL", false),
+    ("PLATEFULL_OUTBOUND_QUEUE_URL", true),
+];
+
+// ------------------------------------------------------------------ the template
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let path = root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_norway::from_str(&text).expect("infra/template.yaml is YAML")
+}
+
+fn resources(t: &Value) -> &serde_norway::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["Resources"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no resource {name} in the template"))
+}
+
+/// `!Ref X` or `{Ref: X}`.
+fn ref_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        Value::Mapping(m) if m.len() == 1 => m.get("Ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// `!GetAtt X.Attr`, `!GetAtt [X, Attr]` or `{Fn::GetAtt: [X, Attr]}`.
+fn getatt_of(v: &Value) -> Option<(String, String)> {
+    let inner = match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => &t.value,
+        Value::Mapping(m) if m.len() == 1 => m.get("Fn::GetAtt")?,
+        _ => return None,
+    };
+    match inner {
+        Value::String(s) => {
+            let (res, att) = s.split_once('.')?;
+            Some((res.to_owned(), att.to_owned()))
+        }
+        Value::Sequence(parts) if parts.len() == 2 => {
+            Some((parts[0].as_str()?.to_owned(), parts[1].as_str()?.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// `!Sub "..."` (string form) or `{Fn::Sub: "..."}`.
+fn sub_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => t.value.as_str(),
+        Value::Mapping(m) if m.len() == 1 => m.get("Fn::Sub").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+fn is_intrinsic(v: &Value) -> bool {
+    match v {
+        Value::Tagged(_) => true,
+        Value::Mapping(m) => {
+            m.len() == 1
+                && m.keys()
+                    .next()
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k == "Ref" || k.starts_with("Fn::"))
+        }
+        _ => false,
+    }
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => vec![],
+        other => vec![other],
+    }
+}
+
+/// A Lambda function of the template.
+struct Function {
+    logical: String,
+    binary: String,
+    properties: Value,
+    env: BTreeMap<String, Value>,
+}
+
+fn functions(t: &Value) -> Vec<Function> {
+    let globals = &t["Globals"]["Function"];
+    let mut out = Vec::new();
+    for (name, res) in resources(t) {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let logical = name.as_str().unwrap().to_owned();
+        assert_eq!(
+            res["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{logical}: Metadata.BuildMethod"
+        );
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{logical}: Metadata.BuildProperties.Binary"))
+            .to_owned();
+        let properties = res["Properties"].clone();
+        let setting = |key: &str| {
+            let own = &properties[key];
+            if own.is_null() {
+                globals[key].clone()
+            } else {
+                own.clone()
+            }
+        };
+        assert_eq!(
+            setting("Runtime").as_str(),
+            Some("provided.al2023"),
+            "{logical}"
+        );
+        assert_eq!(setting("Handler").as_str(), Some("bootstrap"), "{logical}");
+        let mut env = BTreeMap::new();
+        for source in [
+            &globals["Environment"]["Variables"],
+            &properties["Environment"]["Variables"],
+        ] {
+            if let Some(vars) = source.as_mapping() {
+                for (k, v) in vars {
+                    env.insert(k.as_str().unwrap().to_owned(), v.clone());
+                }
+            }
+        }
+        out.push(Function {
+            logical,
+            binary,
+            properties,
+            env,
+        });
+    }
+    out
+}
+
+/// The gateway container's environment (name -> value).
+fn gateway_env(t: &Value) -> BTreeMap<String, Value> {
+    let containers = resource(t, "GatewayTaskDefinition")["Properties"]["ContainerDefinitions"]
+        .as_sequence()
+        .expect("ContainerDefinitions");
+    assert_eq!(containers.len(), 1, "one container: the gateway");
+    as_list(&containers[0]["Environment"])
+        .into_iter()
+        .map(|e| (e["Name"].as_str().unwrap().to_owned(), e["Value"].clone()))
+        .collect()
+}
+
+// ------------------------------------------------------------------ the code
+
+/// `functions/<dir>` -> the binaries its crate builds.
+fn function_crates() -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("functions")).unwrap() {
+        let dir = entry.unwrap().path();
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        out.insert(
+            dir.file_name().unwrap().to_str().unwrap().to_owned(),
+            binaries(&text),
+        );
+    }
+    out
+}
+
+/// The binaries a manifest builds: its `[[bin]]` names, or the package name for
+/// `src/main.rs`. (A small reader for the few keys needed, not a TOML parser.)
+fn binaries(manifest: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut package = None;
+    let mut bins = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_owned();
+            continue;
+        }
+        if let Some(value) = line.strip_prefix("name").map(str::trim_start) {
+            if let Some(value) = value.strip_prefix('=') {
+                let value = value.trim().trim_matches('"').to_owned();
+                match section.as_str() {
+                    "[package]" => package = Some(value),
+                    "[[bin]]" => bins.push(value),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if bins.is_empty() {
+        bins.extend(package);
+    }
+    bins
+}
+
+fn pending() -> bool {
+    PENDING_FUNCTIONS.iter().any(|f| {
+        !root()
+            .join("functions")
+            .join(f)
+            .join("Cargo.toml")
+            .is_file()
+    })
+}
+
+fn rust_sources(dir: &Path, out: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+            out.push('\n');
+        }
+    }
+}
+
+/// The Rust code that runs in a part: its own crate and the shared library.
+fn code_of(crate_dir: &Path) -> String {
+    let mut code = String::new();
+    rust_sources(&crate_dir.join("src"), &mut code);
+    rust_sources(&root().join("shared/src"), &mut code);
+    code
+}
+
+/// `{storeId}` and `{store_id}` alike: routes compared by shape.
+fn route_shape(method: &str, path: &str) -> String {
+    let mut shape = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                shape.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => shape.push(c),
+            _ => {}
+        }
+    }
+    format!("{} {shape}", method.to_uppercase())
+}
+
+/// The routes the routers in `shared/src/http/` declare (`.route("/path", get(..).post(..))`),
+/// except the local stack's simulator routes, which are never deployed.
+fn code_routes() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let dir = root().join("shared/src/http");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.file_name().is_some_and(|n| n == "simulator.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            let Some(open) = rest.find('"') else { break };
+            let after = &rest[open + 1..];
+            let close = after.find('"').unwrap();
+            let route_path = &after[..close];
+            // The method router: up to the `)` that closes `.route(`.
+            let mut depth = 1;
+            let mut end = 0;
+            for (i, c) in after[close + 1..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = close + 1 + i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let methods = &after[close + 1..end];
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let found = methods.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0
+                        || !methods[..i]
+                            .chars()
+                            .next_back()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if found {
+                    out.insert(route_shape(method, route_path));
+                }
+            }
+            rest = &after[end..];
+        }
+    }
+    assert!(!out.is_empty(), "no routes found in {dir:?}");
+    out
+}
+
+// ------------------------------------------------------------------ (a) functions
+
+#[test]
+fn every_function_crate_is_one_template_function_and_back() {
+    let t = template();
+    let crates = function_crates();
+    let functions = functions(&t);
+    let workspace = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+
+    for (dir, bins) in &crates {
+        assert!(
+            workspace.contains(&format!("\"functions/{dir}\"")),
+            "functions/{dir} is not a workspace member"
+        );
+        assert_eq!(
+            bins.len(),
+            1,
+            "functions/{dir} should build one binary: {bins:?}"
+        );
+        let matching: Vec<&str> = functions
+            .iter()
+            .filter(|f| bins.contains(&f.binary))
+            .map(|f| f.logical.as_str())
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "functions/{dir} (binary {}) should be exactly one function of infra/template.yaml, found {matching:?}",
+            bins[0]
+        );
+    }
+    for f in &functions {
+        // sam build runs `cargo lambda build --release --bin <Binary>` in CodeUri: the
+        // workspace root, relative to the template.
+        let code_uri = f.properties["CodeUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: CodeUri", f.logical));
+        let dir = root().join("infra").join(code_uri);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap_or_else(|_| panic!("{}: CodeUri {code_uri} has no Cargo.toml", f.logical));
+        assert!(
+            manifest.contains("[workspace]"),
+            "{}: CodeUri {code_uri} should be the workspace root",
+            f.logical
+        );
+        let owner = crates.iter().find(|(_, bins)| bins.contains(&f.binary));
+        match owner {
+            Some((dir, _)) => assert_eq!(
+                dir, &f.binary,
+                "{}: the binary is named after its folder",
+                f.logical
+            ),
+            None if PENDING_FUNCTIONS.contains(&f.binary.as_str()) => {
+                eprintln!(
+                    "note: {} (functions/{}) is in the template, its crate is not written yet",
+                    f.logical, f.binary
+                )
+            }
+            None => panic!(
+                "{}: no crate in functions/ builds the binary {}",
+                f.logical, f.binary
+            ),
+        }
+    }
+}
+
+#[test]
+fn the_gateway_image_builds_the_gateway_crate() {
+    let manifest = std::fs::read_to_string(root().join("gateway/Cargo.toml")).unwrap();
+    let bins = binaries(&manifest);
+    assert_eq!(bins.len(), 1, "{bins:?}");
+    let dockerfile = std::fs::read_to_string(root().join("infra/gateway.Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("--bin {}", bins[0])),
+        "infra/gateway.Dockerfile should build --bin {}",
+        bins[0]
+    );
+    assert!(
+        dockerfile.contains(&format!("target/release/{}", bins[0])),
+        "infra/gateway.Dockerfile should copy target/release/{}",
+        bins[0]
+    );
+}
+
+// ------------------------------------------------------------------ (b) routes
+
+/// `(function, "METHOD /path")` for every HttpApi event of the template.
+fn template_routes(t: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for f in functions(t) {
+        let Some(events) = f.properties["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let p = &event["Properties"];
+            assert_eq!(
+                ref_of(&p["ApiId"]),
+                Some("HttpApi"),
+                "{}.{}: ApiId",
+                f.logical,
+                name.as_str().unwrap()
+            );
+            out.push((
+                f.binary.clone(),
+                p["Method"].as_str().unwrap().to_uppercase(),
+                p["Path"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_template_route_is_answered_by_its_functions_router() {
+    let t = template();
+    let routes = template_routes(&t);
+    assert!(!routes.is_empty());
+    let mut seen = BTreeSet::new();
+    for (function, method, path) in &routes {
+        assert!(
+            seen.insert(format!("{method} {path}")),
+            "{method} {path} is routed twice"
+        );
+        let Some(build) = router_of(function) else {
+            let crate_exists = root().join("functions").join(function).is_dir();
+            assert!(
+                !crate_exists && PENDING_FUNCTIONS.contains(&function.as_str()),
+                "functions/{function} serves {method} {path}: add its router to router_of() in tests/template_drift.rs"
+            );
+            eprintln!(
+                "note: {method} {path} ({function}) not checked: its router is not written yet"
+            );
+            continue;
+        };
+        let app =
+            platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
+        let uri = path
+            .replace("{id}", "api_drift")
+            .replace("{storeId}", "st_drift")
+            .replace("{slot}", "1");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = Request::builder().method(method.clone()).uri(&uri);
+        let body = if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+            request = request.header("content-type", "application/json");
+            Body::from("{}")
+        } else {
+            Body::empty()
+        };
+        let response = app
+            .router
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+            || (status == StatusCode::NOT_FOUND && json["error"]["message"] == "no such route");
+        if unrouted && pending() && PENDING_ROUTES.contains(&format!("{method} {path}").as_str()) {
+            eprintln!("note: {method} {path} ({function}) is not served yet (pending)");
+            continue;
+        }
+        assert!(
+            !unrouted,
+            "{method} {path} is routed to {function} by the template, but its router answers {status} {json}"
+        );
+    }
+}
+
+#[test]
+fn every_route_in_the_code_is_in_the_template() {
+    let t = template();
+    let deployed: BTreeSet<String> = template_routes(&t)
+        .iter()
+        .map(|(_, m, p)| route_shape(m, p))
+        .collect();
+    for route in code_routes() {
+        assert!(
+            deployed.contains(&route),
+            "the code serves {route} but infra/template.yaml routes no function to it"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ (c) environment
+
+fn check_env(part: &str, crate_dir: &Path, env: &BTreeMap<String, Value>) {
+    let code = code_of(crate_dir);
+    for (name, value) in env {
+        if !LIBRARY_ENV.contains(&name.as_str()) && !code.contains(&format!("\"{name}\"")) {
+            if pending() && PENDING_ENV.contains(&name.as_str()) {
+                eprintln!("note: {part}: {name} is set but not read yet (pending)");
+            } else {
+                panic!("{part}: the template sets {name}, which its code never reads");
+            }
+        }
+        // Values come from parameters and resources, or are plain numbers: never a secret.
+        match value {
+            Value::String(s) => assert!(
+                !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()),
+                "{part}: {name} is set to a literal {s:?}: use a parameter or a resource"
+            ),
+            v => assert!(is_intrinsic(v), "{part}: {name} = {v:?}"),
+        }
+    }
+    for name in required_env(part) {
+        assert!(
+            env.contains_key(*name),
+            "{part}: the template should set {name}"
+        );
+    }
+}
+
+#[test]
+fn template_environment_matches_what_the_code_reads() {
+    let t = template();
+    for f in functions(&t) {
+        let dir = root().join("functions").join(&f.binary);
+        if !dir.is_dir() {
+            assert!(PENDING_FUNCTIONS.contains(&f.binary.as_str()));
+            // Still: the variables it needs are set.
+            for name in required_env(&f.binary) {
+                assert!(f.env.contains_key(*name), "{}: set {name}", f.logical);
+            }
+            continue;
+        }
+        check_env(&f.binary, &dir, &f.env);
+    }
+    check_env("gateway", &root().join("gateway"), &gateway_env(&t));
+}
+
+// ------------------------------------------------------------------ (d) queues
+
+fn queue_name(t: &Value, logical: &str) -> String {
+    let p = &resource(t, logical)["Properties"];
+    sub_of(&p["QueueName"])
+        .or_else(|| p["QueueName"].as_str())
+        .unwrap_or_else(|| panic!("{logical}: QueueName"))
+        .to_owned()
+}
+
+fn is_fifo(t: &Value, logical: &str) -> bool {
+    resource(t, logical)["Properties"]["FifoQueue"].as_bool() == Some(true)
+}
+
+#[test]
+fn queues_are_the_kinds_the_code_expects_each_with_a_dead_letter_queue() {
+    let t = template();
+    // Which queue each variable names, the same queue wherever it is set.
+    let mut parts: Vec<(String, BTreeMap<String, Value>)> = functions(&t)
+        .into_iter()
+        .map(|f| (f.logical, f.env))
+        .collect();
+    parts.push(("gateway".into(), gateway_env(&t)));
+    let mut queue_of: BTreeMap<&str, String> = BTreeMap::new();
+    for (part, env) in &parts {
+        for (var, _) in QUEUES {
+            if let Some(v) = env.get(*var) {
+                let queue = ref_of(v)
+                    .unwrap_or_else(|| panic!("{part}: {var} should be !Ref <queue>"))
+                    .to_owned();
+                let prev = queue_of.entry(var).or_insert_with(|| queue.clone());
+                assert_eq!(prev, &queue, "{part}: {var} names another queue");
+            }
+        }
+    }
+    let mut dead_letter_queues = BTreeSet::new();
+    for (var, fifo) in QUEUES {
+        let queue = queue_of
+            .get(var)
+            .unwrap_or_else(|| panic!("no part is given {var}"));
+        let r = resource(&t, queue);
+        assert_eq!(r["Type"].as_str(), Some("AWS::SQS::Queue"), "{queue}");
+        let name = queue_name(&t, queue);
+        assert_eq!(is_fifo(&t, queue), *fifo, "{queue}: FifoQueue");
+        assert_eq!(name.ends_with(".fifo"), *fifo, "{queue}: name {name}");
+        if *fifo {
+            // The code sends its own deduplication ids.
+            assert_eq!(
+                r["Properties"]["ContentBasedDeduplication"].as_bool(),
+                Some(false),
+                "{queue}: ContentBasedDeduplication"
+            );
+        }
+        let redrive = &r["Properties"]["RedrivePolicy"];
+        assert_eq!(
+            redrive["maxReceiveCount"].as_u64(),
+            Some(5),
+            "{queue}: maxReceiveCount"
+        );
+        let (dlq, att) = getatt_of(&redrive["deadLetterTargetArn"])
+            .unwrap_or_else(|| panic!("{queue}: deadLetterTargetArn"));
+        assert_eq!(att, "Arn");
+        assert_eq!(is_fifo(&t, &dlq), *fifo, "{dlq}: same kind as {queue}");
+        assert_eq!(
+            queue_name(&t, &dlq).ends_with(".fifo"),
+            *fifo,
+            "{dlq}: name"
+        );
+        assert!(dead_letter_queues.insert(dlq.clone()), "{dlq} shared");
+    }
+    // Every queue of the template is one of these or their dead-letter queues.
+    for (name, r) in resources(&t) {
+        if r["Type"].as_str() == Some("AWS::SQS::Queue") {
+            let name = name.as_str().unwrap().to_owned();
+            assert!(
+                queue_of.values().any(|q| q == &name) || dead_letter_queues.contains(&name),
+                "{name}: a queue no code uses"
+            );
+        }
+    }
+
+    // The bot consumes the inbound queue in batches, reporting failures one by one, and
+    // the queue hides a message long enough for retries inside one invocation.
+    let bot = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == "bot-reply")
+        .expect("bot-reply function");
+    let sqs_events: Vec<&Value> = bot.properties["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("SQS"))
+        .collect();
+    assert_eq!(sqs_events.len(), 1);
+    let p = &sqs_events[0]["Properties"];
+    let (source, _) = getatt_of(&p["Queue"]).unwrap();
+    assert_eq!(&source, &queue_of["PLATEFULL_INBOUND_QUEUE_URL"]);
+    assert_eq!(p["BatchSize"].as_u64(), Some(10));
+    assert!(as_list(&p["FunctionResponseTypes"])
+        .iter()
+        .any(|v| v.as_str() == Some("ReportBatchItemFailures")));
+    let timeout = bot.properties["Timeout"]
+        .as_u64()
+        .expect("bot-reply Timeout");
+    let visibility = resource(&t, &source)["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .expect("inbound VisibilityTimeout");
+    assert!(
+        visibility >= 6 * timeout,
+        "inbound visibility {visibility} s < 6 x bot-reply timeout {timeout} s"
+    );
+}
+
+// ------------------------------------------------------------------ (e) permissions
+
+/// The stack's managed policies each variable calls for.
+const POLICY_FOR_ENV: &[(&str, &str)] = &[
+    ("PLATEFULL_TABLE", "TableAccessPolicy"),
+    ("PLATEFULL_DATA_KEY_CIPHERTEXT", "DataKeyDecryptPolicy"),
+    ("PLATEFULL_PLATFORM_SECRET_ARN", "PlatformSecretReadPolicy"),
+];
+
+fn expected_policies(env: &BTreeMap<String, Value>) -> BTreeSet<String> {
+    POLICY_FOR_ENV
+        .iter()
+        .filter(|(var, _)| env.contains_key(*var))
+        .map(|(_, policy)| policy.to_string())
+        .collect()
+}
+
+/// `(action, queue)` for every SQS grant in these policy statements.
+fn sqs_grants(statements: &[&Value]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for s in statements {
+        for action in as_list(&s["Action"]) {
+            let action = action.as_str().unwrap();
+            if !action.starts_with("sqs:") {
+                continue;
+            }
+            for resource in as_list(&s["Resource"]) {
+                let (queue, _) = getatt_of(resource)
+                    .unwrap_or_else(|| panic!("{action} on {resource:?}: name one queue"));
+                out.insert((action.to_owned(), queue));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn each_part_is_granted_what_it_uses_and_nothing_else() {
+    let t = template();
+    for f in functions(&t) {
+        let mut managed = BTreeSet::new();
+        let mut statements = Vec::new();
+        for policy in as_list(&f.properties["Policies"]) {
+            if let Some(name) = ref_of(policy) {
+                managed.insert(name.to_owned());
+            } else if let Some(list) = policy["Statement"].as_sequence() {
+                statements.extend(list.iter());
+            } else {
+                panic!(
+                    "{}: policies are the stack's managed policies or statements: {policy:?}",
+                    f.logical
+                );
+            }
+        }
+        assert_eq!(
+            managed,
+            expected_policies(&f.env),
+            "{}: managed policies",
+            f.logical
+        );
+        // Functions send to the queues they are given. A consumer also sets the visibility
+        // of a record to retry later (`Queue::retry`) on its source queue; receiving and
+        // deleting are its event source mapping's, granted by SAM.
+        let mut expected: BTreeSet<(String, String)> = QUEUES
+            .iter()
+            .filter_map(|(var, _)| f.env.get(*var))
+            .map(|v| ("sqs:SendMessage".to_owned(), ref_of(v).unwrap().to_owned()))
+            .collect();
+        if let Some(events) = f.properties["Events"].as_mapping() {
+            for event in events.values() {
+                if event["Type"].as_str() == Some("SQS") {
+                    let (queue, _) = getatt_of(&event["Properties"]["Queue"]).unwrap();
+                    expected.insert(("sqs:ChangeMessageVisibility".to_owned(), queue));
+                }
+            }
+        }
+        assert_eq!(
+            sqs_grants(&statements),
+            expected,
+            "{}: queue grants",
+            f.logical
+        );
+    }
+
+    let role = &resource(&t, "GatewayTaskRole")["Properties"];
+    let env = gateway_env(&t);
+    let managed: BTreeSet<String> = as_list(&role["ManagedPolicyArns"])
+        .into_iter()
+        .map(|p| ref_of(p).expect("the stack's own policies").to_owned())
+        .collect();
+    assert_eq!(
+        managed,
+        expected_policies(&env),
+        "gateway task role: managed policies"
+    );
+    let statements: Vec<&Value> = as_list(&role["Policies"])
+        .into_iter()
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .collect();
+    let queue = |var: &str| ref_of(&env[var]).unwrap().to_owned();
+    let mut expected = BTreeSet::new();
+    for var in [
+        "PLATEFULL_COMMANDS_QUEUE_URL",
+        "PLATEFULL_OUTBOUND_QUEUE_URL",
+    ] {
+        for action in [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+        ] {
+            expected.insert((action.to_owned(), queue(var)));
+        }
+    }
+    expected.insert((
+        "sqs:SendMessage".to_owned(),
+        queue("PLATEFULL_INBOUND_QUEUE_URL"),
+    ));
+    assert_eq!(
+        sqs_grants(&statements),
+        expected,
+        "gateway task role: queues"
+    );
+}
+
+#[test]
+fn nothing_secret_is_in_the_template_or_samconfig() {
+    let template_text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    for (file, text) in [
+        ("infra/template.yaml", &template_text),
+        ("samconfig.toml", &samconfig),
+    ] {
+        for pattern in [
+            "sk-or-", // OpenRouter keys
+            "AKIA",   // AWS access key ids
+            "BEGIN PRIVATE",
+            "aws_secret_access_key",
+        ] {
+            assert!(!text.contains(pattern), "{file} contains {pattern:?}");
+        }
+    }
+    // The platform secret is generated by Secrets Manager, its keys filled in by the operator.
+    let t = template();
+    let secret = &resource(&t, "PlatformSecret")["Properties"];
+    assert!(
+        secret["SecretString"].is_null(),
+        "no SecretString in the template"
+    );
+    let shape: serde_json::Value = serde_json::from_str(
+        secret["GenerateSecretString"]["SecretStringTemplate"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for (key, value) in shape.as_object().unwrap() {
+        assert_eq!(
+            value, "",
+            "PlatformSecret: {key} is a placeholder, filled in after deploy"
+        );
+    }
+    let mut keys: Vec<String> = shape.as_object().unwrap().keys().cloned().collect();
+    keys.push(
+        secret["GenerateSecretString"]["GenerateStringKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["metaAppSecret", "metaVerifyToken", "openrouterApiKey"]
+    );
+}
+
+// ------------------------------------------------------------------ event fixtures
+
+/// Every fixture in `events/` (for `cargo lambda invoke --data-file`) belongs to a function
+/// of the template: an API Gateway request names one of that function's routes, an SQS
+/// batch goes to a function with an SQS event source. `events/health.json` is user-apis'.
+#[test]
+fn event_fixtures_match_the_template() {
+    let t = template();
+    let routes = template_routes(&t);
+    let sqs_functions: BTreeSet<String> = functions(&t)
+        .into_iter()
+        .filter(|f| {
+            f.properties["Events"]
+                .as_mapping()
+                .is_some_and(|e| e.values().any(|e| e["Type"].as_str() == Some("SQS")))
+        })
+        .map(|f| f.binary)
+        .collect();
+    let mut covered = BTreeSet::new();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path).unwrap() {
+                files.push(inner.unwrap().path());
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    for path in files {
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let parent = path.parent().unwrap();
+        let function = if parent == root().join("events") {
+            "user-apis".to_owned()
+        } else {
+            parent.file_name().unwrap().to_str().unwrap().to_owned()
+        };
+        let name = path.strip_prefix(root()).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if event["version"] == "2.0" && event["routeKey"].is_string() {
+            let route_key = event["routeKey"].as_str().unwrap();
+            assert!(
+                routes
+                    .iter()
+                    .any(|(f, m, p)| f == &function && format!("{m} {p}") == route_key),
+                "{name}: {route_key} is not a route of {function} in infra/template.yaml"
+            );
+            assert_eq!(event["requestContext"]["routeKey"], route_key, "{name}");
+            let (method, route) = route_key.split_once(' ').unwrap();
+            assert_eq!(event["requestContext"]["http"]["method"], method, "{name}");
+            let raw_path = event["rawPath"].as_str().unwrap();
+            let segments: Vec<&str> = raw_path.split('/').collect();
+            let pattern: Vec<&str> = route.split('/').collect();
+            assert!(
+                segments.len() == pattern.len()
+                    && segments
+                        .iter()
+                        .zip(&pattern)
+                        .all(|(s, p)| s == p || (p.starts_with('{') && !s.is_empty())),
+                "{name}: rawPath {raw_path} is not {route}"
+            );
+            // Parses as the Lambda runtime parses it, placeholders filled.
+            let mut filled = String::new();
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("{{") {
+                filled.push_str(&rest[..at]);
+                let end = rest[at..].find("}}").expect("closed placeholder") + at;
+                filled.push_str("x-");
+                filled.push_str(&rest[at + 2..end]);
+                rest = &rest[end + 2..];
+            }
+            filled.push_str(rest);
+            lambda_http::request::from_str(&filled)
+                .unwrap_or_else(|e| panic!("{name}: not an API Gateway v2 event: {e}"));
+            covered.insert(function);
+        } else if let Some(records) = event["Records"].as_array() {
+            assert!(
+                sqs_functions.contains(&function),
+                "{name}: an SQS batch, but {function} has no SQS event source"
+            );
+            assert!(!records.is_empty(), "{name}: no records");
+            for r in records {
+                assert_eq!(r["eventSource"], "aws:sqs", "{name}");
+            }
+            covered.insert(function);
+        }
+        // Other JSON files are payloads for tests (e.g. bodies Meta posts to the webhook).
+    }
+    for f in functions(&t) {
+        let written = root().join("functions").join(&f.binary).is_dir();
+        if written && !PENDING_FUNCTIONS.contains(&f.binary.as_str()) {
+            assert!(
+                covered.contains(&f.binary),
+                "events/{}/ has no fixture for {}",
+                f.binary,
+                f.logical
+            );
+        }
+    }
+}
