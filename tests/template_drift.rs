@@ -26,25 +26,6 @@ use platefull::http::AppState;
 use serde_norway::Value;
 use tower::ServiceExt;
 
-/// Parts of the contract that are being built in parallel with this template (the bot
-/// pipeline: the webhook and the bot-reply function). While any of these function crates
-/// is missing from the workspace, the template may already describe them, and may set the
-/// routes and variables below that no code serves or reads yet. Once the crates exist,
-/// everything is checked strictly.
-const PENDING_FUNCTIONS: &[&str] = &["whatsapp-webhook", "bot-reply"];
-const PENDING_ROUTES: &[&str] = &[
-    "PUT /api/whatsapp/{storeId}/cloud-api",
-    "DELETE /api/whatsapp/{storeId}/cloud-api",
-];
-const PENDING_ENV: &[&str] = &[
-    "PLATEFULL_OUTBOUND_QUEUE_URL",
-    "PLATEFULL_PLATFORM_SECRET_ARN",
-    "OPENROUTER_MODEL",
-    "OPENROUTER_FALLBACK_MODEL",
-    "OPENROUTER_BASE_URL",
-    "META_GRAPH_URL",
-];
-
 /// Variables read by libraries rather than by our code (`RUST_LOG`: tracing-subscriber's
 /// `EnvFilter::try_from_default_env`, see `platefull::telemetry`).
 const LIBRARY_ENV: &[&str] = &["RUST_LOG"];
@@ -312,16 +293,6 @@ fn binaries(manifest: &str) -> Vec<String> {
     bins
 }
 
-fn pending() -> bool {
-    PENDING_FUNCTIONS.iter().any(|f| {
-        !root()
-            .join("functions")
-            .join(f)
-            .join("Cargo.toml")
-            .is_file()
-    })
-}
-
 fn rust_sources(dir: &Path, out: &mut String) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -471,12 +442,6 @@ fn every_function_crate_is_one_template_function_and_back() {
                 "{}: the binary is named after its folder",
                 f.logical
             ),
-            None if PENDING_FUNCTIONS.contains(&f.binary.as_str()) => {
-                eprintln!(
-                    "note: {} (functions/{}) is in the template, its crate is not written yet",
-                    f.logical, f.binary
-                )
-            }
             None => panic!(
                 "{}: no crate in functions/ builds the binary {}",
                 f.logical, f.binary
@@ -545,17 +510,9 @@ async fn every_template_route_is_answered_by_its_functions_router() {
             seen.insert(format!("{method} {path}")),
             "{method} {path} is routed twice"
         );
-        let Some(build) = router_of(function) else {
-            let crate_exists = root().join("functions").join(function).is_dir();
-            assert!(
-                !crate_exists && PENDING_FUNCTIONS.contains(&function.as_str()),
-                "functions/{function} serves {method} {path}: add its router to router_of() in tests/template_drift.rs"
-            );
-            eprintln!(
-                "note: {method} {path} ({function}) not checked: its router is not written yet"
-            );
-            continue;
-        };
+        let build = router_of(function).unwrap_or_else(|| {
+            panic!("functions/{function} serves {method} {path}: add its router to router_of() in tests/template_drift.rs")
+        });
         let app =
             platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
         let uri = path
@@ -581,10 +538,6 @@ async fn every_template_route_is_answered_by_its_functions_router() {
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
             || (status == StatusCode::NOT_FOUND && json["error"]["message"] == "no such route");
-        if unrouted && pending() && PENDING_ROUTES.contains(&format!("{method} {path}").as_str()) {
-            eprintln!("note: {method} {path} ({function}) is not served yet (pending)");
-            continue;
-        }
         assert!(
             !unrouted,
             "{method} {path} is routed to {function} by the template, but its router answers {status} {json}"
@@ -613,11 +566,7 @@ fn check_env(part: &str, crate_dir: &Path, env: &BTreeMap<String, Value>) {
     let code = code_of(crate_dir);
     for (name, value) in env {
         if !LIBRARY_ENV.contains(&name.as_str()) && !code.contains(&format!("\"{name}\"")) {
-            if pending() && PENDING_ENV.contains(&name.as_str()) {
-                eprintln!("note: {part}: {name} is set but not read yet (pending)");
-            } else {
-                panic!("{part}: the template sets {name}, which its code never reads");
-            }
+            panic!("{part}: the template sets {name}, which its code never reads");
         }
         // Values come from parameters and resources, or are plain numbers: never a secret.
         match value {
@@ -641,14 +590,12 @@ fn template_environment_matches_what_the_code_reads() {
     let t = template();
     for f in functions(&t) {
         let dir = root().join("functions").join(&f.binary);
-        if !dir.is_dir() {
-            assert!(PENDING_FUNCTIONS.contains(&f.binary.as_str()));
-            // Still: the variables it needs are set.
-            for name in required_env(&f.binary) {
-                assert!(f.env.contains_key(*name), "{}: set {name}", f.logical);
-            }
-            continue;
-        }
+        assert!(
+            dir.is_dir(),
+            "{}: functions/{} is missing",
+            f.logical,
+            f.binary
+        );
         check_env(&f.binary, &dir, &f.env);
     }
     check_env("gateway", &root().join("gateway"), &gateway_env(&t));
@@ -1035,14 +982,11 @@ fn event_fixtures_match_the_template() {
         // Other JSON files are payloads for tests (e.g. bodies Meta posts to the webhook).
     }
     for f in functions(&t) {
-        let written = root().join("functions").join(&f.binary).is_dir();
-        if written && !PENDING_FUNCTIONS.contains(&f.binary.as_str()) {
-            assert!(
-                covered.contains(&f.binary),
-                "events/{}/ has no fixture for {}",
-                f.binary,
-                f.logical
-            );
-        }
+        assert!(
+            covered.contains(&f.binary),
+            "events/{}/ has no fixture for {}",
+            f.binary,
+            f.logical
+        );
     }
 }

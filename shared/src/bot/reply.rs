@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn long_replies_split_on_paragraphs_and_never_exceed_the_limit() {
         let paragraph = "Pizza de calabresa com cebola. ".repeat(40); // ~1240 chars
-        let text = vec![paragraph.trim(); 7].join("\n\n");
+        let text = [paragraph.trim(); 7].join("\n\n");
         let chunks = split(&text, 4096);
         assert!(chunks.len() >= 3, "{}", chunks.len());
         for chunk in &chunks {

@@ -246,7 +246,9 @@ impl Bot {
                 return Err(self.backoff * 30);
             }
         };
-        tracing::info!(store = %chat.store_id, line = %chat.line.key(), llm_ms = started.elapsed().as_millis() as u64, "reply generated");
+        let llm_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(store = %chat.store_id, line = %chat.line.key(), llm_ms, "reply generated");
+        crate::metrics::millis("LlmLatency", llm_ms, &[("Service", "bot")]);
         let chunks = reply::split(&text, reply::MAX_MESSAGE_CHARS);
         let claimed = chat::claim_reply(
             self.store.as_ref(),
@@ -297,7 +299,9 @@ impl Bot {
                     .map_err(|err| {
                         tracing::warn!(error = %err, "could not queue a reply; retrying");
                         self.backoff
-                    })
+                    })?;
+                crate::metrics::count("RepliesQueued", 1.0, &[("Service", "bot")]);
+                Ok(())
             }
             Line::Cloud { phone_number_id } => {
                 self.send_cloud(chat, phone_number_id, seq, &chunks).await
@@ -351,6 +355,7 @@ impl Bot {
             let _ = chat::unmark_delivering(store, chat, seq).await;
             return Err(retry);
         }
+        crate::metrics::count("RepliesSent", 1.0, &[("Service", "bot"), ("Line", "cloud")]);
         Ok(())
     }
 }

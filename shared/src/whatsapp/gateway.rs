@@ -480,6 +480,11 @@ impl Gateway {
             }
         }
         tracing::info!(slot = %key, seq = reply.seq, parts = reply.chunks.len(), "reply sent");
+        crate::metrics::count(
+            "RepliesSent",
+            1.0,
+            &[("Service", "gateway"), ("Line", "web")],
+        );
         Delivery::Done
     }
 
@@ -494,7 +499,13 @@ impl Gateway {
                 }
             }
             first = false;
-            for key in self.running() {
+            let running = self.running();
+            crate::metrics::gauge(
+                "SlotsRunning",
+                running.len() as f64,
+                &[("Service", "gateway")],
+            );
+            for key in running {
                 match slots::renew_lease(
                     self.store.as_ref(),
                     &key,
