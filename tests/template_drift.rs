@@ -341,8 +341,11 @@ fn code_routes() -> BTreeSet<String> {
     let dir = root().join("shared/src/http");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // The local stack's dev-only routes (simulator, dev sign-in) are never deployed.
         if path.extension().is_none_or(|e| e != "rs")
-            || path.file_name().is_some_and(|n| n == "simulator.rs")
+            || path
+                .file_name()
+                .is_some_and(|n| n == "simulator.rs" || n == "dev_sign_in.rs")
         {
             continue;
         }
