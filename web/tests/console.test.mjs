@@ -327,6 +327,11 @@ test('bot settings are saved and persist after reload', { timeout: 60000 }, asyn
   await page.getByLabel('Assuntos proibidos').fill('política, religião');
   await page.getByLabel('Tempo de contexto (minutos)').fill('90');
   await page.getByLabel('Limite de mensagens').fill('40');
+  assert.equal(await page.getByLabel('Espera antes de responder (segundos)').inputValue(), '3');
+  assert.equal(await page.getByLabel('Fuso horário da loja').inputValue(), 'America/Sao_Paulo');
+  await page.getByLabel('Espera antes de responder (segundos)').fill('5');
+  await page.getByLabel('Pausa quando você responde (minutos)').fill('15');
+  await page.getByLabel('Fuso horário da loja').fill('America/Manaus');
   await page.getByLabel('Atendente ligado').uncheck();
   await page.getByRole('button', { name: 'Salvar' }).click();
   await eventually(async () => /Configuração salva/.test(await form.locator('[role="status"]').textContent()), 5000, '"Configuração salva"');
@@ -339,11 +344,17 @@ test('bot settings are saved and persist after reload', { timeout: 60000 }, asyn
   assert.equal(await page.getByLabel('Assuntos proibidos').inputValue(), 'política, religião');
   assert.equal(await page.getByLabel('Tempo de contexto (minutos)').inputValue(), '90');
   assert.equal(await page.getByLabel('Limite de mensagens').inputValue(), '40');
+  assert.equal(await page.getByLabel('Espera antes de responder (segundos)').inputValue(), '5');
+  assert.equal(await page.getByLabel('Pausa quando você responde (minutos)').inputValue(), '15');
+  assert.equal(await page.getByLabel('Fuso horário da loja').inputValue(), 'America/Manaus');
   assert.ok(!(await page.getByLabel('Atendente ligado').isChecked()));
   const stored = await pageFetch(page, 'GET', `/api/client/${storeId}/config`);
   assert.equal(stored.body.botName, 'Maria');
   assert.equal(stored.body.messageLimit, 40);
   assert.equal(stored.body.botEnabled, false);
+  assert.equal(stored.body.debounceSeconds, 5);
+  assert.equal(stored.body.takeoverMinutes, 15);
+  assert.equal(stored.body.timezone, 'America/Manaus');
 });
 
 test('invalid values show the API\'s message next to the field and change nothing', { timeout: 60000 }, async () => {
@@ -363,8 +374,13 @@ test('invalid values show the API\'s message next to the field and change nothin
   await eventually(async () => /contextTime must be between 1 and 1440/.test(await contextError.textContent()), 5000, 'the contextTime error');
   assert.equal(await limitError.textContent(), '', 'the old error is cleared');
 
-  await page.getByLabel('Nome do atendente').fill('M'.repeat(61));
   await page.getByLabel('Tempo de contexto (minutos)').fill('90');
+  await page.getByLabel('Fuso horário da loja').fill('Marte/Olimpo');
+  await page.getByRole('button', { name: 'Salvar' }).click();
+  await eventually(async () => /IANA/.test(await page.locator('[data-error-for="timezone"]').textContent()), 5000, 'the timezone error');
+  await page.getByLabel('Fuso horário da loja').fill('America/Manaus');
+
+  await page.getByLabel('Nome do atendente').fill('M'.repeat(61));
   await page.getByRole('button', { name: 'Salvar' }).click();
   await eventually(async () => /botName/.test(await page.locator('[data-error-for="botName"]').textContent()), 5000, 'the botName error');
 

@@ -5,6 +5,11 @@
 import { api, enc } from '../api.js';
 import { busy, clearErrors, field, formatDate, h, showError, toast } from '../ui.js';
 
+const TIME_ZONES = [
+  'America/Sao_Paulo', 'America/Bahia', 'America/Fortaleza', 'America/Recife', 'America/Belem',
+  'America/Manaus', 'America/Cuiaba', 'America/Campo_Grande', 'America/Porto_Velho',
+  'America/Boa_Vista', 'America/Rio_Branco', 'America/Noronha',
+];
 const STORE_TYPES = ['pizzaria', 'hamburgueria', 'restaurante', 'lanchonete', 'açaíteria', 'padaria', 'japonês', 'marmitaria', 'doceria', 'bar'];
 const CHOICE_KEY = 'platefull.tools.storeId';
 
@@ -71,6 +76,19 @@ function configForm(storeId, isAlive) {
     label: 'Limite de mensagens', name: 'messageLimit', type: 'number', inputmode: 'numeric', min: 1, max: 200,
     hint: 'Quantas mensagens anteriores entram no contexto. De 1 a 200.',
   });
+  const debounceSeconds = field({
+    label: 'Espera antes de responder (segundos)', name: 'debounceSeconds', type: 'number', inputmode: 'numeric', min: 0, max: 30,
+    hint: 'Mensagens seguidas do cliente dentro desse tempo recebem uma só resposta. De 0 a 30.',
+  });
+  const takeoverMinutes = field({
+    label: 'Pausa quando você responde (minutos)', name: 'takeoverMinutes', type: 'number', inputmode: 'numeric', min: 1, max: 1440,
+    hint: 'Quando você escreve pelo celular numa conversa, o atendente fica quieto nela por esse tempo. Em branco: o tempo de contexto. "#bot off" e "#bot on" no celular desligam e religam a conversa.',
+  });
+  const timezone = field({
+    label: 'Fuso horário da loja', name: 'timezone', autocomplete: 'off', list: 'time-zones',
+    hint: 'O atendente usa a data e a hora locais (ex.: America/Sao_Paulo).',
+  });
+  const zones = h('datalist', { id: 'time-zones' }, TIME_ZONES.map((z) => h('option', { value: z })));
   const enabledId = `bot-enabled-${storeId}`;
   const botEnabled = h('input', { type: 'checkbox', id: enabledId, name: 'botEnabled', role: 'switch' });
   const enabledWrap = h('div', { class: 'field switch' },
@@ -81,6 +99,8 @@ function configForm(storeId, isAlive) {
   form.append(
     enabledWrap, botName.wrap, storeType.wrap, types, basePrompt.wrap, forbidden.wrap,
     h('div', { class: 'row' }, contextTime.wrap, messageLimit.wrap),
+    h('div', { class: 'row' }, debounceSeconds.wrap, takeoverMinutes.wrap),
+    timezone.wrap, zones,
     h('p', { class: 'form-error', role: 'alert' }),
     h('div', { class: 'actions' }, submit), updated);
 
@@ -91,6 +111,9 @@ function configForm(storeId, isAlive) {
     forbidden.input.value = config.forbidden || '';
     contextTime.input.value = config.contextTime;
     messageLimit.input.value = config.messageLimit;
+    debounceSeconds.input.value = config.debounceSeconds ?? 3;
+    takeoverMinutes.input.value = config.takeoverMinutes ?? '';
+    timezone.input.value = config.timezone || 'America/Sao_Paulo';
     botEnabled.checked = !!config.botEnabled;
     updated.textContent = `Última alteração: ${formatDate(config.updatedAt)}`;
   };
@@ -115,6 +138,9 @@ function configForm(storeId, isAlive) {
       forbidden: forbidden.input.value,
       contextTime: number(contextTime.input),
       messageLimit: number(messageLimit.input),
+      debounceSeconds: number(debounceSeconds.input),
+      takeoverMinutes: number(takeoverMinutes.input),
+      timezone: timezone.input.value.trim() || null,
       botEnabled: botEnabled.checked,
     };
     await busy(submit, async () => {
