@@ -53,6 +53,10 @@ struct Pipeline {
 
 impl Pipeline {
     async fn new(t: TestStore) -> Self {
+        Self::with_pacing(t, Pacing::none()).await
+    }
+
+    async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
         let mut app = TestApp::new(t);
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
         let dead = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
@@ -97,7 +101,7 @@ impl Pipeline {
                 outbound: Some(outbound.clone()),
             },
             GatewayConfig {
-                pacing: Pacing::none(),
+                pacing,
                 ..GatewayConfig::default()
             },
         );
@@ -326,6 +330,42 @@ async fn the_owner_takes_over_a_chat_and_bot_commands_toggle_it() {
         "Oi! Aqui é o dono, já te atendo.".into()
     )));
     assert!(!history.iter().any(|(_, t)| t.contains("#bot")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_show_typing_first_and_are_paced_per_number() {
+    let pacing = Pacing {
+        typing_per_char: Duration::from_millis(1),
+        typing_cap: Duration::from_millis(30),
+        per_second: 4.0,
+        burst: 1.0,
+    };
+    let p = Pipeline::with_pacing(embedded_store().await, pacing).await;
+    let chats = ["5511900000011", "5511900000012", "5511900000013"];
+    for chat in chats {
+        p.customer(chat, "Oi", None).await;
+    }
+    let mut sent = Vec::new();
+    for chat in chats {
+        assert_eq!(p.replies(chat, 1).await.len(), 1, "{chat}");
+        assert_eq!(
+            p.sim.typing_shown(&p.key(), chat),
+            1,
+            "typing… before the reply"
+        );
+        let at = p.sim.outbox(&p.key(), chat)[0].sent_at.clone();
+        sent.push(
+            time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        );
+    }
+    sent.sort();
+    // Burst 1 at 4 per second: the second and third replies wait ~250 ms each.
+    let spread = sent[2] - sent[0];
+    assert!(
+        spread >= time::Duration::milliseconds(450),
+        "replies went out {spread} apart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -429,6 +429,23 @@ impl Gateway {
         while in_flight.join_next().await.is_some() {}
     }
 
+    /// "Typing…" in a chat, best effort (a missing indicator never stops a reply).
+    async fn show_typing(&self, key: &SlotKey, to: &str) {
+        let connection = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|t| t.connection.clone());
+        if let Some(connection) = connection {
+            if let Some(connection) = connection.read().await.clone() {
+                if let Err(err) = connection.typing(to).await {
+                    tracing::debug!(slot = %key, error = %err, "no typing indicator");
+                }
+            }
+        }
+    }
+
     /// Sends one reply from its slot, if this task holds the slot and the reply is still
     /// wanted (checked and marked in one conditional write just before sending).
     async fn deliver(&self, reply: &OutboundReply) -> Delivery {
@@ -469,9 +486,14 @@ impl Gateway {
         }
         let pace_key = key.to_string();
         for chunk in &reply.chunks {
-            let wait = self.pacer.reserve(&pace_key) + self.pacer.pacing().typing_delay(chunk);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let pace = self.pacer.reserve(&pace_key);
+            if !pace.is_zero() {
+                tokio::time::sleep(pace).await;
+            }
+            let typing = self.pacer.pacing().typing_delay(chunk);
+            if !typing.is_zero() {
+                self.show_typing(&key, &reply.chat).await;
+                tokio::time::sleep(typing).await;
             }
             if let Err(err) = self.send_text(&key, &reply.chat, chunk).await {
                 tracing::warn!(slot = %key, error = %err, "sending a reply failed; it will be retried");

@@ -30,6 +30,8 @@ struct SimSlot {
     phone_code: Option<(String, String)>,
     phone: Option<String>,
     outbox: Vec<SentMessage>,
+    /// Chats shown "typing…", in order.
+    typing: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -200,6 +202,15 @@ impl Simulator {
             .unwrap_or_default()
     }
 
+    /// How many times the slot showed "typing…" in `chat`.
+    pub fn typing_shown(&self, key: &SlotKey, chat: &str) -> usize {
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .get(key)
+            .map(|s| s.typing.iter().filter(|c| *c == chat).count())
+            .unwrap_or_default()
+    }
+
     /// The owner unlinks the device from the phone's settings.
     pub async fn unlink_from_phone(&self, key: &SlotKey) -> Result<(), SimError> {
         let events = {
@@ -315,6 +326,16 @@ struct SimConnection {
 
 #[async_trait]
 impl Connection for SimConnection {
+    async fn typing(&self, to: &str) -> Result<(), TransportError> {
+        let mut slots = self.sim.slots.lock().expect("lock");
+        let slot = slots
+            .get_mut(&self.key)
+            .filter(|s| s.phone.is_some() && s.events.is_some())
+            .ok_or(TransportError::NotConnected)?;
+        slot.typing.push(to.to_owned());
+        Ok(())
+    }
+
     async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
         let mut slots = self.sim.slots.lock().expect("lock");
         let slot = slots

@@ -49,6 +49,11 @@ pub trait Connection: Send + Sync {
     /// Sends a text to `to` (phone digits or WhatsApp id); returns the message id.
     async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError>;
 
+    /// Shows "typing…" in the chat with `to` (until a message is sent or it times out).
+    async fn typing(&self, _to: &str) -> Result<(), TransportError> {
+        Ok(())
+    }
+
     /// Unlinks the device from the phone; the credentials become void.
     async fn logout(&self) -> Result<(), TransportError>;
 

@@ -143,6 +143,15 @@ struct WebConnection {
 
 #[async_trait]
 impl Connection for WebConnection {
+    async fn typing(&self, to: &str) -> Result<(), TransportError> {
+        let jid = to_jid(to)?;
+        self.client
+            .chatstate()
+            .send_composing(&jid)
+            .await
+            .map_err(|e| TransportError::Failed(format!("typing indicator: {e}")))
+    }
+
     async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
         let jid = to_jid(to)?;
         if !self.client.is_connected() {
