@@ -206,6 +206,17 @@ async fn dev(
     let outbound = Arc::new(
         MemoryQueue::new(Duration::from_secs(60)).with_dead_letters(5, dead_letters.clone()),
     );
+    // Jobs left queued at the last graceful stop (a debounced turn, a reply) carry on.
+    let kept = [
+        ("commands", commands.as_ref()),
+        ("inbound", inbound.as_ref()),
+        ("outbound", outbound.as_ref()),
+    ];
+    let restored = platefull::local::restore_queues(&data_dir, &kept)?;
+    if restored > 0 {
+        tracing::info!(jobs = restored, "queued jobs from the last run restored");
+    }
+    let queues_to_keep = (commands.clone(), inbound.clone(), outbound.clone());
     let platform = platefull::config::PlatformSecrets::from_env();
     if let (Some(app_secret), Some(verify_token)) = (
         platform.meta_app_secret.clone(),
@@ -299,6 +310,17 @@ async fn dev(
     let _ = stop.send(true);
     let _ = bot_task.await;
     let _ = gateway_task.await;
+    let (commands, inbound, outbound) = queues_to_keep;
+    let kept = [
+        ("commands", commands.as_ref()),
+        ("inbound", inbound.as_ref()),
+        ("outbound", outbound.as_ref()),
+    ];
+    match platefull::local::save_queues(&data_dir, &kept) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "queued jobs kept for the next start"),
+        Err(err) => tracing::error!(error = %err, "could not keep the queued jobs"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -443,3 +443,103 @@ async fn without_console_assets_the_api_still_runs() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// Sends SIGTERM (what a process manager or Ctrl-C sends) and waits for a clean exit.
+fn stop_gracefully(mut stack: Stack) {
+    let status = Command::new("kill")
+        .args(["-TERM", &stack.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(exit) = stack.child.try_wait().unwrap() {
+            assert!(exit.success(), "platefull dev exited with {exit}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "platefull dev did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_turn_waiting_out_its_debounce_survives_a_graceful_restart() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alice = dev_token(&data, "alice");
+    let stack = start(&data);
+    let (_, wa) = call(
+        Method::POST,
+        format!("{}/api/user-apis", stack.url),
+        &alice,
+        Some(json!({"name": "Pizzaria X", "type": "whatsapp"})),
+    )
+    .await;
+    let store_id = wa["storeId"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        Method::PUT,
+        format!("{}/api/client/{store_id}/config", stack.url),
+        &alice,
+        Some(json!({"debounceSeconds": 4})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, started) = call(
+        Method::POST,
+        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let pair = reqwest::Client::new()
+        .post(format!("{}/dev/simulator/{store_id}/1/pair", stack.url))
+        .json(&json!({"phone": "5511988887777"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(pair.status().is_success());
+    // A customer writes; the turn waits out its 4 s debounce when the stack is stopped.
+    let mut sent = false;
+    for _ in 0..100 {
+        let response = reqwest::Client::new()
+            .post(format!("{}/dev/simulator/{store_id}/1/messages", stack.url))
+            .json(
+                &json!({"from": "5511911112222", "text": "Oi, tem pizza?", "id": "WAMID-RESTART"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            sent = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // still connecting
+    }
+    assert!(sent, "the slot took the customer's message");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_gracefully(stack);
+    assert!(
+        data.join("queues.json").is_file(),
+        "the waiting turn was kept"
+    );
+    // The restarted stack reconnects the slot and answers the turn, once.
+    let stack = start(&data);
+    let outbox = format!(
+        "{}/dev/simulator/{store_id}/1/outbox?chat=5511911112222",
+        stack.url
+    );
+    let mut replies = Vec::new();
+    for _ in 0..300 {
+        let (_, body) = call(Method::GET, outbox.clone(), &alice, None).await;
+        replies = body["data"].as_array().cloned().unwrap_or_default();
+        if !replies.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(replies.len(), 1, "one reply after the restart");
+    assert!(replies[0]["text"].as_str().unwrap().contains("offline"));
+    assert!(!data.join("queues.json").exists(), "restored once");
+}

@@ -70,3 +70,52 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         webhook: None,
     })
 }
+
+/// Where the local stack keeps its queues' messages between a graceful stop and the next
+/// start (its queues live in memory while it runs).
+pub const QUEUES_FILE: &str = "queues.json";
+
+/// Saves what is left in the local stack's queues (after its workers stopped).
+pub fn save_queues(
+    dir: &Path,
+    queues: &[(&str, &crate::queue::memory::MemoryQueue)],
+) -> std::io::Result<usize> {
+    let mut all = serde_json::Map::new();
+    let mut count = 0;
+    for (name, queue) in queues {
+        let kept = queue.take_all();
+        count += kept.len();
+        all.insert((*name).to_owned(), serde_json::to_value(kept)?);
+    }
+    let path = dir.join(QUEUES_FILE);
+    let _ = std::fs::remove_file(&path);
+    if count > 0 {
+        write_private_file(&path, serde_json::Value::Object(all).to_string().as_bytes())?;
+    }
+    Ok(count)
+}
+
+/// Puts back the messages saved by [`save_queues`] (and removes the file, so they are
+/// restored once).
+pub fn restore_queues(
+    dir: &Path,
+    queues: &[(&str, &crate::queue::memory::MemoryQueue)],
+) -> Result<usize, String> {
+    let path = dir.join(QUEUES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut all: std::collections::HashMap<String, Vec<crate::queue::memory::Kept>> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut count = 0;
+    for (name, queue) in queues {
+        if let Some(kept) = all.remove(*name) {
+            count += kept.len();
+            queue.restore(kept);
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(count)
+}

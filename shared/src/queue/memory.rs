@@ -38,6 +38,18 @@ pub struct MemoryQueue {
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
+/// A message kept across a restart of the local stack (see [`MemoryQueue::take_all`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kept {
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// How long until it is due (a delayed or retried message).
+    pub due_in_ms: u64,
+    pub receive_count: u32,
+}
+
 impl MemoryQueue {
     /// A queue whose messages stay invisible for `visibility` once received.
     pub fn new(visibility: Duration) -> Self {
@@ -133,6 +145,44 @@ impl MemoryQueue {
             .expect("queue lock")
             .messages
             .push_back(message);
+        self.notify.notify_waiters();
+    }
+
+    /// Empties the queue into what a restarted process can [`restore`](Self::restore): the
+    /// local stack keeps its queues across a graceful restart this way.
+    pub fn take_all(&self) -> Vec<Kept> {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("queue lock");
+        state
+            .messages
+            .drain(..)
+            .map(|m| Kept {
+                body: m.body,
+                group: m.group,
+                due_in_ms: m.visible_at.saturating_duration_since(now).as_millis() as u64,
+                receive_count: m.receive_count,
+            })
+            .collect()
+    }
+
+    /// Puts back messages taken by [`take_all`](Self::take_all), in order.
+    pub fn restore(&self, kept: Vec<Kept>) {
+        let now = Instant::now();
+        {
+            let mut state = self.state.lock().expect("queue lock");
+            for k in kept {
+                state.next_id += 1;
+                let id = format!("m-{}", state.next_id);
+                state.messages.push_back(Message {
+                    id,
+                    body: k.body,
+                    group: k.group,
+                    receive_count: k.receive_count,
+                    visible_at: now + Duration::from_millis(k.due_in_ms),
+                    receipt: None,
+                });
+            }
+        }
         self.notify.notify_waiters();
     }
 
