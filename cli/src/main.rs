@@ -207,12 +207,8 @@ async fn dev(
         MemoryQueue::new(Duration::from_secs(60)).with_dead_letters(5, dead_letters.clone()),
     );
     // Jobs left queued at the last graceful stop (a debounced turn, a reply) carry on.
-    let kept = [
-        ("commands", commands.as_ref()),
-        ("inbound", inbound.as_ref()),
-        ("outbound", outbound.as_ref()),
-    ];
-    let restored = platefull::local::restore_queues(&data_dir, &kept)?;
+    let restored =
+        platefull::local::restore_queues(&data_dir, &named_queues(&commands, &inbound, &outbound))?;
     if restored > 0 {
         tracing::info!(jobs = restored, "queued jobs from the last run restored");
     }
@@ -311,18 +307,26 @@ async fn dev(
     let _ = bot_task.await;
     let _ = gateway_task.await;
     let (commands, inbound, outbound) = queues_to_keep;
-    let kept = [
-        ("commands", commands.as_ref()),
-        ("inbound", inbound.as_ref()),
-        ("outbound", outbound.as_ref()),
-    ];
-    match platefull::local::save_queues(&data_dir, &kept) {
+    match platefull::local::save_queues(&data_dir, &named_queues(&commands, &inbound, &outbound)) {
         Ok(0) => {}
         Ok(n) => tracing::info!(jobs = n, "queued jobs kept for the next start"),
         Err(err) => tracing::error!(error = %err, "could not keep the queued jobs"),
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The local stack's queues by the names they are kept under across restarts.
+fn named_queues<'a>(
+    commands: &'a platefull::queue::memory::MemoryQueue,
+    inbound: &'a platefull::queue::memory::MemoryQueue,
+    outbound: &'a platefull::queue::memory::MemoryQueue,
+) -> [(&'static str, &'a platefull::queue::memory::MemoryQueue); 3] {
+    [
+        ("commands", commands),
+        ("inbound", inbound),
+        ("outbound", outbound),
+    ]
 }
 
 async fn simulate(url: &str, action: Simulate) -> Result<(), String> {

@@ -231,6 +231,21 @@ impl DynamoStore {
     }
 }
 
+/// The key condition of a query: the partition (`:pk`, set by the caller), and the sort-key
+/// prefix when there is one.
+fn partition_prefix(
+    request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    sk_prefix: &str,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    if sk_prefix.is_empty() {
+        request.key_condition_expression("pk = :pk")
+    } else {
+        request
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+    }
+}
+
 fn non_empty<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
     (!map.is_empty()).then_some(map)
 }
@@ -265,13 +280,7 @@ impl Store for DynamoStore {
                 .consistent_read(true)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
                 .set_exclusive_start_key(start.take());
-            request = if sk_prefix.is_empty() {
-                request.key_condition_expression("pk = :pk")
-            } else {
-                request
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            };
+            request = partition_prefix(request, sk_prefix);
             let out = request.send().await.map_err(unavailable)?;
             for attrs in out.items.unwrap_or_default() {
                 items.push(from_attrs(attrs)?);
@@ -300,13 +309,7 @@ impl Store for DynamoStore {
             .scan_index_forward(false)
             .limit(limit.min(1000) as i32)
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
-        request = if sk_prefix.is_empty() {
-            request.key_condition_expression("pk = :pk")
-        } else {
-            request
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-        };
+        request = partition_prefix(request, sk_prefix);
         let out = request.send().await.map_err(unavailable)?;
         out.items
             .unwrap_or_default()

@@ -363,6 +363,18 @@ impl Gateway {
         Ok(())
     }
 
+    /// The open connection of a slot this task runs, if any.
+    async fn open_connection(&self, key: &SlotKey) -> Option<Arc<dyn Connection>> {
+        let holder = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|t| t.connection.clone())?;
+        let connection = holder.read().await.clone();
+        connection
+    }
+
     /// Sends a text from a running slot (the outbound path).
     pub async fn send_text(
         &self,
@@ -370,17 +382,9 @@ impl Gateway {
         to: &str,
         text: &str,
     ) -> Result<String, TransportError> {
-        let connection = self
-            .slots
-            .lock()
-            .expect("lock")
-            .get(key)
-            .map(|t| t.connection.clone());
-        let connection = match connection {
-            Some(c) => c.read().await.clone(),
-            None => None,
-        };
-        let id = connection
+        let id = self
+            .open_connection(key)
+            .await
             .ok_or(TransportError::NotConnected)?
             .send_text(to, text)
             .await?;
@@ -431,17 +435,9 @@ impl Gateway {
 
     /// "Typing…" in a chat, best effort (a missing indicator never stops a reply).
     async fn show_typing(&self, key: &SlotKey, to: &str) {
-        let connection = self
-            .slots
-            .lock()
-            .expect("lock")
-            .get(key)
-            .map(|t| t.connection.clone());
-        if let Some(connection) = connection {
-            if let Some(connection) = connection.read().await.clone() {
-                if let Err(err) = connection.typing(to).await {
-                    tracing::debug!(slot = %key, error = %err, "no typing indicator");
-                }
+        if let Some(connection) = self.open_connection(key).await {
+            if let Err(err) = connection.typing(to).await {
+                tracing::debug!(slot = %key, error = %err, "no typing indicator");
             }
         }
     }
@@ -453,19 +449,7 @@ impl Gateway {
             store_id: reply.store_id.clone(),
             slot: reply.slot,
         };
-        let connected = {
-            let connection = self
-                .slots
-                .lock()
-                .expect("lock")
-                .get(&key)
-                .map(|t| t.connection.clone());
-            match connection {
-                Some(c) => c.read().await.is_some(),
-                None => false,
-            }
-        };
-        if !connected {
+        if self.open_connection(&key).await.is_none() {
             // Another task may hold the slot; if none does, the reply ends in the DLQ.
             return Delivery::Retry(Duration::from_secs(2));
         }
