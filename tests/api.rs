@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::auth::dev::DevSigner;
-use platefull::records;
+use platefull::store::keys;
 use platefull_tests::{for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 
@@ -125,8 +125,8 @@ async fn creating_a_whatsapp_connection_creates_config_slots_and_a_key(t: TestSt
         .state
         .store
         .get(
-            &records::key_pk(&platefull::auth::api_key::hash(&key)),
-            records::KEY_SK,
+            &keys::key_pk(&platefull::auth::api_key::hash(&key)),
+            keys::KEY_SK,
         )
         .await
         .unwrap();
@@ -152,7 +152,7 @@ async fn saipos_tokens_are_encrypted_and_never_returned(t: TestStore) {
     let raw = app
         .state
         .store
-        .get(&records::user_pk("alice"), &records::api_sk(id))
+        .get(&keys::user_pk("alice"), &keys::api_sk(id))
         .await
         .unwrap()
         .unwrap();
@@ -199,7 +199,7 @@ async fn saipos_tokens_are_encrypted_and_never_returned(t: TestStore) {
     let raw = app
         .state
         .store
-        .get(&records::user_pk("alice"), &records::api_sk(id))
+        .get(&keys::user_pk("alice"), &keys::api_sk(id))
         .await
         .unwrap()
         .unwrap();
@@ -776,7 +776,7 @@ async fn deleting_a_connection_removes_its_config_slots_and_key(t: TestStore) {
     assert!(app
         .state
         .store
-        .query(&records::store_pk(store_id), "")
+        .query(&keys::store_pk(store_id), "")
         .await
         .unwrap()
         .is_empty());
@@ -784,8 +784,8 @@ async fn deleting_a_connection_removes_its_config_slots_and_key(t: TestStore) {
         .state
         .store
         .get(
-            &records::key_pk(&platefull::auth::api_key::hash(&key)),
-            records::KEY_SK
+            &keys::key_pk(&platefull::auth::api_key::hash(&key)),
+            keys::KEY_SK
         )
         .await
         .unwrap()

@@ -16,6 +16,7 @@ use platefull::bot::reply::{OutboundReply, Pacing};
 use platefull::bot::worker::{self, Bot};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
+use platefull::store::keys;
 use platefull::whatsapp::commands::SessionCommand;
 use platefull::whatsapp::events::{ChatMessage, SlotKey};
 use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
@@ -674,8 +675,14 @@ async fn cloud_api_messages_are_verified_queued_once_and_answered_through_the_gr
         .state
         .store
         .get(
-            &format!("STORE#{}", p.store_id),
-            &format!("STATUS#c{NUMBER_ID}#wamid.OUT1"),
+            &keys::store_pk(&p.store_id),
+            &keys::status_sk(
+                &Line::Cloud {
+                    phone_number_id: NUMBER_ID.into(),
+                }
+                .key(),
+                "wamid.OUT1",
+            ),
         )
         .await
         .unwrap()

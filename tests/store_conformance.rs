@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
+use platefull::store::keys::{self, lease_sk, slot_sk, store_pk, CONFIG_SK, LEASES_PK, SLOT_PREFIX};
 use platefull::store::{Cond, Item, Store, StoreError, Update, WriteOp, MAX_BATCH};
 use platefull_tests::{for_each_store, TestStore};
 use serde_json::{json, Value};
 
 fn item(pk: &str, sk: &str, extra: Value) -> Item {
-    let mut item = extra.as_object().cloned().unwrap_or_default();
-    item.insert("pk".into(), pk.into());
-    item.insert("sk".into(), sk.into());
-    item
+    keys::item(pk, sk).attrs(extra).build()
 }
 
 fn put(item: Item, cond: Cond) -> WriteOp {
@@ -47,12 +45,13 @@ async fn items_round_trip_every_json_type(t: TestStore) {
 }
 
 async fn query_returns_one_partition_by_prefix_in_order(t: TestStore) {
+    let (a, ab) = (store_pk("a"), store_pk("ab"));
     let mut ops = Vec::new();
-    for sk in ["SLOT#3", "SLOT#1", "CONFIG", "SLOT#2"] {
-        ops.push(put(item("STORE#a", sk, json!({})), Cond::None));
+    for sk in [slot_sk(3), slot_sk(1), CONFIG_SK.into(), slot_sk(2)] {
+        ops.push(put(item(&a, &sk, json!({})), Cond::None));
     }
-    ops.push(put(item("STORE#ab", "SLOT#1", json!({})), Cond::None));
-    ops.push(put(item("STORE#", "SLOT#1", json!({})), Cond::None));
+    ops.push(put(item(&ab, &slot_sk(1), json!({})), Cond::None));
+    ops.push(put(item(&store_pk(""), &slot_sk(1), json!({})), Cond::None));
     t.store.write(ops).await.unwrap();
     let sks = |items: Vec<Item>| {
         items
@@ -61,15 +60,15 @@ async fn query_returns_one_partition_by_prefix_in_order(t: TestStore) {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        sks(t.store.query("STORE#a", "SLOT#").await.unwrap()),
-        ["SLOT#1", "SLOT#2", "SLOT#3"]
+        sks(t.store.query(&a, SLOT_PREFIX).await.unwrap()),
+        [slot_sk(1), slot_sk(2), slot_sk(3)]
     );
     assert_eq!(
-        sks(t.store.query("STORE#a", "").await.unwrap()),
-        ["CONFIG", "SLOT#1", "SLOT#2", "SLOT#3"]
+        sks(t.store.query(&a, "").await.unwrap()),
+        [CONFIG_SK.into(), slot_sk(1), slot_sk(2), slot_sk(3)]
     );
-    assert!(t.store.query("STORE#a", "SLOT#4").await.unwrap().is_empty());
-    assert_eq!(t.store.query("STORE#ab", "SLOT#").await.unwrap().len(), 1);
+    assert!(t.store.query(&a, &slot_sk(4)).await.unwrap().is_empty());
+    assert_eq!(t.store.query(&ab, SLOT_PREFIX).await.unwrap().len(), 1);
 }
 
 async fn create_only_puts_refuse_to_overwrite(t: TestStore) {
@@ -331,8 +330,8 @@ for_each_store!(
 async fn any_and_below_conditions_guard_leases(t: TestStore) {
     let lease = |owner: &str, expires: i64| {
         item(
-            "LEASES",
-            "st_1#1",
+            LEASES_PK,
+            &lease_sk("st_1", 1),
             json!({"owner": owner, "expiresAt": expires}),
         )
     };
@@ -364,7 +363,7 @@ async fn any_and_below_conditions_guard_leases(t: TestStore) {
         .await
         .unwrap();
     assert_eq!(
-        get(t.store.as_ref(), "LEASES", "st_1#1").await.unwrap()["owner"],
+        get(t.store.as_ref(), LEASES_PK, &lease_sk("st_1", 1)).await.unwrap()["owner"],
         "b"
     );
     let err = t

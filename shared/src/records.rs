@@ -1,5 +1,6 @@
 //! How the domain is laid out in the store, and the operations the routes perform on it.
-//! One table, keys chosen for the access patterns (no scans):
+//! One table, keys chosen for the access patterns (no scans); the keys are built in
+//! [`crate::store::keys`] and docs/architecture.md ("Table layout") lists them:
 //!
 //! | item            | pk                 | sk          | read by                                   |
 //! |-----------------|--------------------|-------------|-------------------------------------------|
@@ -22,41 +23,15 @@ use crate::domain::user_api::{
     preview, ApiType, ConnectionStatus, NewUserApi, UserApi, UserApiChange,
 };
 use crate::ids::{new_id, now_rfc3339};
+use crate::store::keys::{
+    self, api_sk, key_pk, slot_sk, store_pk, user_pk, API_PREFIX, CONFIG_SK, KEY_SK, SLOT_PREFIX,
+};
 use crate::store::{attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
 use crate::ApiError;
-
-pub fn user_pk(user_id: &str) -> String {
-    format!("USER#{user_id}")
-}
-pub fn api_sk(id: &str) -> String {
-    format!("API#{id}")
-}
-pub fn key_pk(hash: &str) -> String {
-    format!("KEY#{hash}")
-}
-pub fn store_pk(store_id: &str) -> String {
-    format!("STORE#{store_id}")
-}
-pub const KEY_SK: &str = "KEY";
-pub const CONFIG_SK: &str = "CONFIG";
-pub fn slot_sk(slot: u8) -> String {
-    format!("SLOT#{slot}")
-}
 
 /// Attributes of a user API item that are stored but never shown.
 const KEY_HASH: &str = "keyHash";
 const SECRET: &str = "secret";
-
-fn to_item(value: impl serde::Serialize, pk: String, sk: String) -> Item {
-    let Value::Object(mut item) =
-        serde_json::to_value(value).expect("records serialize to JSON objects")
-    else {
-        unreachable!("records are structs")
-    };
-    item.insert("pk".into(), pk.into());
-    item.insert("sk".into(), sk.into());
-    item
-}
 
 fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(item))
@@ -103,8 +78,10 @@ pub async fn create_user_api(
             let key = api_key::generate();
             let hash = api_key::hash(&key);
             api.api_key_preview = preview(&key);
-            let mut item = to_item(&api, user_pk(user_id), api_sk(&id));
-            item.insert(KEY_HASH.into(), hash.clone().into());
+            let item = keys::item(user_pk(user_id), api_sk(&id))
+                .record(&api)?
+                .set(KEY_HASH, hash.clone())
+                .build();
             ops.push(WriteOp::Put {
                 item,
                 cond: Cond::NotExists,
@@ -113,25 +90,17 @@ pub async fn create_user_api(
                 item: key_grant(&hash, &store_id, user_id, &id),
                 cond: Cond::NotExists,
             });
-            let mut config = to_item(
-                BotConfig::new_default(&store_id, &now),
-                store_pk(&store_id),
-                CONFIG_SK.into(),
-            );
-            add_owner(&mut config, user_id, &id);
+            let config = keys::item(store_pk(&store_id), CONFIG_SK)
+                .record(BotConfig::new_default(&store_id, &now))?;
             ops.push(WriteOp::Put {
-                item: config,
+                item: owned(config, user_id, &id),
                 cond: Cond::NotExists,
             });
             for slot in SLOTS {
-                let mut item = to_item(
-                    Slot::new_disconnected(slot, &now),
-                    store_pk(&store_id),
-                    slot_sk(slot),
-                );
-                add_owner(&mut item, user_id, &id);
+                let item = keys::item(store_pk(&store_id), slot_sk(slot))
+                    .record(Slot::new_disconnected(slot, &now))?;
                 ops.push(WriteOp::Put {
-                    item,
+                    item: owned(item, user_id, &id),
                     cond: Cond::NotExists,
                 });
             }
@@ -139,8 +108,10 @@ pub async fn create_user_api(
         }
         NewUserApi::Saipos { token, .. } => {
             api.api_key_preview = preview(&token);
-            let mut item = to_item(&api, user_pk(user_id), api_sk(&id));
-            item.insert(SECRET.into(), secrets.seal(&token, &id).into());
+            let item = keys::item(user_pk(user_id), api_sk(&id))
+                .record(&api)?
+                .set(SECRET, secrets.seal(&token, &id))
+                .build();
             ops.push(WriteOp::Put {
                 item,
                 cond: Cond::NotExists,
@@ -153,22 +124,20 @@ pub async fn create_user_api(
 }
 
 fn key_grant(hash: &str, store_id: &str, user_id: &str, api_id: &str) -> Item {
-    to_item(
-        json!({ KEY_HASH: hash, "storeId": store_id, "ownerId": user_id, "apiId": api_id }),
-        key_pk(hash),
-        KEY_SK.into(),
-    )
+    keys::item(key_pk(hash), KEY_SK)
+        .attrs(json!({ KEY_HASH: hash, "storeId": store_id, "ownerId": user_id, "apiId": api_id }))
+        .build()
 }
 
-fn add_owner(item: &mut Item, user_id: &str, api_id: &str) {
-    item.insert("ownerId".into(), user_id.into());
-    item.insert("apiId".into(), api_id.into());
+/// A store-scoped item, stamped with who owns it.
+fn owned(item: keys::ItemBuilder, user_id: &str, api_id: &str) -> Item {
+    item.set("ownerId", user_id).set("apiId", api_id).build()
 }
 
 /// The caller's user APIs, oldest first.
 pub async fn list_user_apis(store: &dyn Store, user_id: &str) -> Result<Vec<UserApi>, ApiError> {
     let mut apis = store
-        .query(&user_pk(user_id), "API#")
+        .query(&user_pk(user_id), API_PREFIX)
         .await?
         .into_iter()
         .map(from_item::<UserApi>)
@@ -187,7 +156,7 @@ pub async fn get_user_api(
     user_id: &str,
     id: &str,
 ) -> Result<(UserApi, Item), ApiError> {
-    let not_found = || ApiError::NotFound(format!("no API with id {id:?}"));
+    let not_found = || no_api(id);
     if !crate::ids::looks_like_id(id, "api") {
         return Err(not_found());
     }
@@ -261,11 +230,20 @@ pub async fn set_connection_status(
         .map_err(|e| gone_if_missing(e, api_id))
 }
 
-fn gone_if_missing(err: StoreError, id: &str) -> ApiError {
+fn no_api(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no API with id {id:?}"))
+}
+
+/// A write whose condition failed found its item gone (or never the caller's): `missing`.
+fn or_missing(err: StoreError, missing: impl FnOnce() -> ApiError) -> ApiError {
     match err {
-        StoreError::ConditionFailed => ApiError::NotFound(format!("no API with id {id:?}")),
+        StoreError::ConditionFailed => missing(),
         other => other.into(),
     }
+}
+
+fn gone_if_missing(err: StoreError, id: &str) -> ApiError {
+    or_missing(err, || no_api(id))
 }
 
 /// Removes a user API and, for a WhatsApp connection, its key, config and slots, atomically.
@@ -448,10 +426,7 @@ pub async fn update_config(
     let item = store
         .update(&store_pk(store_id), CONFIG_SK, update)
         .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed => no_store(store_id),
-            other => other.into(),
-        })?;
+        .map_err(|e| or_missing(e, || no_store(store_id)))?;
     from_item(item)
 }
 
@@ -461,7 +436,7 @@ pub async fn list_slots(
     store_id: &str,
     caller: &StoreCaller,
 ) -> Result<Vec<Slot>, ApiError> {
-    let items = store.query(&store_pk(store_id), "SLOT#").await?;
+    let items = store.query(&store_pk(store_id), SLOT_PREFIX).await?;
     if items.is_empty() || !items.iter().all(|item| visible(item, caller)) {
         return Err(no_store(store_id));
     }

@@ -21,9 +21,9 @@ use platefull::crypto::SecretBox;
 use platefull::domain::bot_config::BotConfig;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
-use platefull::records::{store_pk, CONFIG_SK};
 use platefull::store::counting::CountingStore;
 use platefull::store::embedded::EmbeddedStore;
+use platefull::store::keys::{self, store_pk, CONFIG_SK};
 use platefull::store::{Cond, Store, WriteOp};
 use platefull::whatsapp::events::ChatMessage;
 use serde_json::json;
@@ -60,13 +60,10 @@ async fn seed_store(store: &dyn Store, store_id: &str) {
     let mut config = BotConfig::new_default(store_id, "2026-01-01T00:00:00Z");
     config.debounce_seconds = 0;
     config.bot_name = Some("Maria".into());
-    let mut item = serde_json::to_value(&config)
+    let item = keys::item(store_pk(store_id), CONFIG_SK)
+        .record(&config)
         .unwrap()
-        .as_object()
-        .cloned()
-        .unwrap();
-    item.insert("pk".into(), store_pk(store_id).into());
-    item.insert("sk".into(), CONFIG_SK.into());
+        .build();
     store
         .write(vec![WriteOp::Put {
             item,

@@ -7,8 +7,8 @@
 //! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
 //! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply |
 //!
-//! `~` sorts after `M`, so one newest-first query returns the state, the turn and the last
-//! messages together. A reply is *claimed* by a conditional write of `~st` (nobody else
+//! The keys are built in [`crate::store::keys`]. `~` sorts after `M`, so one newest-first
+//! query returns the state, the turn and the last messages together. A reply is *claimed* by a conditional write of `~st` (nobody else
 //! replied, the owner didn't take over meanwhile) and *delivered* after another conditional
 //! write that checks the pause again: the moment before sending is the last word.
 
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::jobs::Line;
-use crate::records::store_pk;
-use crate::store::{Cond, Item, Store, StoreError, Update, WriteOp};
+use crate::store::keys::{self, store_pk};
+use crate::store::{applied, Cond, Item, Store, StoreError, Update, WriteOp};
 use crate::whatsapp::events::ChatMessage;
 
 /// `pausedUntil` of a chat switched off with `#bot off` (until `#bot on`).
@@ -84,13 +84,13 @@ impl ChatRef<'_> {
         store_pk(self.store_id)
     }
     fn prefix(&self) -> String {
-        format!("CHAT#{}#{}#", self.line.key(), self.chat)
+        keys::chat_prefix(&self.line.key(), self.chat)
     }
     fn state_sk(&self) -> String {
-        format!("{}~st", self.prefix())
+        keys::chat_state_sk(&self.line.key(), self.chat)
     }
     fn latest_sk(&self) -> String {
-        format!("{}~in", self.prefix())
+        keys::chat_turn_sk(&self.line.key(), self.chat)
     }
     fn message_item(
         &self,
@@ -100,32 +100,19 @@ impl ChatRef<'_> {
         at_ms: i64,
         keep_minutes: u32,
     ) -> Item {
-        item(
-            self.pk(),
-            format!("{}M#{at_ms:013}#{id}", self.prefix()),
-            json!({
+        let sk = keys::chat_message_sk(&self.line.key(), self.chat, at_ms, id);
+        keys::item(self.pk(), sk)
+            .attrs(json!({
                 "role": role, "text": text, "at": at_ms,
                 "expiresAt": at_ms / 1000 + i64::from(keep_minutes) * 60,
-            }),
-        )
+            }))
+            .build()
     }
     fn seen_item(&self, id: &str, now_ms: i64) -> Item {
-        item(
-            self.pk(),
-            format!("SEEN#{}#{id}", self.line.key()),
-            json!({ "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }),
-        )
+        keys::item(self.pk(), keys::seen_sk(&self.line.key(), id))
+            .set("expiresAt", now_ms / 1000 + SEEN_KEEP_SECS)
+            .build()
     }
-}
-
-fn item(pk: String, sk: String, attrs: Value) -> Item {
-    let mut item = match attrs {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    };
-    item.insert("pk".into(), pk.into());
-    item.insert("sk".into(), sk.into());
-    item
 }
 
 fn put(item: Item, cond: Cond) -> WriteOp {
@@ -141,11 +128,9 @@ pub async fn record_customer(
     keep_minutes: u32,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let latest = item(
-        chat.pk(),
-        chat.latest_sk(),
-        json!({ "lastId": message.id, "lastAt": now_ms, "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }),
-    );
+    let latest = keys::item(chat.pk(), chat.latest_sk())
+        .attrs(json!({ "lastId": message.id, "lastAt": now_ms, "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }))
+        .build();
     let ops = vec![
         put(chat.seen_item(&message.id, now_ms), Cond::NotExists),
         put(
@@ -160,11 +145,7 @@ pub async fn record_customer(
         ),
         put(latest, Cond::None),
     ];
-    match store.write(ops).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(err) => Err(err),
-    }
+    applied(store.write(ops).await)
 }
 
 /// What an owner's message from the phone does to the bot in that chat.
@@ -213,10 +194,8 @@ pub async fn record_owner(
             Cond::None,
         ));
     }
-    match store.write(ops).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Ok(false),
-        Err(err) => return Err(err),
+    if !applied(store.write(ops).await)? {
+        return Ok(false);
     }
     let (until, cond) = match action {
         OwnerAction::BotOff => (PAUSED_FOREVER_MS, Cond::None),
@@ -234,10 +213,8 @@ pub async fn record_owner(
             ..ChatState::default()
         },
     )?;
-    match store.write(vec![put(first, Cond::NotExists)]).await {
-        Ok(()) => return Ok(true),
-        Err(StoreError::ConditionFailed) => {}
-        Err(err) => return Err(err),
+    if applied(store.write(vec![put(first, Cond::NotExists)]).await)? {
+        return Ok(true);
     }
     let update = Update {
         set: vec![("pausedUntil".into(), until.into())],
@@ -247,21 +224,13 @@ pub async fn record_owner(
         },
         ..Update::default()
     };
-    match store.update(&chat.pk(), &chat.state_sk(), update).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(true),
-        Err(err) => Err(err),
-    }
+    // A failed condition: a longer pause is in place already.
+    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)?;
+    Ok(true)
 }
 
 fn state_item(chat: &ChatRef<'_>, state: &ChatState) -> Result<Item, StoreError> {
-    let mut item = serde_json::to_value(state)
-        .map_err(|e| StoreError::Data(e.to_string()))?
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    item.insert("pk".into(), chat.pk().into());
-    item.insert("sk".into(), chat.state_sk().into());
-    Ok(item)
+    Ok(keys::item(chat.pk(), chat.state_sk()).record(state)?.build())
 }
 
 /// Reads the chat's state, latest message and the history inside the context window (at
@@ -363,11 +332,7 @@ pub async fn claim_reply(
             Cond::None,
         ),
     ];
-    match store.write(ops).await {
-        Ok(()) => Ok(Some(state)),
-        Err(StoreError::ConditionFailed) => Ok(None),
-        Err(err) => Err(err),
-    }
+    Ok(applied(store.write(ops).await)?.then_some(state))
 }
 
 /// The last check before reply `seq` goes out: not delivered yet and the owner hasn't taken
@@ -386,11 +351,7 @@ pub async fn mark_delivering(
         ]),
         ..Update::default()
     };
-    match store.update(&chat.pk(), &chat.state_sk(), update).await {
-        Ok(_) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(err) => Err(err),
-    }
+    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)
 }
 
 /// Sending failed after [`mark_delivering`]: give the reply back so a retry sends it.
@@ -404,10 +365,9 @@ pub async fn unmark_delivering(
         cond: Cond::Matches(vec![("deliveredSeq".into(), seq.into())]),
         ..Update::default()
     };
-    match store.update(&chat.pk(), &chat.state_sk(), update).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(err) => Err(err),
-    }
+    // A failed condition: the reply was not ours to give back.
+    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)?;
+    Ok(())
 }
 
 /// Records a delivery status of a message we sent through the Cloud API; a status never
@@ -435,14 +395,11 @@ pub async fn record_status(
     if let Some(error) = error {
         attrs["error"] = error.into();
     }
-    let record = item(
-        store_pk(store_id),
-        format!("STATUS#{}#{message_id}", line.key()),
-        attrs,
-    );
+    let record = keys::item(store_pk(store_id), keys::status_sk(&line.key(), message_id))
+        .attrs(attrs)
+        .build();
     let cond = Cond::Any(vec![Cond::NotExists, Cond::Below("rank".into(), rank)]);
-    match store.write(vec![put(record, cond)]).await {
-        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(err) => Err(err),
-    }
+    // A failed condition: a later status is recorded already.
+    applied(store.write(vec![put(record, cond)]).await)?;
+    Ok(())
 }

@@ -11,12 +11,11 @@ use sha2::Sha256;
 
 use super::jobs::{BotJob, Line};
 use crate::crypto::SecretBox;
-use crate::records::store_pk;
-use crate::store::{attr_str, Cond, Item, Store, StoreError, WriteOp};
+use crate::store::keys::{self, cloud_route_pk, store_pk, CLOUD_SK, ROUTE_SK};
+use crate::store::{attr_str, Cond, Store, StoreError, WriteOp};
 use crate::whatsapp::events::ChatMessage;
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v25.0";
-const CLOUD_SK: &str = "CLOUD";
 
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against the raw body, in constant time.
 pub fn signature_valid(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
@@ -234,8 +233,9 @@ fn timestamp(value: &Value) -> i64 {
     }
 }
 
-fn route_pk(phone_number_id: &str) -> String {
-    format!("CLOUDNUM#{phone_number_id}")
+/// What a store's access token is sealed with, so it opens only for that store.
+fn token_aad(store_id: &str) -> String {
+    format!("cloud-token#{store_id}")
 }
 
 /// Attaches a Cloud API number to a store (replacing the store's previous one). Fails with
@@ -249,22 +249,18 @@ pub async fn attach(
     previous: Option<&str>,
     now: &str,
 ) -> Result<(), StoreError> {
-    let sealed = secrets.seal(access_token, &format!("cloud-token#{store_id}"));
+    let sealed = secrets.seal(access_token, &token_aad(store_id));
     let mut ops = vec![
         WriteOp::Put {
-            item: item(
-                store_pk(store_id),
-                CLOUD_SK.into(),
-                json!({ "phoneNumberId": phone_number_id, "accessToken": sealed, "updatedAt": now }),
-            ),
+            item: keys::item(store_pk(store_id), CLOUD_SK)
+                .attrs(json!({ "phoneNumberId": phone_number_id, "accessToken": sealed, "updatedAt": now }))
+                .build(),
             cond: Cond::None,
         },
         WriteOp::Put {
-            item: item(
-                route_pk(phone_number_id),
-                "ROUTE".into(),
-                json!({ "storeId": store_id }),
-            ),
+            item: keys::item(cloud_route_pk(phone_number_id), ROUTE_SK)
+                .set("storeId", store_id)
+                .build(),
             cond: Cond::Any(vec![
                 Cond::NotExists,
                 Cond::Matches(vec![("storeId".into(), store_id.into())]),
@@ -273,8 +269,8 @@ pub async fn attach(
     ];
     if let Some(previous) = previous.filter(|p| *p != phone_number_id) {
         ops.push(WriteOp::Delete {
-            pk: route_pk(previous),
-            sk: "ROUTE".into(),
+            pk: cloud_route_pk(previous),
+            sk: ROUTE_SK.into(),
             cond: Cond::None,
         });
     }
@@ -306,8 +302,8 @@ pub fn detach_ops(store_id: &str, phone_number_id: &str) -> Vec<WriteOp> {
             cond: Cond::None,
         },
         WriteOp::Delete {
-            pk: route_pk(phone_number_id),
-            sk: "ROUTE".into(),
+            pk: cloud_route_pk(phone_number_id),
+            sk: ROUTE_SK.into(),
             cond: Cond::Matches(vec![("storeId".into(), store_id.into())]),
         },
     ]
@@ -316,7 +312,7 @@ pub fn detach_ops(store_id: &str, phone_number_id: &str) -> Vec<WriteOp> {
 /// Which store a Cloud API number belongs to.
 pub async fn route(store: &dyn Store, phone_number_id: &str) -> Result<Option<String>, StoreError> {
     Ok(store
-        .get(&route_pk(phone_number_id), "ROUTE")
+        .get(&cloud_route_pk(phone_number_id), ROUTE_SK)
         .await?
         .and_then(|item| attr_str(&item, "storeId").map(str::to_owned)))
 }
@@ -330,18 +326,11 @@ pub async fn access_token(
 ) -> Result<Option<String>, StoreError> {
     match attached(store, store_id).await? {
         Some((id, sealed)) if id == phone_number_id => secrets
-            .open(&sealed, &format!("cloud-token#{store_id}"))
+            .open(&sealed, &token_aad(store_id))
             .map(Some)
             .map_err(|e| StoreError::Data(e.to_string())),
         _ => Ok(None),
     }
-}
-
-fn item(pk: String, sk: String, attrs: Value) -> Item {
-    let mut item = attrs.as_object().cloned().unwrap_or_default();
-    item.insert("pk".into(), pk.into());
-    item.insert("sk".into(), sk.into());
-    item
 }
 
 /// Why a send through the Graph API failed, and so what to do.

@@ -19,7 +19,7 @@ use super::reply::{self, OutboundReply};
 use crate::crypto::SecretBox;
 use crate::domain::bot_config::BotConfig;
 use crate::queue::{Outgoing, Queue};
-use crate::records::{store_pk, CONFIG_SK};
+use crate::store::keys::{store_pk, CONFIG_SK};
 use crate::store::{Store, StoreError};
 use crate::whatsapp::events::ChatMessage;
 

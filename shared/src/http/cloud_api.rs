@@ -96,14 +96,13 @@ async fn detach(
             json!({ "success": true, "message": "no Cloud API number is attached; nothing to do" }),
         ));
     };
-    state
-        .store
-        .write(cloud_api::detach_ops(&store_id, &number))
-        .await
-        .or_else(|e| match e {
-            StoreError::ConditionFailed => Ok(()),
-            other => Err(other),
-        })?;
+    // A failed condition: the number was attached to another store meanwhile.
+    crate::store::applied(
+        state
+            .store
+            .write(cloud_api::detach_ops(&store_id, &number))
+            .await,
+    )?;
     Ok(Json(
         json!({ "success": true, "message": format!("number {number} detached") }),
     ))

@@ -14,6 +14,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::client::{SaiposClient, SaiposError};
 use super::report::{aggregate, build, DayTotals, Report};
+use crate::store::keys::{self, day_sk, report_pk, DAY_PREFIX};
 use crate::store::{attr_str, Cond, Store, StoreError, WriteOp, MAX_BATCH};
 
 /// Restaurants' days are Brazilian days (America/Sao_Paulo has had no DST since 2019).
@@ -24,10 +25,6 @@ pub fn today() -> Date {
     OffsetDateTime::now_utc()
         .to_offset(UtcOffset::from_hms(STORE_OFFSET_HOURS, 0, 0).expect("valid offset"))
         .date()
-}
-
-pub fn report_pk(api_id: &str) -> String {
-    format!("REPORT#{api_id}")
 }
 
 /// Identifies the Saipos account a cache entry was computed from (never the token itself).
@@ -76,7 +73,7 @@ pub async fn sales_report(
 ) -> Result<(Report, Source), ReportError> {
     let pk = report_pk(api_id);
     let mut cached: HashMap<String, DayTotals> = HashMap::new();
-    for item in store.query(&pk, "DAY#").await? {
+    for item in store.query(&pk, DAY_PREFIX).await? {
         if attr_str(&item, "account") != Some(account) {
             continue;
         }
@@ -116,12 +113,11 @@ pub async fn sales_report(
         .map(|d| {
             let day = d.to_string();
             let totals = fetched.get(&day).cloned().unwrap_or_default();
-            let item = json!({
-                "pk": pk, "sk": format!("DAY#{day}"), "day": day, "account": account,
-                "totals": totals, "expiresAt": expires,
-            });
+            let item = keys::item(pk.clone(), day_sk(&day))
+                .attrs(json!({ "day": day, "account": account, "totals": totals, "expiresAt": expires }))
+                .build();
             WriteOp::Put {
-                item: item.as_object().cloned().expect("object"),
+                item,
                 cond: Cond::None,
             }
         })
@@ -156,7 +152,7 @@ pub async fn sales_report(
 pub async fn forget(store: &dyn Store, api_id: &str) -> Result<(), StoreError> {
     let pk = report_pk(api_id);
     let keys: Vec<WriteOp> = store
-        .query(&pk, "DAY#")
+        .query(&pk, DAY_PREFIX)
         .await?
         .iter()
         .filter_map(|item| {

@@ -1,6 +1,6 @@
 //! The storage port. Everything Platefull keeps lives in one logical table of JSON items
 //! addressed by a partition key (`pk`) and a sort key (`sk`), exactly like the DynamoDB
-//! table in AWS, so the record layout (see [`crate::records`]) is designed once for
+//! table in AWS, so the record layout (every key is built in [`keys`]) is designed once for
 //! DynamoDB's access patterns and the embedded adapter follows it.
 //!
 //! The operations are the few DynamoDB gives cheaply: get one item, query a partition by
@@ -11,6 +11,7 @@
 pub mod counting;
 pub mod dynamodb;
 pub mod embedded;
+pub mod keys;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -105,6 +106,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip proving the store answers.
     async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// The outcome of a conditional write: `Ok(true)` when it was applied, `Ok(false)` when its
+/// condition did not hold (nothing was written); any other failure stays an error.
+pub fn applied<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// Reads a string attribute of an item.

@@ -13,10 +13,9 @@ use serde_json::{json, Value};
 use super::events::SlotKey;
 use crate::crypto::SecretBox;
 use crate::domain::slot::{Slot, SlotStatus};
-use crate::records::{self, slot_sk, store_pk};
-use crate::store::{attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
+use crate::store::keys::{self, api_sk, slot_sk, store_pk, user_pk, LEASES_PK, SLOT_PREFIX};
+use crate::store::{applied, attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
 
-pub const LEASES_PK: &str = "LEASES";
 const CREDENTIALS: &str = "credentials";
 
 pub fn now_ms() -> i64 {
@@ -108,7 +107,7 @@ pub async fn mark_logged_out(
 
 /// Sets the connection's `status` from its slots: connected if any slot is.
 pub async fn refresh_connection_status(store: &dyn Store, key: &SlotKey) -> Result<(), StoreError> {
-    let items = store.query(&store_pk(&key.store_id), "SLOT#").await?;
+    let items = store.query(&store_pk(&key.store_id), SLOT_PREFIX).await?;
     let Some(first) = items.first() else {
         return Ok(());
     };
@@ -128,13 +127,9 @@ pub async fn refresh_connection_status(store: &dyn Store, key: &SlotKey) -> Resu
         cond: Cond::Matches(vec![("storeId".into(), key.store_id.clone().into())]),
         ..Update::default()
     };
-    match store
-        .update(&records::user_pk(owner), &records::api_sk(api_id), update)
-        .await
-    {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(other) => Err(other),
-    }
+    // A failed condition: the user API is gone (or is another store's); nothing to show.
+    applied(store.update(&user_pk(owner), &api_sk(api_id), update).await)?;
+    Ok(())
 }
 
 fn lease_free_or(me: &str, now: i64) -> Cond {
@@ -145,14 +140,17 @@ fn lease_free_or(me: &str, now: i64) -> Cond {
     ])
 }
 
+fn lease_sk(key: &SlotKey) -> String {
+    keys::lease_sk(&key.store_id, key.slot)
+}
+
 fn lease_item(key: &SlotKey, owner: &str, expires_at: i64, wanted: bool) -> Item {
-    json!({
-        "pk": LEASES_PK, "sk": key.to_string(), "storeId": key.store_id, "slot": key.slot,
-        "owner": owner, "expiresAt": expires_at, "wanted": wanted, "heartbeatAt": now_ms(),
-    })
-    .as_object()
-    .cloned()
-    .expect("object")
+    keys::item(LEASES_PK, lease_sk(key))
+        .attrs(json!({
+            "storeId": key.store_id, "slot": key.slot, "owner": owner,
+            "expiresAt": expires_at, "wanted": wanted, "heartbeatAt": now_ms(),
+        }))
+        .build()
 }
 
 /// Takes or renews the lease of `key` for `me` until `now + lease_ms`. `Ok(false)` when
@@ -168,11 +166,7 @@ pub async fn acquire_lease(
         item: lease_item(key, me, now + lease_ms, true),
         cond: lease_free_or(me, now),
     };
-    match store.write(vec![op]).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(other) => Err(other),
-    }
+    applied(store.write(vec![op]).await)
 }
 
 /// Renews a lease only if `me` still holds it.
@@ -186,11 +180,7 @@ pub async fn renew_lease(
         item: lease_item(key, me, now_ms() + lease_ms, true),
         cond: Cond::Matches(vec![("owner".into(), me.into())]),
     };
-    match store.write(vec![op]).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(other) => Err(other),
-    }
+    applied(store.write(vec![op]).await)
 }
 
 /// Gives a lease up: expired at once, so another task may take the slot. `wanted: false`
@@ -205,10 +195,9 @@ pub async fn release_lease(
         item: lease_item(key, me, 0, wanted),
         cond: Cond::Matches(vec![("owner".into(), me.into())]),
     };
-    match store.write(vec![op]).await {
-        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(other) => Err(other),
-    }
+    // A failed condition: another task holds it now; it is not ours to give up.
+    applied(store.write(vec![op]).await)?;
+    Ok(())
 }
 
 /// Expires a lease whoever holds it (its holder is known to be dead).
@@ -221,54 +210,53 @@ pub async fn release_lease_of_dead_task(
         cond: Cond::Exists,
         ..Update::default()
     };
-    match store.update(LEASES_PK, &key.to_string(), update).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(other) => Err(other),
-    }
+    // A failed condition: there is no lease to expire.
+    applied(store.update(LEASES_PK, &lease_sk(key), update).await)?;
+    Ok(())
+}
+
+/// The leases of slots that should be connected, whoever holds them.
+async fn wanted_leases(store: &dyn Store) -> Result<Vec<Item>, StoreError> {
+    let mut leases = store.query(LEASES_PK, "").await?;
+    leases.retain(|i| i.get("wanted") == Some(&Value::Bool(true)));
+    Ok(leases)
+}
+
+fn leased_slot(lease: &Item) -> Option<SlotKey> {
+    Some(SlotKey {
+        store_id: attr_str(lease, "storeId")?.to_owned(),
+        slot: lease.get("slot")?.as_u64()? as u8,
+    })
 }
 
 /// Slots that should be connected but whose holder stopped renewing: candidates to take over.
 pub async fn orphaned_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError> {
     let now = now_ms();
-    Ok(store
-        .query(LEASES_PK, "")
+    Ok(wanted_leases(store)
         .await?
-        .into_iter()
-        .filter(|i| i.get("wanted") == Some(&Value::Bool(true)))
+        .iter()
         .filter(|i| {
             i.get("expiresAt")
                 .and_then(Value::as_i64)
                 .is_some_and(|e| e < now)
         })
-        .filter_map(|i| {
-            Some(SlotKey {
-                store_id: attr_str(&i, "storeId")?.to_owned(),
-                slot: i.get("slot")?.as_u64()? as u8,
-            })
-        })
+        .filter_map(leased_slot)
         .collect())
 }
 
 /// Every slot that should be connected, whoever holds it (the local stack, which is the
 /// only process on its data dir, takes them all back at start).
 pub async fn wanted_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError> {
-    Ok(store
-        .query(LEASES_PK, "")
+    Ok(wanted_leases(store)
         .await?
-        .into_iter()
-        .filter(|i| i.get("wanted") == Some(&Value::Bool(true)))
-        .filter_map(|i| {
-            Some(SlotKey {
-                store_id: attr_str(&i, "storeId")?.to_owned(),
-                slot: i.get("slot")?.as_u64()? as u8,
-            })
-        })
+        .iter()
+        .filter_map(leased_slot)
         .collect())
 }
 
 /// Who holds a slot's lease now (tests, diagnostics).
 pub async fn lease_owner(store: &dyn Store, key: &SlotKey) -> Result<Option<String>, StoreError> {
-    let item = store.get(LEASES_PK, &key.to_string()).await?;
+    let item = store.get(LEASES_PK, &lease_sk(key)).await?;
     Ok(item
         .filter(|i| {
             i.get("expiresAt")
