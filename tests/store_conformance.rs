@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use platefull::store::keys::{self, lease_sk, slot_sk, store_pk, CONFIG_SK, LEASES_PK, SLOT_PREFIX};
+use platefull::store::keys::{
+    self, lease_sk, slot_sk, store_pk, CONFIG_SK, LEASES_PK, SLOT_PREFIX,
+};
 use platefull::store::{Cond, Item, Store, StoreError, Update, WriteOp, MAX_BATCH};
 use platefull_tests::{for_each_store, TestStore};
 use serde_json::{json, Value};
@@ -363,7 +365,9 @@ async fn any_and_below_conditions_guard_leases(t: TestStore) {
         .await
         .unwrap();
     assert_eq!(
-        get(t.store.as_ref(), LEASES_PK, &lease_sk("st_1", 1)).await.unwrap()["owner"],
+        get(t.store.as_ref(), LEASES_PK, &lease_sk("st_1", 1))
+            .await
+            .unwrap()["owner"],
         "b"
     );
     let err = t

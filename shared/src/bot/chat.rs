@@ -6,11 +6,13 @@
 //! | `CHAT#<line>#<chat>#M#<ms>#<id>`       | one message of the history (expires after the context time) |
 //! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
 //! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply |
+//! | `STATUS#<line>#<messageId>`            | delivery status of a message sent through the Cloud API, kept 8 days |
 //!
 //! The keys are built in [`crate::store::keys`]. `~` sorts after `M`, so one newest-first
-//! query returns the state, the turn and the last messages together. A reply is *claimed* by a conditional write of `~st` (nobody else
-//! replied, the owner didn't take over meanwhile) and *delivered* after another conditional
-//! write that checks the pause again: the moment before sending is the last word.
+//! query returns the state, the turn and the last messages together. A reply is *claimed*
+//! by a conditional write of `~st` (nobody else replied, the owner didn't take over
+//! meanwhile) and *delivered* after another conditional write that checks the pause again:
+//! the moment before sending is the last word.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -230,7 +232,9 @@ pub async fn record_owner(
 }
 
 fn state_item(chat: &ChatRef<'_>, state: &ChatState) -> Result<Item, StoreError> {
-    Ok(keys::item(chat.pk(), chat.state_sk()).record(state)?.build())
+    Ok(keys::item(chat.pk(), chat.state_sk())
+        .record(state)?
+        .build())
 }
 
 /// Reads the chat's state, latest message and the history inside the context window (at

@@ -162,67 +162,72 @@ pub fn parse_webhook(payload: &Value) -> Result<Vec<CloudEvent>, String> {
         else {
             continue;
         };
-        for message in value
-            .get("messages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let chat = ["from", "from_user_id"].iter().find_map(|k| {
-                message
-                    .get(*k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-            });
-            let (Some(chat), Some(id)) = (chat, message.get("id").and_then(Value::as_str)) else {
-                continue;
-            };
-            events.push(CloudEvent::Message {
-                phone_number_id: phone_number_id.to_owned(),
-                message: ChatMessage {
-                    id: id.to_owned(),
-                    chat: chat.to_owned(),
-                    from_me: false,
-                    text: text_of(message),
-                    timestamp: timestamp(message),
-                    is_group: false,
-                },
-            });
-        }
-        for status in value
-            .get("statuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let recipient = ["recipient_id", "recipient_user_id"]
-                .iter()
-                .find_map(|k| status.get(*k).and_then(Value::as_str));
-            let (Some(id), Some(state), Some(recipient)) = (
-                status.get("id").and_then(Value::as_str),
-                status.get("status").and_then(Value::as_str),
-                recipient,
-            ) else {
-                continue;
-            };
-            let error = status.pointer("/errors/0").map(|e| {
-                format!(
-                    "{} {}",
-                    e.get("code").unwrap_or(&Value::Null),
-                    e.get("title").and_then(Value::as_str).unwrap_or("")
-                )
-            });
-            events.push(CloudEvent::Status {
-                phone_number_id: phone_number_id.to_owned(),
-                message_id: id.to_owned(),
-                recipient: recipient.to_owned(),
-                status: state.to_owned(),
-                timestamp: timestamp(status),
-                error,
-            });
-        }
+        events.extend(
+            list(value, "messages").filter_map(|message| message_event(phone_number_id, message)),
+        );
+        events.extend(
+            list(value, "statuses").filter_map(|status| status_event(phone_number_id, status)),
+        );
     }
     Ok(events)
+}
+
+/// The elements of the array `value[name]` (none when it is missing).
+fn list<'a>(value: &'a Value, name: &str) -> impl Iterator<Item = &'a Value> {
+    value
+        .get(name)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn message_event(phone_number_id: &str, message: &Value) -> Option<CloudEvent> {
+    let chat = ["from", "from_user_id"].iter().find_map(|k| {
+        message
+            .get(*k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    })?;
+    let id = message.get("id").and_then(Value::as_str)?;
+    Some(CloudEvent::Message {
+        phone_number_id: phone_number_id.to_owned(),
+        message: ChatMessage {
+            id: id.to_owned(),
+            chat: chat.to_owned(),
+            from_me: false,
+            text: text_of(message),
+            timestamp: timestamp(message),
+            is_group: false,
+        },
+    })
+}
+
+fn status_event(phone_number_id: &str, status: &Value) -> Option<CloudEvent> {
+    let recipient = ["recipient_id", "recipient_user_id"]
+        .iter()
+        .find_map(|k| status.get(*k).and_then(Value::as_str));
+    let (Some(id), Some(state), Some(recipient)) = (
+        status.get("id").and_then(Value::as_str),
+        status.get("status").and_then(Value::as_str),
+        recipient,
+    ) else {
+        return None;
+    };
+    let error = status.pointer("/errors/0").map(|e| {
+        format!(
+            "{} {}",
+            e.get("code").unwrap_or(&Value::Null),
+            e.get("title").and_then(Value::as_str).unwrap_or("")
+        )
+    });
+    Some(CloudEvent::Status {
+        phone_number_id: phone_number_id.to_owned(),
+        message_id: id.to_owned(),
+        recipient: recipient.to_owned(),
+        status: state.to_owned(),
+        timestamp: timestamp(status),
+        error,
+    })
 }
 
 fn timestamp(value: &Value) -> i64 {

@@ -72,27 +72,8 @@ pub async fn sales_report(
     today: Date,
 ) -> Result<(Report, Source), ReportError> {
     let pk = report_pk(api_id);
-    let mut cached: HashMap<String, DayTotals> = HashMap::new();
-    for item in store.query(&pk, DAY_PREFIX).await? {
-        if attr_str(&item, "account") != Some(account) {
-            continue;
-        }
-        let (Some(day), Some(totals)) = (attr_str(&item, "day"), item.get("totals")) else {
-            continue;
-        };
-        if let Ok(totals) = serde_json::from_value::<DayTotals>(totals.clone()) {
-            cached.insert(day.to_owned(), totals);
-        }
-    }
-    let mut all_days = Vec::new();
-    let mut day = from;
-    while day <= to {
-        all_days.push(day);
-        day = match day.next_day() {
-            Some(next) => next,
-            None => break,
-        };
-    }
+    let mut cached = cached_days(store, &pk, account).await?;
+    let all_days = days_between(from, to);
     let missing: Vec<Date> = all_days
         .iter()
         .copied()
@@ -104,31 +85,7 @@ pub async fn sales_report(
         let items = client.sales_items(start, end).await?;
         fetched.extend(aggregate(&sales, &items));
     }
-    // Settled days are cached, including days without sales (so they aren't asked again).
-    let settled_before = today.previous_day().unwrap_or(today);
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + KEEP_SECS;
-    let writes: Vec<WriteOp> = missing
-        .iter()
-        .filter(|d| **d < settled_before)
-        .map(|d| {
-            let day = d.to_string();
-            let totals = fetched.get(&day).cloned().unwrap_or_default();
-            let item = keys::item(pk.clone(), day_sk(&day))
-                .attrs(json!({ "day": day, "account": account, "totals": totals, "expiresAt": expires }))
-                .build();
-            WriteOp::Put {
-                item,
-                cond: Cond::None,
-            }
-        })
-        .collect();
-    for chunk in writes.chunks(MAX_BATCH / 4) {
-        // A failed cache write only costs a refetch later; the report is still right.
-        if let Err(err) = store.write(chunk.to_vec()).await {
-            tracing::warn!(error = %err, "could not cache Saipos report days");
-            break;
-        }
-    }
+    cache_settled_days(store, &pk, account, &missing, &fetched, today).await;
     let source = Source {
         cached_days: all_days.len() - missing.len(),
         fetched_days: missing.len(),
@@ -146,6 +103,76 @@ pub async fn sales_report(
         })
         .collect();
     Ok((build(&from.to_string(), &to.to_string(), days), source))
+}
+
+/// The days cached under `pk` for this account (entries of another account are ignored).
+async fn cached_days(
+    store: &dyn Store,
+    pk: &str,
+    account: &str,
+) -> Result<HashMap<String, DayTotals>, StoreError> {
+    let mut cached = HashMap::new();
+    for item in store.query(pk, DAY_PREFIX).await? {
+        if attr_str(&item, "account") != Some(account) {
+            continue;
+        }
+        let (Some(day), Some(totals)) = (attr_str(&item, "day"), item.get("totals")) else {
+            continue;
+        };
+        if let Ok(totals) = serde_json::from_value::<DayTotals>(totals.clone()) {
+            cached.insert(day.to_owned(), totals);
+        }
+    }
+    Ok(cached)
+}
+
+/// Every day from `from` to `to`, both included.
+fn days_between(from: Date, to: Date) -> Vec<Date> {
+    let mut all_days = Vec::new();
+    let mut day = from;
+    while day <= to {
+        all_days.push(day);
+        day = match day.next_day() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    all_days
+}
+
+/// Caches the fetched days that are settled, including days without sales (so they aren't
+/// asked again). A failed cache write only costs a refetch later; the report is still right.
+async fn cache_settled_days(
+    store: &dyn Store,
+    pk: &str,
+    account: &str,
+    fetched_days: &[Date],
+    fetched: &HashMap<String, DayTotals>,
+    today: Date,
+) {
+    let settled_before = today.previous_day().unwrap_or(today);
+    let expires = OffsetDateTime::now_utc().unix_timestamp() + KEEP_SECS;
+    let writes: Vec<WriteOp> = fetched_days
+        .iter()
+        .filter(|d| **d < settled_before)
+        .map(|d| {
+            let day = d.to_string();
+            let totals = fetched.get(&day).cloned().unwrap_or_default();
+            let item = keys::item(pk, day_sk(&day))
+                .attrs(json!({ "day": day, "account": account, "totals": totals, "expiresAt": expires }))
+                .build();
+            WriteOp::Put {
+                item,
+                cond: Cond::None,
+            }
+        })
+        .collect();
+    for chunk in writes.chunks(MAX_BATCH / 4) {
+        if let Err(err) = store.write(chunk.to_vec()).await {
+            tracing::warn!(error = %err, "could not cache Saipos report days");
+            break;
+        }
+    }
 }
 
 /// Removes a user API's cached report days (after the API itself is deleted).

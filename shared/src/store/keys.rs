@@ -291,7 +291,12 @@ pub mod wa {
     }
     pub const MSG_SECRET_PREFIX: &str = "msgsecret#";
     pub fn msg_secret(chat: &str, sender: &str, id: &str) -> String {
-        format!("{MSG_SECRET_PREFIX}{}#{}#{}", esc(chat), esc(sender), esc(id))
+        format!(
+            "{MSG_SECRET_PREFIX}{}#{}#{}",
+            esc(chat),
+            esc(sender),
+            esc(id)
+        )
     }
 }
 
@@ -388,7 +393,11 @@ mod tests {
             ),
             ("chat turn", store_pk(st), chat_turn_sk(line, chat)),
             ("chat state", store_pk(st), chat_state_sk(line, chat)),
-            ("delivery status", store_pk(st), status_sk("c1065", "wamid.2")),
+            (
+                "delivery status",
+                store_pk(st),
+                status_sk("c1065", "wamid.2"),
+            ),
             ("Cloud API number", store_pk(st), CLOUD_SK.into()),
             ("Cloud API route", cloud_route_pk("1065"), ROUTE_SK.into()),
             wa("device", wa::DEVICE.into()),
@@ -506,13 +515,25 @@ mod tests {
         assert_eq!(wa::prekey_id(&wa::prekey(12)), Some(12));
         assert_eq!(wa::prekey_id(&wa::signed_prekey(12)), None);
         assert_eq!(wa::signed_prekey_id(&wa::signed_prekey(3)), Some(3));
-        assert_eq!(wa::tc_token_jid(&wa::tc_token("a#1@lid")).as_deref(), Some("a#1@lid"));
+        assert_eq!(
+            wa::tc_token_jid(&wa::tc_token("a#1@lid")).as_deref(),
+            Some("a#1@lid")
+        );
         let row = wa::sender_key_device("g#1", "d#2");
         assert_eq!(wa::sender_key_device_of(&row).as_deref(), Some("d#2"));
         let prefix = wa::sender_key_devices_prefix("g#1");
-        assert_eq!(wa::sender_key_device_in(&prefix, &row).as_deref(), Some("d#2"));
-        assert!(wa::names_user(&wa::session("55"), &wa::session("55:1@s.whatsapp.net")));
-        assert!(!wa::names_user(&wa::session("55"), &wa::session("551@s.whatsapp.net")));
+        assert_eq!(
+            wa::sender_key_device_in(&prefix, &row).as_deref(),
+            Some("d#2")
+        );
+        assert!(wa::names_user(
+            &wa::session("55"),
+            &wa::session("55:1@s.whatsapp.net")
+        ));
+        assert!(!wa::names_user(
+            &wa::session("55"),
+            &wa::session("551@s.whatsapp.net")
+        ));
     }
 
     #[test]

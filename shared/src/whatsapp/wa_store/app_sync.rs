@@ -58,7 +58,6 @@ impl HashStateRow {
     }
 }
 
-
 #[async_trait]
 impl AppSyncStore for StoreBackend {
     async fn get_sync_key(&self, key_id: &[u8]) -> WaResult<Option<AppStateSyncKey>> {
@@ -144,10 +143,15 @@ pub(super) mod tests {
             fingerprint: vec![n, n],
             timestamp: 1_700_000_000 + i64::from(n),
         };
-        rec(out, "set sync key 1", r(b.set_sync_key(b"k1", key(1)).await));
-        rec(out, 
+        rec(
+            out,
+            "set sync key 1",
+            r(b.set_sync_key(b"k1", key(1)).await),
+        );
+        rec(
+            out,
             "set sync key 2",
-            r(b.set_sync_key(&[0, 255, 7], key(2)).await)
+            r(b.set_sync_key(&[0, 255, 7], key(2)).await),
         );
         rec(out, "sync key 1", r(b.get_sync_key(b"k1").await));
         rec(out, "sync key 2", r(b.get_sync_key(&[0, 255, 7]).await));
@@ -164,7 +168,11 @@ pub(super) mod tests {
         };
         rec(out, "set version", r(b.set_version("regular", state).await));
         rec(out, "version", r(b.get_version("regular").await));
-        rec(out, "version other", r(b.get_version("critical_block").await));
+        rec(
+            out,
+            "version other",
+            r(b.get_version("critical_block").await),
+        );
     }
 
     async fn mutation_macs(b: &dyn Backend, out: &mut Record) {
@@ -172,41 +180,58 @@ pub(super) mod tests {
             index_mac: i.to_vec(),
             value_mac: v.to_vec(),
         };
-        rec(out, 
+        rec(
+            out,
             "put macs regular",
             r(
                 b.put_mutation_macs("regular", 1, &[mac(&[1], &[10]), mac(&[2], &[20])])
-                    .await
-            )
+                    .await,
+            ),
         );
-        rec(out, 
+        rec(
+            out,
             "put macs critical",
             r(b.put_mutation_macs("critical", 1, &[mac(&[1], &[30])])
-                .await)
+                .await),
         );
         rec(out, "mac 1", r(b.get_mutation_mac("regular", &[1]).await));
-        rec(out, "mac missing", r(b.get_mutation_mac("regular", &[3]).await));
-        rec(out, 
+        rec(
+            out,
+            "mac missing",
+            r(b.get_mutation_mac("regular", &[3]).await),
+        );
+        rec(
+            out,
             "macs batch",
             r(b.get_mutation_macs("regular", &[[0; 32], [1; 32]])
                 .await
-                .map(|m| m.len()))
+                .map(|m| m.len())),
         );
-        rec(out, 
+        rec(
+            out,
             "delete macs",
-            r(b.delete_mutation_macs("regular", &[vec![1], vec![9]]).await)
+            r(b.delete_mutation_macs("regular", &[vec![1], vec![9]]).await),
         );
-        rec(out, "mac 1 gone", r(b.get_mutation_mac("regular", &[1]).await));
-        rec(out, "mac 2 kept", r(b.get_mutation_mac("regular", &[2]).await));
+        rec(
+            out,
+            "mac 1 gone",
+            r(b.get_mutation_mac("regular", &[1]).await),
+        );
+        rec(
+            out,
+            "mac 2 kept",
+            r(b.get_mutation_mac("regular", &[2]).await),
+        );
         rec(out, "clear macs", r(b.clear_mutation_macs("regular").await));
-        rec(out, 
+        rec(
+            out,
             "mac 2 cleared",
-            r(b.get_mutation_mac("regular", &[2]).await)
+            r(b.get_mutation_mac("regular", &[2]).await),
         );
-        rec(out, 
+        rec(
+            out,
             "critical kept",
-            r(b.get_mutation_mac("critical", &[1]).await)
+            r(b.get_mutation_mac("critical", &[1]).await),
         );
-
     }
 }

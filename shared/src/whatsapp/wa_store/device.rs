@@ -37,7 +37,8 @@ impl DeviceStore for StoreBackend {
         // One device per slot: materialize it so that `exists()` holds afterwards.
         let _guard = self.rmw.lock().await;
         if !self.exists_sk(wa::DEVICE).await? {
-            self.put_plain(wa::DEVICE, &to_json(&Device::new())?).await?;
+            self.put_plain(wa::DEVICE, &to_json(&Device::new())?)
+                .await?;
         }
         Ok(1)
     }
@@ -53,7 +54,11 @@ pub(super) mod tests {
     /// The [`DeviceStore`](super::DeviceStore) part of the script run against the reference.
     pub async fn script(b: &dyn Backend, device: &Device, out: &mut Record) {
         rec(out, "device exists no", r(b.exists().await));
-        rec(out, "device load none", r(b.load().await.map(|d| d.is_some())));
+        rec(
+            out,
+            "device load none",
+            r(b.load().await.map(|d| d.is_some())),
+        );
         rec(out, "device create", r(b.create().await));
         rec(out, "device exists", r(b.exists().await));
         rec(out, "device save", r(b.save(device).await));

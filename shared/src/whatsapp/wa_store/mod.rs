@@ -195,9 +195,7 @@ mod tests {
     use serde_json::Value;
     use whatsapp_rust::bytes::Bytes;
     use whatsapp_rust::wacore::store::device::DEVICE_PROPS;
-    use whatsapp_rust::wacore::store::traits::{
-        Backend, DeviceStore, ProtocolStore, SignalStore,
-    };
+    use whatsapp_rust::wacore::store::traits::{Backend, DeviceStore, ProtocolStore, SignalStore};
     use whatsapp_rust::wacore::store::{Device, InMemoryBackend};
 
     use super::oracle::{backend, backend_of, j, lid, open_store, slot, Record};

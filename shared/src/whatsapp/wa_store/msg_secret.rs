@@ -123,8 +123,13 @@ pub(super) mod tests {
     /// reference.
     pub async fn script(b: &dyn Backend, out: &mut Record) {
         let (a1, g1) = (A1, G1);
-        rec(out, "secret missing", r(b.get_msg_secret(g1, a1, "m1").await));
-        rec(out, 
+        rec(
+            out,
+            "secret missing",
+            r(b.get_msg_secret(g1, a1, "m1").await),
+        );
+        rec(
+            out,
             "secrets put",
             r(b.put_msg_secrets(vec![
                 secret(g1, "m1", 1, 100, 0),
@@ -132,30 +137,52 @@ pub(super) mod tests {
                 secret(g1, "m3", 3, 300, 60),
                 secret(g1, "m3", 4, 200, 0),
             ])
-            .await)
+            .await),
         );
-        rec(out, 
+        rec(
+            out,
             "secrets merge",
-            r(b.put_msg_secrets(vec![secret(g1, "m1", 5, 150, 70)]).await)
+            r(b.put_msg_secrets(vec![secret(g1, "m1", 5, 150, 70)]).await),
         );
-        rec(out, 
+        rec(
+            out,
             "secret single",
             r(
                 b.put_msg_secret(g1, "5511900000001@s.whatsapp.net", "m4", &[6; 32])
-                    .await
-            )
+                    .await,
+            ),
         );
         let s = "5511900000001@s.whatsapp.net";
-        rec(out, "secret m1", r(b.get_msg_secret_with_ts(g1, s, "m1").await));
-        rec(out, "secret m3", r(b.get_msg_secret_with_ts(g1, s, "m3").await));
-        rec(out, "secret m4", r(b.get_msg_secret(g1, s, "m4").await));
-        rec(out, "secret expire", r(b.delete_expired_msg_secrets(200).await));
-        rec(out, "secret m1 gone", r(b.get_msg_secret(g1, s, "m1").await));
-        rec(out, 
-            "secret m2 kept",
-            r(b.get_msg_secret_with_ts(g1, s, "m2").await)
+        rec(
+            out,
+            "secret m1",
+            r(b.get_msg_secret_with_ts(g1, s, "m1").await),
         );
-        rec(out, "secret m3 kept", r(b.get_msg_secret(g1, s, "m3").await));
-
+        rec(
+            out,
+            "secret m3",
+            r(b.get_msg_secret_with_ts(g1, s, "m3").await),
+        );
+        rec(out, "secret m4", r(b.get_msg_secret(g1, s, "m4").await));
+        rec(
+            out,
+            "secret expire",
+            r(b.delete_expired_msg_secrets(200).await),
+        );
+        rec(
+            out,
+            "secret m1 gone",
+            r(b.get_msg_secret(g1, s, "m1").await),
+        );
+        rec(
+            out,
+            "secret m2 kept",
+            r(b.get_msg_secret_with_ts(g1, s, "m2").await),
+        );
+        rec(
+            out,
+            "secret m3 kept",
+            r(b.get_msg_secret(g1, s, "m3").await),
+        );
     }
 }

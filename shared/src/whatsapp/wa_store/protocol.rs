@@ -286,8 +286,10 @@ impl ProtocolStore for StoreBackend {
     }
 
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> WaResult<u32> {
-        self.delete_where(wa::SENT_PREFIX, |row: &StampedBlob| row.ts < cutoff_timestamp)
-            .await
+        self.delete_where(wa::SENT_PREFIX, |row: &StampedBlob| {
+            row.ts < cutoff_timestamp
+        })
+        .await
     }
 
     async fn store_pending_inbound(
@@ -376,66 +378,100 @@ pub(super) mod tests {
         tc_tokens(b, out).await;
         sent_messages(b, out).await;
         pending_inbound(b, out).await;
+        pending_inbound_removed(b, out).await;
     }
 
     async fn sender_key_devices(b: &dyn Backend, out: &mut Record) {
         let (g1, g2) = (G1, G2);
-        rec(out, "skdev empty", sorted(b.get_sender_key_devices(g1).await));
-        rec(out, 
+        rec(
+            out,
+            "skdev empty",
+            sorted(b.get_sender_key_devices(g1).await),
+        );
+        rec(
+            out,
             "skdev set g1",
             r(
                 b.set_sender_key_status(g1, &[("d1@lid", true), ("d2@lid", false)])
-                    .await
-            )
+                    .await,
+            ),
         );
-        rec(out, 
+        rec(
+            out,
             "skdev set g2",
             r(
                 b.set_sender_key_status(g2, &[("d1@lid", true), ("d3@lid", true)])
-                    .await
-            )
+                    .await,
+            ),
         );
-        rec(out, 
+        rec(
+            out,
             "skdev update",
-            r(b.set_sender_key_status(g1, &[("d2@lid", true)]).await)
+            r(b.set_sender_key_status(g1, &[("d2@lid", true)]).await),
         );
         rec(out, "skdev g1", sorted(b.get_sender_key_devices(g1).await));
-        rec(out, 
+        rec(
+            out,
             "skdev rows none",
-            r(b.delete_sender_key_device_rows(&[]).await)
+            r(b.delete_sender_key_device_rows(&[]).await),
         );
-        rec(out, 
+        rec(
+            out,
             "skdev rows",
-            r(b.delete_sender_key_device_rows(&["d1@lid"]).await)
+            r(b.delete_sender_key_device_rows(&["d1@lid"]).await),
         );
-        rec(out, "skdev g1 after", sorted(b.get_sender_key_devices(g1).await));
-        rec(out, "skdev g2 after", sorted(b.get_sender_key_devices(g2).await));
-        rec(out, "skdev clear g1", r(b.clear_sender_key_devices(g1).await));
-        rec(out, 
+        rec(
+            out,
+            "skdev g1 after",
+            sorted(b.get_sender_key_devices(g1).await),
+        );
+        rec(
+            out,
+            "skdev g2 after",
+            sorted(b.get_sender_key_devices(g2).await),
+        );
+        rec(
+            out,
+            "skdev clear g1",
+            r(b.clear_sender_key_devices(g1).await),
+        );
+        rec(
+            out,
             "skdev g1 cleared",
-            sorted(b.get_sender_key_devices(g1).await)
+            sorted(b.get_sender_key_devices(g1).await),
         );
-        rec(out, "skdev g2 kept", sorted(b.get_sender_key_devices(g2).await));
-        rec(out, "skdev clear all", r(b.clear_all_sender_key_devices().await));
-        rec(out, 
+        rec(
+            out,
+            "skdev g2 kept",
+            sorted(b.get_sender_key_devices(g2).await),
+        );
+        rec(
+            out,
+            "skdev clear all",
+            r(b.clear_all_sender_key_devices().await),
+        );
+        rec(
+            out,
             "skdev g2 cleared",
-            sorted(b.get_sender_key_devices(g2).await)
+            sorted(b.get_sender_key_devices(g2).await),
         );
     }
 
     async fn lid_mappings(b: &dyn Backend, out: &mut Record) {
         rec(out, "lid missing", r(b.get_lid_mapping("100").await));
         rec(out, "pn missing", r(b.get_pn_mapping("5511").await));
-        rec(out, 
+        rec(
+            out,
             "put lid",
-            r(b.put_lid_mapping(&lid("100", "5511", 1)).await)
+            r(b.put_lid_mapping(&lid("100", "5511", 1)).await),
         );
-        rec(out, 
+        rec(
+            out,
             "put lids",
             r(
                 b.put_lid_mappings(&[lid("200", "5522", 2), lid("100", "5533", 3)])
-                    .await
-            )
+                    .await,
+            ),
         );
         rec(out, "lid 100", r(b.get_lid_mapping("100").await));
         rec(out, "pn old gone", r(b.get_pn_mapping("5511").await));
@@ -446,23 +482,31 @@ pub(super) mod tests {
 
     async fn base_keys(b: &dyn Backend, out: &mut Record) {
         let a1 = A1;
-        rec(out, 
+        rec(
+            out,
             "base key missing",
-            r(b.has_same_base_key(a1, "m1", b"bk").await)
+            r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
-        rec(out, "save base key", r(b.save_base_key(a1, "m1", b"bk").await));
-        rec(out, 
+        rec(
+            out,
+            "save base key",
+            r(b.save_base_key(a1, "m1", b"bk").await),
+        );
+        rec(
+            out,
             "base key same",
-            r(b.has_same_base_key(a1, "m1", b"bk").await)
+            r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
-        rec(out, 
+        rec(
+            out,
             "base key differs",
-            r(b.has_same_base_key(a1, "m1", b"xx").await)
+            r(b.has_same_base_key(a1, "m1", b"xx").await),
         );
         rec(out, "delete base key", r(b.delete_base_key(a1, "m1").await));
-        rec(out, 
+        rec(
+            out,
             "base key gone",
-            r(b.has_same_base_key(a1, "m1", b"bk").await)
+            r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
     }
 
@@ -475,16 +519,18 @@ pub(super) mod tests {
             raw_id: Some(n),
         };
         rec(out, "devices missing", r(b.get_devices("5511").await));
-        rec(out, 
+        rec(
+            out,
             "update devices",
-            r(b.update_device_list(devices("5511", 2)).await)
+            r(b.update_device_list(devices("5511", 2)).await),
         );
-        rec(out, 
+        rec(
+            out,
             "update devices batch",
             r(
                 b.update_device_lists(vec![devices("5522", 1), devices("5511", 3)])
-                    .await
-            )
+                    .await,
+            ),
         );
         rec(out, "devices 5511", r(b.get_devices("5511").await));
         rec(out, "delete devices", r(b.delete_devices("5511").await));
@@ -495,16 +541,22 @@ pub(super) mod tests {
     async fn group_metadata(b: &dyn Backend, out: &mut Record) {
         let g1 = G1;
         rec(out, "group meta missing", r(b.get_group_metadata(g1).await));
-        rec(out, 
+        rec(
+            out,
             "put group meta",
-            r(b.put_group_metadata(g1, b"blob-v1").await)
+            r(b.put_group_metadata(g1, b"blob-v1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "put group meta 2",
-            r(b.put_group_metadata(g1, b"blob-v2").await)
+            r(b.put_group_metadata(g1, b"blob-v2").await),
         );
         rec(out, "group meta", r(b.get_group_metadata(g1).await));
-        rec(out, "delete group meta", r(b.delete_group_metadata(g1).await));
+        rec(
+            out,
+            "delete group meta",
+            r(b.delete_group_metadata(g1).await),
+        );
         rec(out, "group meta gone", r(b.get_group_metadata(g1).await));
     }
 
@@ -515,48 +567,61 @@ pub(super) mod tests {
             sender_timestamp: sender,
         };
         rec(out, "tc missing", r(b.get_tc_token("1@lid").await));
-        rec(out, 
+        rec(
+            out,
             "tc put 1",
-            r(b.put_tc_token("1@lid", &t(b"tok1", 100, None)).await)
+            r(b.put_tc_token("1@lid", &t(b"tok1", 100, None)).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc put 2",
-            r(b.put_tc_token("2@lid", &t(b"tok2", 10, Some(10))).await)
+            r(b.put_tc_token("2@lid", &t(b"tok2", 10, Some(10))).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc touch 1",
-            r(b.touch_tc_token_sender_timestamp("1@lid", 50).await)
+            r(b.touch_tc_token_sender_timestamp("1@lid", 50).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc touch 1 older",
-            r(b.touch_tc_token_sender_timestamp("1@lid", 40).await)
+            r(b.touch_tc_token_sender_timestamp("1@lid", 40).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc touch new",
-            r(b.touch_tc_token_sender_timestamp("3@lid", 60).await)
+            r(b.touch_tc_token_sender_timestamp("3@lid", 60).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc recv stale",
-            r(b.store_received_tc_token("1@lid", b"old", 90).await)
+            r(b.store_received_tc_token("1@lid", b"old", 90).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc recv newer",
-            r(b.store_received_tc_token("1@lid", b"new", 120).await)
+            r(b.store_received_tc_token("1@lid", b"new", 120).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc recv placeholder",
-            r(b.store_received_tc_token("3@lid", b"t3", 5).await)
+            r(b.store_received_tc_token("3@lid", b"t3", 5).await),
         );
-        rec(out, 
+        rec(
+            out,
             "tc recv fresh",
-            r(b.store_received_tc_token("4@lid", b"t4", 7).await)
+            r(b.store_received_tc_token("4@lid", b"t4", 7).await),
         );
         rec(out, "tc 1", r(b.get_tc_token("1@lid").await));
         rec(out, "tc 3", r(b.get_tc_token("3@lid").await));
         rec(out, "tc 4", r(b.get_tc_token("4@lid").await));
         rec(out, "tc jids", sorted(b.get_all_tc_token_jids().await));
         rec(out, "tc expire", r(b.delete_expired_tc_tokens(8, 55).await));
-        rec(out, "tc jids after", sorted(b.get_all_tc_token_jids().await));
+        rec(
+            out,
+            "tc jids after",
+            sorted(b.get_all_tc_token_jids().await),
+        );
         rec(out, "tc delete", r(b.delete_tc_token("1@lid").await));
         rec(out, "tc 1 gone", r(b.get_tc_token("1@lid").await));
     }
@@ -564,38 +629,49 @@ pub(super) mod tests {
     async fn sent_messages(b: &dyn Backend, out: &mut Record) {
         let (a2, g1) = (A2, G1);
         rec(out, "sent missing", r(b.take_sent_message(g1, "s0").await));
-        rec(out, 
+        rec(
+            out,
             "sent store",
-            r(b.store_sent_message(g1, "s1", b"payload-1").await)
+            r(b.store_sent_message(g1, "s1", b"payload-1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "sent store 2",
-            r(b.store_sent_message(a2, "s2", b"payload-2").await)
+            r(b.store_sent_message(a2, "s2", b"payload-2").await),
         );
         rec(out, "sent take", r(b.take_sent_message(g1, "s1").await));
-        rec(out, "sent take again", r(b.take_sent_message(g1, "s1").await));
-        rec(out, 
-            "sent expire none",
-            r(b.delete_expired_sent_messages(0).await)
+        rec(
+            out,
+            "sent take again",
+            r(b.take_sent_message(g1, "s1").await),
         );
-        rec(out, 
+        rec(
+            out,
+            "sent expire none",
+            r(b.delete_expired_sent_messages(0).await),
+        );
+        rec(
+            out,
             "sent expire all",
-            r(b.delete_expired_sent_messages(i64::MAX).await)
+            r(b.delete_expired_sent_messages(i64::MAX).await),
         );
         rec(out, "sent 2 gone", r(b.take_sent_message(a2, "s2").await));
     }
 
     async fn pending_inbound(b: &dyn Backend, out: &mut Record) {
         let (a1, a2, g1) = (A1, A2, G1);
-        rec(out, 
+        rec(
+            out,
             "pending missing",
-            r(b.get_pending_inbound(g1, a1, "p1").await)
+            r(b.get_pending_inbound(g1, a1, "p1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending store",
-            r(b.store_pending_inbound(g1, a1, "p1", b"msg-1").await)
+            r(b.store_pending_inbound(g1, a1, "p1", b"msg-1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending batch",
             r(b.store_pending_inbound_batch(&[
                 PendingInboundRow {
@@ -611,47 +687,66 @@ pub(super) mod tests {
                     message: b"msg-3",
                 },
             ])
-            .await)
+            .await),
         );
-        rec(out, "pending 1", r(b.get_pending_inbound(g1, a1, "p1").await));
-        rec(out, 
+        rec(
+            out,
+            "pending 1",
+            r(b.get_pending_inbound(g1, a1, "p1").await),
+        );
+        rec(
+            out,
             "pending other sender",
-            r(b.get_pending_inbound(g1, a2, "p1").await)
+            r(b.get_pending_inbound(g1, a2, "p1").await),
         );
-        rec(out, 
+    }
+
+    async fn pending_inbound_removed(b: &dyn Backend, out: &mut Record) {
+        let (a1, a2, g1) = (A1, A2, G1);
+        rec(
+            out,
             "pending delete",
-            r(b.delete_pending_inbound(g1, a1, "p1").await)
+            r(b.delete_pending_inbound(g1, a1, "p1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending 1 gone",
-            r(b.get_pending_inbound(g1, a1, "p1").await)
+            r(b.get_pending_inbound(g1, a1, "p1").await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending delete batch",
             r(b.delete_pending_inbound_batch(&[PendingInboundKey {
                 chat: g1,
                 sender: a1,
                 id: "p2",
             }])
-            .await)
+            .await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending 2 gone",
-            r(b.get_pending_inbound(g1, a1, "p2").await)
+            r(b.get_pending_inbound(g1, a1, "p2").await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending expire none",
-            r(b.delete_expired_pending_inbound(0).await)
+            r(b.delete_expired_pending_inbound(0).await),
         );
-        rec(out, "pending 3", r(b.get_pending_inbound(a2, a2, "p3").await));
-        rec(out, 
+        rec(
+            out,
+            "pending 3",
+            r(b.get_pending_inbound(a2, a2, "p3").await),
+        );
+        rec(
+            out,
             "pending expire all",
-            r(b.delete_expired_pending_inbound(i64::MAX).await)
+            r(b.delete_expired_pending_inbound(i64::MAX).await),
         );
-        rec(out, 
+        rec(
+            out,
             "pending 3 gone",
-            r(b.get_pending_inbound(a2, a2, "p3").await)
+            r(b.get_pending_inbound(a2, a2, "p3").await),
         );
-
     }
 }

@@ -43,7 +43,10 @@ impl SignalStore for StoreBackend {
     }
 
     async fn get_session(&self, address: &str) -> WaResult<Option<Bytes>> {
-        Ok(self.get_bytes(&wa::session(address)).await?.map(Bytes::from))
+        Ok(self
+            .get_bytes(&wa::session(address))
+            .await?
+            .map(Bytes::from))
     }
 
     async fn put_session(&self, address: &str, session: &[u8]) -> WaResult<()> {
@@ -176,12 +179,13 @@ pub(super) mod tests {
         let (a1, a2) = (A1, A2);
         rec(out, "identity missing", r(b.load_identity(a1).await));
         rec(out, "put identity", r(b.put_identity(a1, [1; 32]).await));
-        rec(out, 
+        rec(
+            out,
             "put identities",
             r(
                 b.put_identities_batch(&[(a2.into(), [2; 32]), (a1.into(), [3; 32])])
-                    .await
-            )
+                    .await,
+            ),
         );
         rec(out, "identity a1", r(b.load_identity(a1).await));
         rec(out, "identity a2", r(b.load_identity(a2).await));
@@ -189,61 +193,81 @@ pub(super) mod tests {
         rec(out, "identity a2 gone", r(b.load_identity(a2).await));
         rec(out, "session missing", bytes(b.get_session(a1).await));
         rec(out, "has session no", r(b.has_session(a1).await));
-        rec(out, "put session", r(b.put_session(a1, b"session-one").await));
-        rec(out, 
+        rec(
+            out,
+            "put session",
+            r(b.put_session(a1, b"session-one").await),
+        );
+        rec(
+            out,
             "put sessions",
             r(b.put_sessions_batch(&[
                 (a2.into(), Bytes::from_static(b"session-two")),
                 (a1.into(), Bytes::from_static(b"session-one-b")),
             ])
-            .await)
+            .await),
         );
         rec(out, "session a1", bytes(b.get_session(a1).await));
         rec(out, "session a2", bytes(b.get_session(a2).await));
         rec(out, "has session", r(b.has_session(a2).await));
-        rec(out, 
+        rec(
+            out,
             "state user1",
-            r(b.has_signal_state_for_user("5511900000001").await)
+            r(b.has_signal_state_for_user("5511900000001").await),
         );
-        rec(out, 
+        rec(
+            out,
             "state prefix",
-            r(b.has_signal_state_for_user("551190000000").await)
+            r(b.has_signal_state_for_user("551190000000").await),
         );
-        rec(out, 
+        rec(
+            out,
             "state none",
-            r(b.has_signal_state_for_user("5511999999999").await)
+            r(b.has_signal_state_for_user("5511999999999").await),
         );
         rec(out, "delete session", r(b.delete_session(a2).await));
         rec(out, "session a2 gone", bytes(b.get_session(a2).await));
-        rec(out, 
+        rec(
+            out,
             "state user2 gone",
-            r(b.has_signal_state_for_user("5511900000002").await)
+            r(b.has_signal_state_for_user("5511900000002").await),
         );
     }
 
     async fn prekeys(b: &dyn Backend, out: &mut Record) {
         rec(out, "max prekey empty", r(b.get_max_prekey_id().await));
         rec(out, "prekey missing", bytes(b.load_prekey(7).await));
-        rec(out, "store prekey", r(b.store_prekey(7, b"pk7", false).await));
-        rec(out, 
+        rec(
+            out,
+            "store prekey",
+            r(b.store_prekey(7, b"pk7", false).await),
+        );
+        rec(
+            out,
             "store prekeys",
             r(b.store_prekeys_batch(
                 &[
                     (8, Bytes::from_static(b"pk8")),
-                    (12, Bytes::from_static(b"pk12"))
+                    (12, Bytes::from_static(b"pk12")),
                 ],
-                true
+                true,
             )
-            .await)
+            .await),
         );
-        rec(out, "mark uploaded", r(b.mark_prekeys_uploaded(&[7, 99]).await));
+        rec(
+            out,
+            "mark uploaded",
+            r(b.mark_prekeys_uploaded(&[7, 99]).await),
+        );
         rec(out, "prekey 8", bytes(b.load_prekey(8).await));
-        rec(out, 
+        rec(
+            out,
             "prekeys batch",
-            r(b.load_prekeys_batch(&[12, 9, 7]).await.map(|v| v
-                .into_iter()
-                .map(|(i, b)| (i, b.to_vec()))
-                .collect::<Vec<_>>()))
+            r(b.load_prekeys_batch(&[12, 9, 7]).await.map(|v| {
+                v.into_iter()
+                    .map(|(i, b)| (i, b.to_vec()))
+                    .collect::<Vec<_>>()
+            })),
         );
         rec(out, "max prekey", r(b.get_max_prekey_id().await));
         rec(out, "remove prekey", r(b.remove_prekey(12).await));
@@ -251,14 +275,23 @@ pub(super) mod tests {
         rec(out, "mark removed", r(b.mark_prekeys_uploaded(&[12]).await));
         rec(out, "prekey 12 gone", bytes(b.load_prekey(12).await));
         rec(out, "signed missing", r(b.load_signed_prekey(1).await));
-        rec(out, "store signed 1", r(b.store_signed_prekey(1, b"spk1").await));
-        rec(out, "store signed 2", r(b.store_signed_prekey(2, b"spk2").await));
+        rec(
+            out,
+            "store signed 1",
+            r(b.store_signed_prekey(1, b"spk1").await),
+        );
+        rec(
+            out,
+            "store signed 2",
+            r(b.store_signed_prekey(2, b"spk2").await),
+        );
         rec(out, "signed 1", r(b.load_signed_prekey(1).await));
         rec(out, "all signed", sorted(b.load_all_signed_prekeys().await));
         rec(out, "remove signed", r(b.remove_signed_prekey(1).await));
-        rec(out, 
+        rec(
+            out,
             "all signed after",
-            sorted(b.load_all_signed_prekeys().await)
+            sorted(b.load_all_signed_prekeys().await),
         );
     }
 
@@ -266,16 +299,16 @@ pub(super) mod tests {
         let g = "120363000000000001@g.us::5511900000001:1@s.whatsapp.net";
         rec(out, "sender key missing", r(b.get_sender_key(g).await));
         rec(out, "put sender key", r(b.put_sender_key(g, b"sk-1").await));
-        rec(out, 
+        rec(
+            out,
             "put sender keys",
             r(
                 b.put_sender_keys_batch(&[(g.into(), Bytes::from_static(b"sk-2"))])
-                    .await
-            )
+                    .await,
+            ),
         );
         rec(out, "sender key", r(b.get_sender_key(g).await));
         rec(out, "delete sender key", r(b.delete_sender_key(g).await));
         rec(out, "sender key gone", r(b.get_sender_key(g).await));
-
     }
 }
