@@ -127,36 +127,31 @@ pub(super) mod tests {
     use whatsapp_rust::wacore::appstate::processor::AppStateMutationMAC;
     use whatsapp_rust::wacore::store::traits::{AppStateSyncKey, Backend};
 
-    use super::super::oracle::{r, rec, Record};
+    use super::super::oracle::{r, Record};
 
     /// The [`AppSyncStore`](super::AppSyncStore) part of the script run against the reference.
-    pub async fn script(b: &dyn Backend, out: &mut Record) {
-        sync_keys_and_versions(b, out).await;
-        mutation_macs(b, out).await;
+    pub async fn script(b: &dyn Backend, o: &mut Record) {
+        sync_keys_and_versions(b, o).await;
+        mutation_macs(b, o).await;
     }
 
-    async fn sync_keys_and_versions(b: &dyn Backend, out: &mut Record) {
-        rec(out, "sync key missing", r(b.get_sync_key(b"k1").await));
-        rec(out, "latest missing", r(b.get_latest_sync_key_id().await));
+    async fn sync_keys_and_versions(b: &dyn Backend, o: &mut Record) {
+        o.rec("sync key missing", r(b.get_sync_key(b"k1").await));
+        o.rec("latest missing", r(b.get_latest_sync_key_id().await));
         let key = |n: u8| AppStateSyncKey {
             key_data: vec![n; 32],
             fingerprint: vec![n, n],
             timestamp: 1_700_000_000 + i64::from(n),
         };
-        rec(
-            out,
-            "set sync key 1",
-            r(b.set_sync_key(b"k1", key(1)).await),
-        );
-        rec(
-            out,
+        o.rec("set sync key 1", r(b.set_sync_key(b"k1", key(1)).await));
+        o.rec(
             "set sync key 2",
             r(b.set_sync_key(&[0, 255, 7], key(2)).await),
         );
-        rec(out, "sync key 1", r(b.get_sync_key(b"k1").await));
-        rec(out, "sync key 2", r(b.get_sync_key(&[0, 255, 7]).await));
-        rec(out, "latest", r(b.get_latest_sync_key_id().await));
-        rec(out, "version missing", r(b.get_version("regular").await));
+        o.rec("sync key 1", r(b.get_sync_key(b"k1").await));
+        o.rec("sync key 2", r(b.get_sync_key(&[0, 255, 7]).await));
+        o.rec("latest", r(b.get_latest_sync_key_id().await));
+        o.rec("version missing", r(b.get_version("regular").await));
         let state = HashState {
             version: 42,
             hash: [5; 128],
@@ -166,70 +161,48 @@ pub(super) mod tests {
             ]),
             mac_mismatch_fatal: true,
         };
-        rec(out, "set version", r(b.set_version("regular", state).await));
-        rec(out, "version", r(b.get_version("regular").await));
-        rec(
-            out,
-            "version other",
-            r(b.get_version("critical_block").await),
-        );
+        o.rec("set version", r(b.set_version("regular", state).await));
+        o.rec("version", r(b.get_version("regular").await));
+        o.rec("version other", r(b.get_version("critical_block").await));
     }
 
-    async fn mutation_macs(b: &dyn Backend, out: &mut Record) {
+    async fn mutation_macs(b: &dyn Backend, o: &mut Record) {
         let mac = |i: &[u8], v: &[u8]| AppStateMutationMAC {
             index_mac: i.to_vec(),
             value_mac: v.to_vec(),
         };
-        rec(
-            out,
+        o.rec(
             "put macs regular",
             r(
                 b.put_mutation_macs("regular", 1, &[mac(&[1], &[10]), mac(&[2], &[20])])
                     .await,
             ),
         );
-        rec(
-            out,
+        o.rec(
             "put macs critical",
             r(b.put_mutation_macs("critical", 1, &[mac(&[1], &[30])])
                 .await),
         );
-        rec(out, "mac 1", r(b.get_mutation_mac("regular", &[1]).await));
-        rec(
-            out,
-            "mac missing",
-            r(b.get_mutation_mac("regular", &[3]).await),
-        );
-        rec(
-            out,
+        o.rec("mac 1", r(b.get_mutation_mac("regular", &[1]).await));
+        o.rec("mac missing", r(b.get_mutation_mac("regular", &[3]).await));
+        o.rec(
             "macs batch",
             r(b.get_mutation_macs("regular", &[[0; 32], [1; 32]])
                 .await
                 .map(|m| m.len())),
         );
-        rec(
-            out,
+        o.rec(
             "delete macs",
             r(b.delete_mutation_macs("regular", &[vec![1], vec![9]]).await),
         );
-        rec(
-            out,
-            "mac 1 gone",
-            r(b.get_mutation_mac("regular", &[1]).await),
-        );
-        rec(
-            out,
-            "mac 2 kept",
-            r(b.get_mutation_mac("regular", &[2]).await),
-        );
-        rec(out, "clear macs", r(b.clear_mutation_macs("regular").await));
-        rec(
-            out,
+        o.rec("mac 1 gone", r(b.get_mutation_mac("regular", &[1]).await));
+        o.rec("mac 2 kept", r(b.get_mutation_mac("regular", &[2]).await));
+        o.rec("clear macs", r(b.clear_mutation_macs("regular").await));
+        o.rec(
             "mac 2 cleared",
             r(b.get_mutation_mac("regular", &[2]).await),
         );
-        rec(
-            out,
+        o.rec(
             "critical kept",
             r(b.get_mutation_mac("critical", &[1]).await),
         );

@@ -49,19 +49,15 @@ pub(super) mod tests {
     use whatsapp_rust::wacore::store::traits::Backend;
     use whatsapp_rust::wacore::store::Device;
 
-    use super::super::oracle::{r, rec, Record};
+    use super::super::oracle::{r, Record};
 
     /// The [`DeviceStore`](super::DeviceStore) part of the script run against the reference.
-    pub async fn script(b: &dyn Backend, device: &Device, out: &mut Record) {
-        rec(out, "device exists no", r(b.exists().await));
-        rec(
-            out,
-            "device load none",
-            r(b.load().await.map(|d| d.is_some())),
-        );
-        rec(out, "device create", r(b.create().await));
-        rec(out, "device exists", r(b.exists().await));
-        rec(out, "device save", r(b.save(device).await));
-        rec(out, "device load", r(b.load().await));
+    pub async fn script(b: &dyn Backend, device: &Device, o: &mut Record) {
+        o.rec("device exists no", r(b.exists().await));
+        o.rec("device load none", r(b.load().await.map(|d| d.is_some())));
+        o.rec("device create", r(b.create().await));
+        o.rec("device exists", r(b.exists().await));
+        o.rec("device save", r(b.save(device).await));
+        o.rec("device load", r(b.load().await));
     }
 }

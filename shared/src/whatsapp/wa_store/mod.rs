@@ -121,11 +121,14 @@ mod oracle {
     use crate::whatsapp::events::SlotKey;
 
     /// The results of a script: one `(label, result as JSON)` per call.
-    pub type Record = Vec<(&'static str, Value)>;
+    #[derive(Default)]
+    pub struct Record(pub Vec<(&'static str, Value)>);
 
-    /// Records one call's result.
-    pub fn rec(out: &mut Record, label: &'static str, value: Value) {
-        out.push((label, value));
+    impl Record {
+        /// Records one call's result.
+        pub fn rec(&mut self, label: &'static str, value: Value) {
+            self.0.push((label, value));
+        }
     }
 
     /// Addresses and groups the scripts use.
@@ -205,14 +208,14 @@ mod tests {
 
     /// Runs the same representative call sequence over every sub-trait and records each
     /// result, normalized to JSON (unordered collections sorted).
-    async fn script(b: &dyn Backend, device: &Device) -> Record {
-        let mut out = Record::new();
-        signal::tests::script(b, &mut out).await;
-        app_sync::tests::script(b, &mut out).await;
-        protocol::tests::script(b, &mut out).await;
-        msg_secret::tests::script(b, &mut out).await;
-        device::tests::script(b, device, &mut out).await;
-        out
+    async fn script(b: &dyn Backend, device: &Device) -> Vec<(&'static str, Value)> {
+        let mut o = Record::default();
+        signal::tests::script(b, &mut o).await;
+        app_sync::tests::script(b, &mut o).await;
+        protocol::tests::script(b, &mut o).await;
+        msg_secret::tests::script(b, &mut o).await;
+        device::tests::script(b, device, &mut o).await;
+        o.0
     }
 
     #[tokio::test]

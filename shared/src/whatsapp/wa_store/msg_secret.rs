@@ -106,7 +106,7 @@ impl MsgSecretStore for StoreBackend {
 pub(super) mod tests {
     use whatsapp_rust::wacore::store::traits::{Backend, MsgSecretEntry};
 
-    use super::super::oracle::{r, rec, Record, A1, G1};
+    use super::super::oracle::{r, Record, A1, G1};
 
     fn secret(chat: &str, id: &str, fill: u8, exp: i64, ts: i64) -> MsgSecretEntry {
         MsgSecretEntry {
@@ -121,15 +121,10 @@ pub(super) mod tests {
 
     /// The [`MsgSecretStore`](super::MsgSecretStore) part of the script run against the
     /// reference.
-    pub async fn script(b: &dyn Backend, out: &mut Record) {
+    pub async fn script(b: &dyn Backend, o: &mut Record) {
         let (a1, g1) = (A1, G1);
-        rec(
-            out,
-            "secret missing",
-            r(b.get_msg_secret(g1, a1, "m1").await),
-        );
-        rec(
-            out,
+        o.rec("secret missing", r(b.get_msg_secret(g1, a1, "m1").await));
+        o.rec(
             "secrets put",
             r(b.put_msg_secrets(vec![
                 secret(g1, "m1", 1, 100, 0),
@@ -139,13 +134,11 @@ pub(super) mod tests {
             ])
             .await),
         );
-        rec(
-            out,
+        o.rec(
             "secrets merge",
             r(b.put_msg_secrets(vec![secret(g1, "m1", 5, 150, 70)]).await),
         );
-        rec(
-            out,
+        o.rec(
             "secret single",
             r(
                 b.put_msg_secret(g1, "5511900000001@s.whatsapp.net", "m4", &[6; 32])
@@ -153,36 +146,15 @@ pub(super) mod tests {
             ),
         );
         let s = "5511900000001@s.whatsapp.net";
-        rec(
-            out,
-            "secret m1",
-            r(b.get_msg_secret_with_ts(g1, s, "m1").await),
-        );
-        rec(
-            out,
-            "secret m3",
-            r(b.get_msg_secret_with_ts(g1, s, "m3").await),
-        );
-        rec(out, "secret m4", r(b.get_msg_secret(g1, s, "m4").await));
-        rec(
-            out,
-            "secret expire",
-            r(b.delete_expired_msg_secrets(200).await),
-        );
-        rec(
-            out,
-            "secret m1 gone",
-            r(b.get_msg_secret(g1, s, "m1").await),
-        );
-        rec(
-            out,
+        o.rec("secret m1", r(b.get_msg_secret_with_ts(g1, s, "m1").await));
+        o.rec("secret m3", r(b.get_msg_secret_with_ts(g1, s, "m3").await));
+        o.rec("secret m4", r(b.get_msg_secret(g1, s, "m4").await));
+        o.rec("secret expire", r(b.delete_expired_msg_secrets(200).await));
+        o.rec("secret m1 gone", r(b.get_msg_secret(g1, s, "m1").await));
+        o.rec(
             "secret m2 kept",
             r(b.get_msg_secret_with_ts(g1, s, "m2").await),
         );
-        rec(
-            out,
-            "secret m3 kept",
-            r(b.get_msg_secret(g1, s, "m3").await),
-        );
+        o.rec("secret m3 kept", r(b.get_msg_secret(g1, s, "m3").await));
     }
 }

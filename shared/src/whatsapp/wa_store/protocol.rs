@@ -261,12 +261,7 @@ impl ProtocolStore for StoreBackend {
         message_id: &str,
         payload: &[u8],
     ) -> WaResult<()> {
-        let row = StampedBlob {
-            b: b64(payload),
-            ts: now_secs(),
-        };
-        let _guard = self.rmw.lock().await;
-        self.put_plain(&wa::sent(chat_jid, message_id), &to_json(&row)?)
+        self.put_stamped(&wa::sent(chat_jid, message_id), payload)
             .await
     }
 
@@ -299,12 +294,7 @@ impl ProtocolStore for StoreBackend {
         id: &str,
         message: &[u8],
     ) -> WaResult<()> {
-        let row = StampedBlob {
-            b: b64(message),
-            ts: now_secs(),
-        };
-        let _guard = self.rmw.lock().await;
-        self.put_plain(&wa::pending(chat, sender, id), &to_json(&row)?)
+        self.put_stamped(&wa::pending(chat, sender, id), message)
             .await
     }
 
@@ -359,158 +349,129 @@ impl ProtocolStore for StoreBackend {
     }
 }
 
+impl StoreBackend {
+    /// Stores `payload` stamped with the time now, under the read-modify-write lock.
+    async fn put_stamped(&self, sk: &str, payload: &[u8]) -> WaResult<()> {
+        let row = StampedBlob {
+            b: b64(payload),
+            ts: now_secs(),
+        };
+        let _guard = self.rmw.lock().await;
+        self.put_plain(sk, &to_json(&row)?).await
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use whatsapp_rust::wacore::store::traits::{
         Backend, DeviceInfo, DeviceListRecord, PendingInboundKey, PendingInboundRow, TcTokenEntry,
     };
 
-    use super::super::oracle::{lid, r, rec, sorted, Record, A1, A2, G1, G2};
+    use super::super::oracle::{lid, r, sorted, Record, A1, A2, G1, G2};
 
     /// The [`ProtocolStore`](super::ProtocolStore) part of the script run against the
     /// reference.
-    pub async fn script(b: &dyn Backend, out: &mut Record) {
-        sender_key_devices(b, out).await;
-        lid_mappings(b, out).await;
-        base_keys(b, out).await;
-        device_lists(b, out).await;
-        group_metadata(b, out).await;
-        tc_tokens(b, out).await;
-        sent_messages(b, out).await;
-        pending_inbound(b, out).await;
-        pending_inbound_removed(b, out).await;
+    pub async fn script(b: &dyn Backend, o: &mut Record) {
+        sender_key_devices(b, o).await;
+        lid_mappings(b, o).await;
+        base_keys(b, o).await;
+        device_lists(b, o).await;
+        group_metadata(b, o).await;
+        tc_tokens(b, o).await;
+        sent_messages(b, o).await;
+        pending_inbound(b, o).await;
+        pending_inbound_removed(b, o).await;
     }
 
-    async fn sender_key_devices(b: &dyn Backend, out: &mut Record) {
+    async fn sender_key_devices(b: &dyn Backend, o: &mut Record) {
         let (g1, g2) = (G1, G2);
-        rec(
-            out,
-            "skdev empty",
-            sorted(b.get_sender_key_devices(g1).await),
-        );
-        rec(
-            out,
+        o.rec("skdev empty", sorted(b.get_sender_key_devices(g1).await));
+        o.rec(
             "skdev set g1",
             r(
                 b.set_sender_key_status(g1, &[("d1@lid", true), ("d2@lid", false)])
                     .await,
             ),
         );
-        rec(
-            out,
+        o.rec(
             "skdev set g2",
             r(
                 b.set_sender_key_status(g2, &[("d1@lid", true), ("d3@lid", true)])
                     .await,
             ),
         );
-        rec(
-            out,
+        o.rec(
             "skdev update",
             r(b.set_sender_key_status(g1, &[("d2@lid", true)]).await),
         );
-        rec(out, "skdev g1", sorted(b.get_sender_key_devices(g1).await));
-        rec(
-            out,
+        o.rec("skdev g1", sorted(b.get_sender_key_devices(g1).await));
+        o.rec(
             "skdev rows none",
             r(b.delete_sender_key_device_rows(&[]).await),
         );
-        rec(
-            out,
+        o.rec(
             "skdev rows",
             r(b.delete_sender_key_device_rows(&["d1@lid"]).await),
         );
-        rec(
-            out,
-            "skdev g1 after",
-            sorted(b.get_sender_key_devices(g1).await),
-        );
-        rec(
-            out,
-            "skdev g2 after",
-            sorted(b.get_sender_key_devices(g2).await),
-        );
-        rec(
-            out,
-            "skdev clear g1",
-            r(b.clear_sender_key_devices(g1).await),
-        );
-        rec(
-            out,
+        o.rec("skdev g1 after", sorted(b.get_sender_key_devices(g1).await));
+        o.rec("skdev g2 after", sorted(b.get_sender_key_devices(g2).await));
+        o.rec("skdev clear g1", r(b.clear_sender_key_devices(g1).await));
+        o.rec(
             "skdev g1 cleared",
             sorted(b.get_sender_key_devices(g1).await),
         );
-        rec(
-            out,
-            "skdev g2 kept",
-            sorted(b.get_sender_key_devices(g2).await),
-        );
-        rec(
-            out,
-            "skdev clear all",
-            r(b.clear_all_sender_key_devices().await),
-        );
-        rec(
-            out,
+        o.rec("skdev g2 kept", sorted(b.get_sender_key_devices(g2).await));
+        o.rec("skdev clear all", r(b.clear_all_sender_key_devices().await));
+        o.rec(
             "skdev g2 cleared",
             sorted(b.get_sender_key_devices(g2).await),
         );
     }
 
-    async fn lid_mappings(b: &dyn Backend, out: &mut Record) {
-        rec(out, "lid missing", r(b.get_lid_mapping("100").await));
-        rec(out, "pn missing", r(b.get_pn_mapping("5511").await));
-        rec(
-            out,
+    async fn lid_mappings(b: &dyn Backend, o: &mut Record) {
+        o.rec("lid missing", r(b.get_lid_mapping("100").await));
+        o.rec("pn missing", r(b.get_pn_mapping("5511").await));
+        o.rec(
             "put lid",
             r(b.put_lid_mapping(&lid("100", "5511", 1)).await),
         );
-        rec(
-            out,
+        o.rec(
             "put lids",
             r(
                 b.put_lid_mappings(&[lid("200", "5522", 2), lid("100", "5533", 3)])
                     .await,
             ),
         );
-        rec(out, "lid 100", r(b.get_lid_mapping("100").await));
-        rec(out, "pn old gone", r(b.get_pn_mapping("5511").await));
-        rec(out, "pn new", r(b.get_pn_mapping("5533").await));
-        rec(out, "pn 5522", r(b.get_pn_mapping("5522").await));
-        rec(out, "all lids", sorted(b.get_all_lid_mappings().await));
+        o.rec("lid 100", r(b.get_lid_mapping("100").await));
+        o.rec("pn old gone", r(b.get_pn_mapping("5511").await));
+        o.rec("pn new", r(b.get_pn_mapping("5533").await));
+        o.rec("pn 5522", r(b.get_pn_mapping("5522").await));
+        o.rec("all lids", sorted(b.get_all_lid_mappings().await));
     }
 
-    async fn base_keys(b: &dyn Backend, out: &mut Record) {
+    async fn base_keys(b: &dyn Backend, o: &mut Record) {
         let a1 = A1;
-        rec(
-            out,
+        o.rec(
             "base key missing",
             r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
-        rec(
-            out,
-            "save base key",
-            r(b.save_base_key(a1, "m1", b"bk").await),
-        );
-        rec(
-            out,
+        o.rec("save base key", r(b.save_base_key(a1, "m1", b"bk").await));
+        o.rec(
             "base key same",
             r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
-        rec(
-            out,
+        o.rec(
             "base key differs",
             r(b.has_same_base_key(a1, "m1", b"xx").await),
         );
-        rec(out, "delete base key", r(b.delete_base_key(a1, "m1").await));
-        rec(
-            out,
+        o.rec("delete base key", r(b.delete_base_key(a1, "m1").await));
+        o.rec(
             "base key gone",
             r(b.has_same_base_key(a1, "m1", b"bk").await),
         );
     }
 
-    async fn device_lists(b: &dyn Backend, out: &mut Record) {
+    async fn device_lists(b: &dyn Backend, o: &mut Record) {
         let devices = |user: &str, n: u32| DeviceListRecord {
             user: user.into(),
             devices: (0..n).map(|d| DeviceInfo::new(d, Some(d))).collect(),
@@ -518,160 +479,128 @@ pub(super) mod tests {
             phash: Some("2:abc".into()),
             raw_id: Some(n),
         };
-        rec(out, "devices missing", r(b.get_devices("5511").await));
-        rec(
-            out,
+        o.rec("devices missing", r(b.get_devices("5511").await));
+        o.rec(
             "update devices",
             r(b.update_device_list(devices("5511", 2)).await),
         );
-        rec(
-            out,
+        o.rec(
             "update devices batch",
             r(
                 b.update_device_lists(vec![devices("5522", 1), devices("5511", 3)])
                     .await,
             ),
         );
-        rec(out, "devices 5511", r(b.get_devices("5511").await));
-        rec(out, "delete devices", r(b.delete_devices("5511").await));
-        rec(out, "devices gone", r(b.get_devices("5511").await));
-        rec(out, "devices 5522", r(b.get_devices("5522").await));
+        o.rec("devices 5511", r(b.get_devices("5511").await));
+        o.rec("delete devices", r(b.delete_devices("5511").await));
+        o.rec("devices gone", r(b.get_devices("5511").await));
+        o.rec("devices 5522", r(b.get_devices("5522").await));
     }
 
-    async fn group_metadata(b: &dyn Backend, out: &mut Record) {
+    async fn group_metadata(b: &dyn Backend, o: &mut Record) {
         let g1 = G1;
-        rec(out, "group meta missing", r(b.get_group_metadata(g1).await));
-        rec(
-            out,
+        o.rec("group meta missing", r(b.get_group_metadata(g1).await));
+        o.rec(
             "put group meta",
             r(b.put_group_metadata(g1, b"blob-v1").await),
         );
-        rec(
-            out,
+        o.rec(
             "put group meta 2",
             r(b.put_group_metadata(g1, b"blob-v2").await),
         );
-        rec(out, "group meta", r(b.get_group_metadata(g1).await));
-        rec(
-            out,
-            "delete group meta",
-            r(b.delete_group_metadata(g1).await),
-        );
-        rec(out, "group meta gone", r(b.get_group_metadata(g1).await));
+        o.rec("group meta", r(b.get_group_metadata(g1).await));
+        o.rec("delete group meta", r(b.delete_group_metadata(g1).await));
+        o.rec("group meta gone", r(b.get_group_metadata(g1).await));
     }
 
-    async fn tc_tokens(b: &dyn Backend, out: &mut Record) {
+    async fn tc_tokens(b: &dyn Backend, o: &mut Record) {
         let t = |token: &[u8], ts: i64, sender: Option<i64>| TcTokenEntry {
             token: token.to_vec(),
             token_timestamp: ts,
             sender_timestamp: sender,
         };
-        rec(out, "tc missing", r(b.get_tc_token("1@lid").await));
-        rec(
-            out,
+        o.rec("tc missing", r(b.get_tc_token("1@lid").await));
+        o.rec(
             "tc put 1",
             r(b.put_tc_token("1@lid", &t(b"tok1", 100, None)).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc put 2",
             r(b.put_tc_token("2@lid", &t(b"tok2", 10, Some(10))).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc touch 1",
             r(b.touch_tc_token_sender_timestamp("1@lid", 50).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc touch 1 older",
             r(b.touch_tc_token_sender_timestamp("1@lid", 40).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc touch new",
             r(b.touch_tc_token_sender_timestamp("3@lid", 60).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc recv stale",
             r(b.store_received_tc_token("1@lid", b"old", 90).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc recv newer",
             r(b.store_received_tc_token("1@lid", b"new", 120).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc recv placeholder",
             r(b.store_received_tc_token("3@lid", b"t3", 5).await),
         );
-        rec(
-            out,
+        o.rec(
             "tc recv fresh",
             r(b.store_received_tc_token("4@lid", b"t4", 7).await),
         );
-        rec(out, "tc 1", r(b.get_tc_token("1@lid").await));
-        rec(out, "tc 3", r(b.get_tc_token("3@lid").await));
-        rec(out, "tc 4", r(b.get_tc_token("4@lid").await));
-        rec(out, "tc jids", sorted(b.get_all_tc_token_jids().await));
-        rec(out, "tc expire", r(b.delete_expired_tc_tokens(8, 55).await));
-        rec(
-            out,
-            "tc jids after",
-            sorted(b.get_all_tc_token_jids().await),
-        );
-        rec(out, "tc delete", r(b.delete_tc_token("1@lid").await));
-        rec(out, "tc 1 gone", r(b.get_tc_token("1@lid").await));
+        o.rec("tc 1", r(b.get_tc_token("1@lid").await));
+        o.rec("tc 3", r(b.get_tc_token("3@lid").await));
+        o.rec("tc 4", r(b.get_tc_token("4@lid").await));
+        o.rec("tc jids", sorted(b.get_all_tc_token_jids().await));
+        o.rec("tc expire", r(b.delete_expired_tc_tokens(8, 55).await));
+        o.rec("tc jids after", sorted(b.get_all_tc_token_jids().await));
+        o.rec("tc delete", r(b.delete_tc_token("1@lid").await));
+        o.rec("tc 1 gone", r(b.get_tc_token("1@lid").await));
     }
 
-    async fn sent_messages(b: &dyn Backend, out: &mut Record) {
+    async fn sent_messages(b: &dyn Backend, o: &mut Record) {
         let (a2, g1) = (A2, G1);
-        rec(out, "sent missing", r(b.take_sent_message(g1, "s0").await));
-        rec(
-            out,
+        o.rec("sent missing", r(b.take_sent_message(g1, "s0").await));
+        o.rec(
             "sent store",
             r(b.store_sent_message(g1, "s1", b"payload-1").await),
         );
-        rec(
-            out,
+        o.rec(
             "sent store 2",
             r(b.store_sent_message(a2, "s2", b"payload-2").await),
         );
-        rec(out, "sent take", r(b.take_sent_message(g1, "s1").await));
-        rec(
-            out,
-            "sent take again",
-            r(b.take_sent_message(g1, "s1").await),
-        );
-        rec(
-            out,
+        o.rec("sent take", r(b.take_sent_message(g1, "s1").await));
+        o.rec("sent take again", r(b.take_sent_message(g1, "s1").await));
+        o.rec(
             "sent expire none",
             r(b.delete_expired_sent_messages(0).await),
         );
-        rec(
-            out,
+        o.rec(
             "sent expire all",
             r(b.delete_expired_sent_messages(i64::MAX).await),
         );
-        rec(out, "sent 2 gone", r(b.take_sent_message(a2, "s2").await));
+        o.rec("sent 2 gone", r(b.take_sent_message(a2, "s2").await));
     }
 
-    async fn pending_inbound(b: &dyn Backend, out: &mut Record) {
+    async fn pending_inbound(b: &dyn Backend, o: &mut Record) {
         let (a1, a2, g1) = (A1, A2, G1);
-        rec(
-            out,
+        o.rec(
             "pending missing",
             r(b.get_pending_inbound(g1, a1, "p1").await),
         );
-        rec(
-            out,
+        o.rec(
             "pending store",
             r(b.store_pending_inbound(g1, a1, "p1", b"msg-1").await),
         );
-        rec(
-            out,
+        o.rec(
             "pending batch",
             r(b.store_pending_inbound_batch(&[
                 PendingInboundRow {
@@ -689,32 +618,24 @@ pub(super) mod tests {
             ])
             .await),
         );
-        rec(
-            out,
-            "pending 1",
-            r(b.get_pending_inbound(g1, a1, "p1").await),
-        );
-        rec(
-            out,
+        o.rec("pending 1", r(b.get_pending_inbound(g1, a1, "p1").await));
+        o.rec(
             "pending other sender",
             r(b.get_pending_inbound(g1, a2, "p1").await),
         );
     }
 
-    async fn pending_inbound_removed(b: &dyn Backend, out: &mut Record) {
+    async fn pending_inbound_removed(b: &dyn Backend, o: &mut Record) {
         let (a1, a2, g1) = (A1, A2, G1);
-        rec(
-            out,
+        o.rec(
             "pending delete",
             r(b.delete_pending_inbound(g1, a1, "p1").await),
         );
-        rec(
-            out,
+        o.rec(
             "pending 1 gone",
             r(b.get_pending_inbound(g1, a1, "p1").await),
         );
-        rec(
-            out,
+        o.rec(
             "pending delete batch",
             r(b.delete_pending_inbound_batch(&[PendingInboundKey {
                 chat: g1,
@@ -723,28 +644,20 @@ pub(super) mod tests {
             }])
             .await),
         );
-        rec(
-            out,
+        o.rec(
             "pending 2 gone",
             r(b.get_pending_inbound(g1, a1, "p2").await),
         );
-        rec(
-            out,
+        o.rec(
             "pending expire none",
             r(b.delete_expired_pending_inbound(0).await),
         );
-        rec(
-            out,
-            "pending 3",
-            r(b.get_pending_inbound(a2, a2, "p3").await),
-        );
-        rec(
-            out,
+        o.rec("pending 3", r(b.get_pending_inbound(a2, a2, "p3").await));
+        o.rec(
             "pending expire all",
             r(b.delete_expired_pending_inbound(i64::MAX).await),
         );
-        rec(
-            out,
+        o.rec(
             "pending 3 gone",
             r(b.get_pending_inbound(a2, a2, "p3").await),
         );

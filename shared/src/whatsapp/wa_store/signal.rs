@@ -166,40 +166,34 @@ pub(super) mod tests {
     use whatsapp_rust::bytes::Bytes;
     use whatsapp_rust::wacore::store::traits::Backend;
 
-    use super::super::oracle::{bytes, r, rec, sorted, Record, A1, A2};
+    use super::super::oracle::{bytes, r, sorted, Record, A1, A2};
 
     /// The [`SignalStore`](super::SignalStore) part of the script run against the reference.
-    pub async fn script(b: &dyn Backend, out: &mut Record) {
-        identities_and_sessions(b, out).await;
-        prekeys(b, out).await;
-        sender_keys(b, out).await;
+    pub async fn script(b: &dyn Backend, o: &mut Record) {
+        identities_and_sessions(b, o).await;
+        prekeys(b, o).await;
+        sender_keys(b, o).await;
     }
 
-    async fn identities_and_sessions(b: &dyn Backend, out: &mut Record) {
+    async fn identities_and_sessions(b: &dyn Backend, o: &mut Record) {
         let (a1, a2) = (A1, A2);
-        rec(out, "identity missing", r(b.load_identity(a1).await));
-        rec(out, "put identity", r(b.put_identity(a1, [1; 32]).await));
-        rec(
-            out,
+        o.rec("identity missing", r(b.load_identity(a1).await));
+        o.rec("put identity", r(b.put_identity(a1, [1; 32]).await));
+        o.rec(
             "put identities",
             r(
                 b.put_identities_batch(&[(a2.into(), [2; 32]), (a1.into(), [3; 32])])
                     .await,
             ),
         );
-        rec(out, "identity a1", r(b.load_identity(a1).await));
-        rec(out, "identity a2", r(b.load_identity(a2).await));
-        rec(out, "delete identity", r(b.delete_identity(a2).await));
-        rec(out, "identity a2 gone", r(b.load_identity(a2).await));
-        rec(out, "session missing", bytes(b.get_session(a1).await));
-        rec(out, "has session no", r(b.has_session(a1).await));
-        rec(
-            out,
-            "put session",
-            r(b.put_session(a1, b"session-one").await),
-        );
-        rec(
-            out,
+        o.rec("identity a1", r(b.load_identity(a1).await));
+        o.rec("identity a2", r(b.load_identity(a2).await));
+        o.rec("delete identity", r(b.delete_identity(a2).await));
+        o.rec("identity a2 gone", r(b.load_identity(a2).await));
+        o.rec("session missing", bytes(b.get_session(a1).await));
+        o.rec("has session no", r(b.has_session(a1).await));
+        o.rec("put session", r(b.put_session(a1, b"session-one").await));
+        o.rec(
             "put sessions",
             r(b.put_sessions_batch(&[
                 (a2.into(), Bytes::from_static(b"session-two")),
@@ -207,43 +201,34 @@ pub(super) mod tests {
             ])
             .await),
         );
-        rec(out, "session a1", bytes(b.get_session(a1).await));
-        rec(out, "session a2", bytes(b.get_session(a2).await));
-        rec(out, "has session", r(b.has_session(a2).await));
-        rec(
-            out,
+        o.rec("session a1", bytes(b.get_session(a1).await));
+        o.rec("session a2", bytes(b.get_session(a2).await));
+        o.rec("has session", r(b.has_session(a2).await));
+        o.rec(
             "state user1",
             r(b.has_signal_state_for_user("5511900000001").await),
         );
-        rec(
-            out,
+        o.rec(
             "state prefix",
             r(b.has_signal_state_for_user("551190000000").await),
         );
-        rec(
-            out,
+        o.rec(
             "state none",
             r(b.has_signal_state_for_user("5511999999999").await),
         );
-        rec(out, "delete session", r(b.delete_session(a2).await));
-        rec(out, "session a2 gone", bytes(b.get_session(a2).await));
-        rec(
-            out,
+        o.rec("delete session", r(b.delete_session(a2).await));
+        o.rec("session a2 gone", bytes(b.get_session(a2).await));
+        o.rec(
             "state user2 gone",
             r(b.has_signal_state_for_user("5511900000002").await),
         );
     }
 
-    async fn prekeys(b: &dyn Backend, out: &mut Record) {
-        rec(out, "max prekey empty", r(b.get_max_prekey_id().await));
-        rec(out, "prekey missing", bytes(b.load_prekey(7).await));
-        rec(
-            out,
-            "store prekey",
-            r(b.store_prekey(7, b"pk7", false).await),
-        );
-        rec(
-            out,
+    async fn prekeys(b: &dyn Backend, o: &mut Record) {
+        o.rec("max prekey empty", r(b.get_max_prekey_id().await));
+        o.rec("prekey missing", bytes(b.load_prekey(7).await));
+        o.rec("store prekey", r(b.store_prekey(7, b"pk7", false).await));
+        o.rec(
             "store prekeys",
             r(b.store_prekeys_batch(
                 &[
@@ -254,14 +239,9 @@ pub(super) mod tests {
             )
             .await),
         );
-        rec(
-            out,
-            "mark uploaded",
-            r(b.mark_prekeys_uploaded(&[7, 99]).await),
-        );
-        rec(out, "prekey 8", bytes(b.load_prekey(8).await));
-        rec(
-            out,
+        o.rec("mark uploaded", r(b.mark_prekeys_uploaded(&[7, 99]).await));
+        o.rec("prekey 8", bytes(b.load_prekey(8).await));
+        o.rec(
             "prekeys batch",
             r(b.load_prekeys_batch(&[12, 9, 7]).await.map(|v| {
                 v.into_iter()
@@ -269,46 +249,36 @@ pub(super) mod tests {
                     .collect::<Vec<_>>()
             })),
         );
-        rec(out, "max prekey", r(b.get_max_prekey_id().await));
-        rec(out, "remove prekey", r(b.remove_prekey(12).await));
-        rec(out, "max prekey after", r(b.get_max_prekey_id().await));
-        rec(out, "mark removed", r(b.mark_prekeys_uploaded(&[12]).await));
-        rec(out, "prekey 12 gone", bytes(b.load_prekey(12).await));
-        rec(out, "signed missing", r(b.load_signed_prekey(1).await));
-        rec(
-            out,
-            "store signed 1",
-            r(b.store_signed_prekey(1, b"spk1").await),
-        );
-        rec(
-            out,
-            "store signed 2",
-            r(b.store_signed_prekey(2, b"spk2").await),
-        );
-        rec(out, "signed 1", r(b.load_signed_prekey(1).await));
-        rec(out, "all signed", sorted(b.load_all_signed_prekeys().await));
-        rec(out, "remove signed", r(b.remove_signed_prekey(1).await));
-        rec(
-            out,
+        o.rec("max prekey", r(b.get_max_prekey_id().await));
+        o.rec("remove prekey", r(b.remove_prekey(12).await));
+        o.rec("max prekey after", r(b.get_max_prekey_id().await));
+        o.rec("mark removed", r(b.mark_prekeys_uploaded(&[12]).await));
+        o.rec("prekey 12 gone", bytes(b.load_prekey(12).await));
+        o.rec("signed missing", r(b.load_signed_prekey(1).await));
+        o.rec("store signed 1", r(b.store_signed_prekey(1, b"spk1").await));
+        o.rec("store signed 2", r(b.store_signed_prekey(2, b"spk2").await));
+        o.rec("signed 1", r(b.load_signed_prekey(1).await));
+        o.rec("all signed", sorted(b.load_all_signed_prekeys().await));
+        o.rec("remove signed", r(b.remove_signed_prekey(1).await));
+        o.rec(
             "all signed after",
             sorted(b.load_all_signed_prekeys().await),
         );
     }
 
-    async fn sender_keys(b: &dyn Backend, out: &mut Record) {
+    async fn sender_keys(b: &dyn Backend, o: &mut Record) {
         let g = "120363000000000001@g.us::5511900000001:1@s.whatsapp.net";
-        rec(out, "sender key missing", r(b.get_sender_key(g).await));
-        rec(out, "put sender key", r(b.put_sender_key(g, b"sk-1").await));
-        rec(
-            out,
+        o.rec("sender key missing", r(b.get_sender_key(g).await));
+        o.rec("put sender key", r(b.put_sender_key(g, b"sk-1").await));
+        o.rec(
             "put sender keys",
             r(
                 b.put_sender_keys_batch(&[(g.into(), Bytes::from_static(b"sk-2"))])
                     .await,
             ),
         );
-        rec(out, "sender key", r(b.get_sender_key(g).await));
-        rec(out, "delete sender key", r(b.delete_sender_key(g).await));
-        rec(out, "sender key gone", r(b.get_sender_key(g).await));
+        o.rec("sender key", r(b.get_sender_key(g).await));
+        o.rec("delete sender key", r(b.delete_sender_key(g).await));
+        o.rec("sender key gone", r(b.get_sender_key(g).await));
     }
 }
