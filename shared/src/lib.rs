@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod local;
 pub mod metrics;
+pub mod private_file;
 pub mod queue;
 pub mod records;
 pub mod saipos;

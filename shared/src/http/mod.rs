@@ -5,6 +5,7 @@
 pub mod client_config;
 pub mod cloud_api;
 pub mod dev_sign_in;
+pub mod extract;
 pub mod health;
 pub mod json;
 pub mod sessions;
