@@ -22,6 +22,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::jwt::UserTokens;
 use crate::crypto::SecretBox;
+use crate::domain::error::DomainError;
 use crate::store::Store;
 use crate::ApiError;
 
@@ -49,6 +50,17 @@ pub struct SessionCommands {
     /// How long `start`/`logout` wait for the gateway's answer before returning the
     /// current status.
     pub wait: std::time::Duration,
+}
+
+/// A domain rule's refusal, as the JSON error contract shows it: a 400 whose code is
+/// `validation_error` (with the field) or the rule's own code.
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid { field, message } => ApiError::invalid(field, message),
+            DomainError::Refused { code, message } => ApiError::bad_request(code, message),
+        }
+    }
 }
 
 /// Wraps a function's routes with the behaviour every router shares.
