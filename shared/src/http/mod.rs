@@ -40,6 +40,7 @@ pub struct AppState {
     /// process can't reach a gateway (session start/logout then answer 503).
     pub sessions: Option<SessionCommands>,
     /// Meta's webhook settings; absent where the webhook isn't served (it answers 503).
+    /// (The `whatsapp-webhook` function builds a smaller state of its own.)
     pub webhook: Option<webhook::WebhookSettings>,
 }
 
@@ -64,7 +65,7 @@ impl From<DomainError> for ApiError {
 }
 
 /// Wraps a function's routes with the behaviour every router shares.
-pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+pub fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|method: Method| async move {
@@ -112,7 +113,12 @@ pub fn sessions_router(state: AppState) -> Router {
     finish(sessions::routes().merge(cloud_api::routes()), state)
 }
 
-/// The router of the `whatsapp-webhook` Lambda function.
-pub fn webhook_router(state: AppState) -> Router {
+/// The router of the `whatsapp-webhook` Lambda function, from its own
+/// [`WebhookState`](webhook::WebhookState) (or from an [`AppState`]).
+pub fn webhook_router<S>(state: S) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+    webhook::WebhookState: axum::extract::FromRef<S>,
+{
     finish(webhook::routes(), state)
 }
