@@ -46,7 +46,6 @@ pub fn sqs_queue(aws: &SdkConfig, var: &'static str) -> Result<Arc<dyn Queue>, C
 
 /// An SQS queue from the URL in `var`, when it is set.
 pub fn optional_sqs_queue(aws: &SdkConfig, var: &'static str) -> Option<Arc<dyn Queue>> {
-    optional(var).map(|url| {
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)) as Arc<dyn Queue>
-    })
+    optional(var)
+        .map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)) as Arc<dyn Queue>)
 }

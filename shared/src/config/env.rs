@@ -44,7 +44,9 @@ mod tests {
         std::env::set_var("PLATEFULL_TEST_ENV_WORD", "soon");
         assert_eq!(optional("PLATEFULL_TEST_ENV_BLANK"), None);
         assert_eq!(
-            required("PLATEFULL_TEST_ENV_BLANK").unwrap_err().to_string(),
+            required("PLATEFULL_TEST_ENV_BLANK")
+                .unwrap_err()
+                .to_string(),
             "environment variable PLATEFULL_TEST_ENV_BLANK is required"
         );
         assert_eq!(parse("PLATEFULL_TEST_ENV_NUMBER", 3u64, "ms").unwrap(), 250);

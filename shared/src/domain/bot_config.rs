@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::validate;
 use super::error::DomainError;
+use super::validate;
 
 pub const DEFAULT_MESSAGE_LIMIT: u32 = 30;
 pub const DEFAULT_CONTEXT_TIME: u32 = 60;
@@ -161,7 +161,10 @@ impl ConfigPatchRequest {
             match value {
                 None => {}
                 Some(None) => {
-                    return Err(DomainError::invalid(field, format!("{field} can't be null")))
+                    return Err(DomainError::invalid(
+                        field,
+                        format!("{field} can't be null"),
+                    ))
                 }
                 Some(Some(n)) => change
                     .set
@@ -170,7 +173,12 @@ impl ConfigPatchRequest {
         }
         match self.bot_enabled {
             None => {}
-            Some(None) => return Err(DomainError::invalid("botEnabled", "botEnabled can't be null")),
+            Some(None) => {
+                return Err(DomainError::invalid(
+                    "botEnabled",
+                    "botEnabled can't be null",
+                ))
+            }
             Some(Some(on)) => change.set.push(("botEnabled", on.into())),
         }
         match self.debounce_seconds {

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate;
 use super::error::DomainError;
+use super::validate;
 
 pub const NAME_MAX: usize = 80;
 pub const SAIPOS_TOKEN_MAX: usize = 4096;

@@ -31,10 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/whatsapp/{store_id}/{slot}/logout", post(logout))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    access: StoreAccess,
-) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, access: StoreAccess) -> Result<Json<Value>, ApiError> {
     let slots = records::list_slots(state.store.as_ref(), &access.store_id, &access.caller).await?;
     Ok(Json(json!({ "data": slots })))
 }
