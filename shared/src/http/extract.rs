@@ -216,3 +216,163 @@ where
         Ok(WithBody(checked, body))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Which error wins when several apply: the order the routes always had.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use crate::auth::dev::DevSigner;
+    use crate::crypto::SecretBox;
+    use crate::http::{all_routes, AppState};
+    use crate::store::embedded::EmbeddedStore;
+
+    fn app(dir: &std::path::Path) -> (Router, DevSigner) {
+        let signer = DevSigner::generate("test-issuer", "test-audience");
+        let state = AppState {
+            store: Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap()),
+            users: Arc::new(signer.verifier()),
+            secrets: Arc::new(SecretBox::from_key(&[3; 32])),
+            saipos: Default::default(),
+            sessions: None,
+            webhook: None,
+        };
+        (all_routes(state), signer)
+    }
+
+    async fn call(
+        app: &Router,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        (
+            status,
+            json["error"]["code"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn store_routes_read_the_body_before_the_credential_then_the_store_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, signer) = app(dir.path());
+        let config = "/api/client/st_00000000000000000000/config";
+        // A malformed body wins over a missing credential.
+        assert_eq!(
+            call(&app, Method::PUT, config, None, "{").await,
+            (StatusCode::BAD_REQUEST, "invalid_json".into())
+        );
+        assert_eq!(
+            call(&app, Method::PUT, config, None, r#"{"temperature":1}"#).await,
+            (StatusCode::BAD_REQUEST, "invalid_body".into())
+        );
+        // A good body without a credential: the credential.
+        assert_eq!(
+            call(&app, Method::PUT, config, None, "{}").await,
+            (StatusCode::UNAUTHORIZED, "missing_token".into())
+        );
+        // The credential wins over a storeId that can't exist, and that over validation.
+        let bad_id = "/api/client/whatever/config";
+        assert_eq!(
+            call(&app, Method::PUT, bad_id, None, r#"{"messageLimit":0}"#).await,
+            (StatusCode::UNAUTHORIZED, "missing_token".into())
+        );
+        let alice = signer.token("alice", 600);
+        assert_eq!(
+            call(
+                &app,
+                Method::PUT,
+                bad_id,
+                Some(&alice),
+                r#"{"messageLimit":0}"#
+            )
+            .await,
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+        // Routes with more parameters than the storeId: credential, storeId, then the slot.
+        assert_eq!(
+            call(
+                &app,
+                Method::POST,
+                "/api/whatsapp/whatever/9/start",
+                None,
+                ""
+            )
+            .await,
+            (StatusCode::UNAUTHORIZED, "missing_token".into())
+        );
+        assert_eq!(
+            call(
+                &app,
+                Method::POST,
+                "/api/whatsapp/whatever/9/logout",
+                Some(&alice),
+                ""
+            )
+            .await,
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+        assert_eq!(
+            call(
+                &app,
+                Method::POST,
+                "/api/whatsapp/st_00000000000000000000/9/start",
+                Some(&alice),
+                ""
+            )
+            .await,
+            (StatusCode::BAD_REQUEST, "validation_error".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn user_api_routes_check_the_user_then_the_body_then_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, signer) = app(dir.path());
+        let path = "/api/user-apis/api_00000000000000000000";
+        // The user first, even before a malformed body.
+        assert_eq!(
+            call(&app, Method::PATCH, path, None, "{").await,
+            (StatusCode::UNAUTHORIZED, "missing_token".into())
+        );
+        let alice = signer.token("alice", 600);
+        // Then the body, before looking the API up.
+        assert_eq!(
+            call(&app, Method::PATCH, path, Some(&alice), "{").await,
+            (StatusCode::BAD_REQUEST, "invalid_json".into())
+        );
+        // Then the API, before validating the change.
+        assert_eq!(
+            call(&app, Method::PATCH, path, Some(&alice), "{}").await,
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+        assert_eq!(
+            call(&app, Method::GET, path, Some(&alice), "").await,
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+    }
+}
