@@ -34,8 +34,8 @@ if ! (cd web/tests && npm ls --omit=dev >/dev/null 2>&1); then
   (cd web/tests && npm ci --no-audit --no-fund) || fail "npm ci in web/tests failed"
 fi
 
-echo "==> cargo build -p platefull"
-cargo build -p platefull --locked
+echo "==> cargo build -p platefull-cli"
+cargo build -p platefull-cli --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 export PLATEFULL_BIN=$target_dir/debug/platefull
 [ -x "$PLATEFULL_BIN" ] || fail "no binary at $PLATEFULL_BIN after the build"

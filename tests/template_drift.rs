@@ -4,7 +4,8 @@
 //!     cargo-lambda from the workspace, binary = the crate's binary), and vice versa;
 //! (b) every HttpApi route of a function is answered by that function's router, and every
 //!     route of the routers in `shared/src/http/` is in the template;
-//! (c) every environment variable the template sets is read by the code that runs there,
+//! (c) every environment variable the template sets is read by the code that runs there (its
+//!     crate, the shared library and, of `shared/src/config/`, only its own settings builder),
 //!     the ones each part needs are set, and none holds a literal secret;
 //! (d) the queues are what the code expects: commands and outbound FIFO, inbound standard,
 //!     each with a dead-letter queue of the same kind after 5 receives; the bot's event
@@ -72,7 +73,6 @@ fn required_env(part: &str) -> &'static [&'static str] {
         "gateway" => &[
             "PLATEFULL_TABLE",
             "PLATEFULL_DATA_KEY_CIPHERTEXT",
-            "STACK_PROJECT_ID",
             "PLATEFULL_COMMANDS_QUEUE_URL",
             "PLATEFULL_INBOUND_QUEUE_URL",
             "PLATEFULL_OUTBOUND_QUEUE_URL",
@@ -293,14 +293,17 @@ fn binaries(manifest: &str) -> Vec<String> {
     bins
 }
 
-fn rust_sources(dir: &Path, out: &mut String) {
+fn rust_sources(dir: &Path, skip: &[PathBuf], out: &mut String) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries {
         let path = entry.unwrap().path();
+        if skip.contains(&path) {
+            continue;
+        }
         if path.is_dir() {
-            rust_sources(&path, out);
+            rust_sources(&path, skip, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push_str(&std::fs::read_to_string(&path).unwrap());
             out.push('\n');
@@ -308,11 +311,37 @@ fn rust_sources(dir: &Path, out: &mut String) {
     }
 }
 
-/// The Rust code that runs in a part: its own crate and the shared library.
-fn code_of(crate_dir: &Path) -> String {
+/// The settings builders of `shared/src/config/`, one per part (see that module's table).
+const CONFIG_BUILDERS: &[(&str, &str)] = &[
+    ("user-apis", "api.rs"),
+    ("client-config", "api.rs"),
+    ("whatsapp-sessions", "api.rs"),
+    ("whatsapp-webhook", "webhook.rs"),
+    ("bot-reply", "bot.rs"),
+    ("gateway", "gateway.rs"),
+];
+
+/// The Rust code that runs in a part: its own crate and the shared library, of whose
+/// settings builders only the part's own (so a variable only another part's builder reads
+/// counts as not read here).
+fn code_of(part: &str, crate_dir: &Path) -> String {
+    let config = root().join("shared/src/config");
+    let own = CONFIG_BUILDERS
+        .iter()
+        .find(|(p, _)| *p == part)
+        .unwrap_or_else(|| panic!("no settings builder listed for {part}"))
+        .1;
+    let skip: Vec<PathBuf> = CONFIG_BUILDERS
+        .iter()
+        .filter(|(_, file)| *file != own)
+        .map(|(_, file)| config.join(file))
+        .collect();
+    for path in &skip {
+        assert!(path.is_file(), "{path:?}: a settings builder is missing");
+    }
     let mut code = String::new();
-    rust_sources(&crate_dir.join("src"), &mut code);
-    rust_sources(&root().join("shared/src"), &mut code);
+    rust_sources(&crate_dir.join("src"), &[], &mut code);
+    rust_sources(&root().join("shared/src"), &skip, &mut code);
     code
 }
 
@@ -566,7 +595,7 @@ fn every_route_in_the_code_is_in_the_template() {
 // ------------------------------------------------------------------ (c) environment
 
 fn check_env(part: &str, crate_dir: &Path, env: &BTreeMap<String, Value>) {
-    let code = code_of(crate_dir);
+    let code = code_of(part, crate_dir);
     for (name, value) in env {
         if !LIBRARY_ENV.contains(&name.as_str()) && !code.contains(&format!("\"{name}\"")) {
             panic!("{part}: the template sets {name}, which its code never reads");

@@ -1,6 +1,9 @@
 //! The web console as the local stack serves it: the static assets of `web/` (no build
-//! step), the page paths that load the app, the dev sign-in and the console config. Lambda
-//! routers never serve these; in AWS the same assets are hosted statically.
+//! step) under `/assets`, `index.html` at each page path of the app, and the dev-only
+//! routes of `platefull::http::dev_sign_in` (`POST /dev/sign-in`, `GET
+//! /console-config.json`). Lambda routers never serve these; in AWS the same files are
+//! served from a private S3 bucket behind CloudFront (`infra/template.yaml`), with a
+//! `console-config.json` that names Stack Auth.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `platefull`: the whole system on one machine, and the tools around it.
+//! `platefull` (package `platefull-cli`): the whole system on one machine, and the tools
+//! around it.
 //!
 //! - `platefull dev` serves every route of every Lambda function in one process, with the
 //!   embedded store in a data dir (so data survives restarts) and no AWS, no internet.

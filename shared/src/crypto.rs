@@ -95,7 +95,7 @@ impl SecretBox {
         };
         if !path.exists() {
             let key: [u8; 32] = random_bytes();
-            crate::local::write_private_file(path, STANDARD.encode(key).as_bytes())
+            crate::private_file::write_private_file(path, STANDARD.encode(key).as_bytes())
                 .map_err(|e| fail(&e))?;
         }
         let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;

@@ -1,10 +1,24 @@
-//! Platefull's shared library: the domain (user APIs, bot config, slots), the storage port
-//! with its DynamoDB and embedded adapters, authentication, secret encryption and the axum
-//! routers that every Lambda function and the local stack mount unchanged.
+//! Platefull's shared library (package `platefull-shared`, imported as `platefull`):
+//! everything with logic, used by every Lambda function, the gateway and the local stack.
 //!
-//! Entrypoints (the `functions/*` mains, the `platefull` CLI) stay thin: they build an
-//! [`http::AppState`] from their environment and hand a router to `lambda_http::run` or to
-//! `axum::serve`.
+//! - `domain/`: user APIs, bot config, slots and their validation (no I/O, no HTTP);
+//! - `store/`: the storage port with its DynamoDB and embedded adapters; `records`: the
+//!   table layout and the operations the routes perform on it;
+//! - `auth/`: who is calling (user tokens, apiKeys, the local token signer); `crypto`:
+//!   secrets at rest;
+//! - `http/`: the axum routers every Lambda function and the local stack mount unchanged,
+//!   their extractors and the JSON error contract (`error`);
+//! - `bot/`, `queue/`, `whatsapp/`, `saipos/`: the reply pipeline, the queue port, the
+//!   WhatsApp gateway, the Saipos client;
+//! - `config/`: the settings of each deployed part from its environment; `local`: the local
+//!   stack's data dir.
+//!
+//! Entrypoints stay thin: a `functions/*` main takes its part's builder from `config`
+//! (an [`http::AppState`] or the webhook's own state for the HTTP functions, a bot worker
+//! for `bot-reply`) and hands it to `lambda_http::run` or `lambda_runtime::run`; the
+//! gateway's main adds the WhatsApp Web transport to `config::gateway_from_env`'s parts;
+//! the `platefull` command (package `platefull-cli`) builds the whole system over
+//! `local::open_state` and serves it with `axum::serve`.
 
 pub mod auth;
 pub mod bot;
@@ -16,6 +30,7 @@ pub mod http;
 pub mod ids;
 pub mod local;
 pub mod metrics;
+pub mod private_file;
 pub mod queue;
 pub mod records;
 pub mod saipos;

@@ -2,39 +2,18 @@
 //! key that signs dev user tokens, created on first use with owner-only permissions. Both
 //! `platefull dev` and `platefull dev-token` open the same dir, so their tokens agree.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::auth::dev::DevSigner;
 use crate::crypto::SecretBox;
 use crate::http::AppState;
+use crate::private_file::write_private_file;
 use crate::store::embedded::EmbeddedStore;
 
 pub const STORE_FILE: &str = "store.redb";
 pub const DATA_KEY_FILE: &str = "secret.key";
 pub const SIGNING_KEY_FILE: &str = "dev-auth-key.pem";
-
-/// Creates `path` with `bytes` and mode 0600, atomically and without replacing an existing
-/// file (if another process created it first, theirs is kept).
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    std::fs::remove_file(&tmp)?;
-    match linked {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
-}
 
 /// Creates the data dir (owner-only) if needed.
 pub fn ensure_data_dir(dir: &Path) -> std::io::Result<PathBuf> {

@@ -5,9 +5,9 @@
 //!
 //! ```no_run
 //! use platefull::metrics;
-//! metrics::count("RepliesSent", 1.0, &[("Function", "bot-reply")]);
-//! metrics::millis("LlmLatency", 840.0, &[("Function", "bot-reply")]);
-//! metrics::gauge("SlotsConnected", 12.0, &[("Service", "gateway")]);
+//! metrics::count("RepliesSent", 1.0, &[("Service", "bot"), ("Line", "cloud")]);
+//! metrics::millis("LlmLatency", 840.0, &[("Service", "bot")]);
+//! metrics::gauge("SlotsRunning", 12.0, &[("Service", "gateway")]);
 //! ```
 //!
 //! Lines are written only where CloudWatch reads them: in a Lambda function
@@ -28,7 +28,7 @@ pub const NAMESPACE: &str = "Platefull";
 pub enum Unit {
     Count,
     Milliseconds,
-    /// A level rather than an amount (connected slots, queue depth).
+    /// A level rather than an amount (running slots).
     None,
 }
 
@@ -52,7 +52,7 @@ pub fn millis(name: &str, value: f64, dimensions: &[(&str, &str)]) {
     emit(name, Unit::Milliseconds, value, dimensions)
 }
 
-/// A level at this moment (connected slots).
+/// A level at this moment (the slots a gateway runs).
 pub fn gauge(name: &str, value: f64, dimensions: &[(&str, &str)]) {
     emit(name, Unit::None, value, dimensions)
 }

@@ -16,6 +16,7 @@
 use serde_json::{json, Value};
 
 use crate::auth::api_key;
+use crate::auth::caller::StoreCaller;
 use crate::crypto::SecretBox;
 use crate::domain::bot_config::{BotConfig, ConfigChange};
 use crate::domain::slot::{Slot, SLOTS};
@@ -366,13 +367,6 @@ pub async fn find_api_key(store: &dyn Store, key: &str) -> Result<Option<KeyGran
         })),
         _ => Err(ApiError::Internal("apiKey grant without storeId".into())),
     }
-}
-
-/// Who may touch a store's items: its owner (user token) or a holder of its apiKey.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreCaller {
-    Owner(String),
-    Key,
 }
 
 fn no_store(store_id: &str) -> ApiError {

@@ -1,6 +1,7 @@
 //! Lambda entrypoint for Meta's WhatsApp Cloud API webhook (`/webhooks/whatsapp`). Thin on
-//! purpose: build the state (table, Meta's secrets, inbound queue) from the environment and
-//! hand the shared router to the Lambda runtime. The local stack mounts the same router.
+//! purpose: build the webhook's state (table, Meta's secrets, inbound queue) from the
+//! environment and hand the shared router to the Lambda runtime. The local stack mounts the
+//! same routes.
 
 use lambda_http::Error;
 

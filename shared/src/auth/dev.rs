@@ -38,7 +38,7 @@ impl DevSigner {
             let pem = new_secret()
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            crate::local::write_private_file(path, pem.as_bytes())?;
+            crate::private_file::write_private_file(path, pem.as_bytes())?;
         }
         let pem = std::fs::read_to_string(path)?;
         let secret = SecretKey::from_pkcs8_pem(&pem).map_err(|e| {

@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::DomainError;
 use super::validate;
-use crate::ApiError;
 
 pub const DEFAULT_MESSAGE_LIMIT: u32 = 30;
 pub const DEFAULT_CONTEXT_TIME: u32 = 60;
@@ -123,10 +123,10 @@ pub struct ConfigChange {
 }
 
 impl ConfigPatchRequest {
-    pub fn validate(self, store_id: &str) -> Result<ConfigChange, ApiError> {
+    pub fn validate(self, store_id: &str) -> Result<ConfigChange, DomainError> {
         if let Some(given) = &self.store_id {
             if given != store_id {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     "storeId",
                     "storeId in the body does not match the URL",
                 ));
@@ -161,7 +161,10 @@ impl ConfigPatchRequest {
             match value {
                 None => {}
                 Some(None) => {
-                    return Err(ApiError::invalid(field, format!("{field} can't be null")))
+                    return Err(DomainError::invalid(
+                        field,
+                        format!("{field} can't be null"),
+                    ))
                 }
                 Some(Some(n)) => change
                     .set
@@ -170,13 +173,18 @@ impl ConfigPatchRequest {
         }
         match self.bot_enabled {
             None => {}
-            Some(None) => return Err(ApiError::invalid("botEnabled", "botEnabled can't be null")),
+            Some(None) => {
+                return Err(DomainError::invalid(
+                    "botEnabled",
+                    "botEnabled can't be null",
+                ))
+            }
             Some(Some(on)) => change.set.push(("botEnabled", on.into())),
         }
         match self.debounce_seconds {
             None => {}
             Some(None) => {
-                return Err(ApiError::invalid(
+                return Err(DomainError::invalid(
                     "debounceSeconds",
                     "debounceSeconds can't be null",
                 ))
@@ -199,7 +207,7 @@ impl ConfigPatchRequest {
             Some(None) => change.set.push(("timezone", DEFAULT_TIMEZONE.into())),
             Some(Some(zone)) => {
                 if jiff::tz::TimeZone::get(&zone).is_err() {
-                    return Err(ApiError::invalid(
+                    return Err(DomainError::invalid(
                         "timezone",
                         format!("timezone must be an IANA time zone such as {DEFAULT_TIMEZONE} (got {zone:?})"),
                     ));
@@ -215,9 +223,9 @@ impl ConfigPatchRequest {
 mod tests {
     use super::*;
 
-    fn change(json: &str) -> Result<ConfigChange, ApiError> {
+    fn change(json: &str) -> Result<ConfigChange, DomainError> {
         serde_json::from_str::<ConfigPatchRequest>(json)
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+            .map_err(|e| DomainError::refused("invalid_body", e.to_string()))?
             .validate("st_1")
     }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ApiError;
+use super::error::DomainError;
 
 pub const SLOTS: [u8; 3] = [1, 2, 3];
 
@@ -51,10 +51,10 @@ impl Slot {
 }
 
 /// Parses a slot number from a path segment: 1, 2 or 3.
-pub fn parse_slot(raw: &str) -> Result<u8, ApiError> {
+pub fn parse_slot(raw: &str) -> Result<u8, DomainError> {
     match raw.parse::<u8>() {
         Ok(n) if SLOTS.contains(&n) => Ok(n),
-        _ => Err(ApiError::invalid(
+        _ => Err(DomainError::invalid(
             "slot",
             format!("slot must be 1, 2 or 3 (got {raw:?})"),
         )),

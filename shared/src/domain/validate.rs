@@ -1,7 +1,7 @@
 //! Small validation helpers shared by the request types, so every field is checked the
 //! same way and every message reads the same.
 
-use crate::ApiError;
+use super::error::DomainError;
 
 /// Trims `value` and checks its length in characters; control characters other than
 /// newlines and tabs are refused (they have no business in names and prompts).
@@ -11,11 +11,11 @@ pub fn text(
     min: usize,
     max: usize,
     multiline: bool,
-) -> Result<String, ApiError> {
+) -> Result<String, DomainError> {
     let value = value.trim();
     let len = value.chars().count();
     if len < min {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             if min == 1 {
                 format!("{field} must not be empty")
@@ -25,7 +25,7 @@ pub fn text(
         ));
     }
     if len > max {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("{field} must have at most {max} characters (got {len})"),
         ));
@@ -34,7 +34,7 @@ pub fn text(
         .chars()
         .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad_control {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("{field} contains control characters"),
         ));
@@ -49,9 +49,9 @@ pub fn range(
     min: i64,
     max: i64,
     unit: &str,
-) -> Result<u32, ApiError> {
+) -> Result<u32, DomainError> {
     if value < min || value > max {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("{field} must be between {min} and {max}{unit} (got {value})"),
         ));
@@ -60,7 +60,7 @@ pub fn range(
 }
 
 /// Checks a base URL: absolute `https://`, or `http://` to this machine (local fakes).
-pub fn base_url(field: &'static str, value: &str) -> Result<String, ApiError> {
+pub fn base_url(field: &'static str, value: &str) -> Result<String, DomainError> {
     let value = text(field, value, 1, 300, false)?;
     let value = value.trim_end_matches('/').to_owned();
     let rest = if let Some(rest) = value.strip_prefix("https://") {
@@ -68,21 +68,21 @@ pub fn base_url(field: &'static str, value: &str) -> Result<String, ApiError> {
     } else if let Some(rest) = value.strip_prefix("http://") {
         let host = rest.split(['/', ':']).next().unwrap_or("");
         if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            return Err(ApiError::invalid(
+            return Err(DomainError::invalid(
                 field,
                 format!("{field} must use https://"),
             ));
         }
         rest
     } else {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("{field} must be an https:// URL"),
         ));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(ApiError::invalid(
+        return Err(DomainError::invalid(
             field,
             format!("{field} is not a valid URL"),
         ));

@@ -3,17 +3,15 @@
 //! access token is sealed before it is stored and never returned; a number belongs to one
 //! store at a time.
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::routing::put;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client_config::check_store_id;
+use super::extract::{StoreAccess, WithBody};
 use super::json::ApiJson;
 use super::AppState;
-use crate::auth::caller::store_caller;
 use crate::bot::cloud_api;
 use crate::records;
 use crate::store::StoreError;
@@ -39,12 +37,9 @@ fn masked(phone_number_id: &str) -> Value {
 
 async fn attach(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(store_id): Path<String>,
-    ApiJson(body): ApiJson<AttachRequest>,
+    WithBody(access, ApiJson(body)): WithBody<StoreAccess, ApiJson<AttachRequest>>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = store_caller(&state, &headers, &store_id).await?;
-    check_store_id(&store_id)?;
+    let StoreAccess { store_id, caller } = access;
     let number = body.phone_number_id.trim();
     if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid(
@@ -85,11 +80,8 @@ async fn attach(
 
 async fn detach(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(store_id): Path<String>,
+    StoreAccess { store_id, caller }: StoreAccess,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = store_caller(&state, &headers, &store_id).await?;
-    check_store_id(&store_id)?;
     records::get_config(state.store.as_ref(), &store_id, &caller).await?;
     let Some((number, _)) = cloud_api::attached(state.store.as_ref(), &store_id).await? else {
         return Ok(Json(

@@ -5,6 +5,7 @@
 pub mod client_config;
 pub mod cloud_api;
 pub mod dev_sign_in;
+pub mod extract;
 pub mod health;
 pub mod json;
 pub mod sessions;
@@ -21,6 +22,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::jwt::UserTokens;
 use crate::crypto::SecretBox;
+use crate::domain::error::DomainError;
 use crate::store::Store;
 use crate::ApiError;
 
@@ -38,6 +40,7 @@ pub struct AppState {
     /// process can't reach a gateway (session start/logout then answer 503).
     pub sessions: Option<SessionCommands>,
     /// Meta's webhook settings; absent where the webhook isn't served (it answers 503).
+    /// (The `whatsapp-webhook` function builds a smaller state of its own.)
     pub webhook: Option<webhook::WebhookSettings>,
 }
 
@@ -50,8 +53,19 @@ pub struct SessionCommands {
     pub wait: std::time::Duration,
 }
 
+/// A domain rule's refusal, as the JSON error contract shows it: a 400 whose code is
+/// `validation_error` (with the field) or the rule's own code.
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid { field, message } => ApiError::invalid(field, message),
+            DomainError::Refused { code, message } => ApiError::bad_request(code, message),
+        }
+    }
+}
+
 /// Wraps a function's routes with the behaviour every router shares.
-pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+pub fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|method: Method| async move {
@@ -99,7 +113,12 @@ pub fn sessions_router(state: AppState) -> Router {
     finish(sessions::routes().merge(cloud_api::routes()), state)
 }
 
-/// The router of the `whatsapp-webhook` Lambda function.
-pub fn webhook_router(state: AppState) -> Router {
+/// The router of the `whatsapp-webhook` Lambda function, from its own
+/// [`WebhookState`](webhook::WebhookState) (or from an [`AppState`]).
+pub fn webhook_router<S>(state: S) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+    webhook::WebhookState: axum::extract::FromRef<S>,
+{
     finish(webhook::routes(), state)
 }

@@ -10,14 +10,12 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::client_config::check_store_id;
+use super::extract::{StoreAccess, WithBody};
 use super::AppState;
-use crate::auth::caller::store_caller;
 use crate::domain::slot::{parse_slot, Slot, SlotStatus};
 use crate::queue::Outgoing;
 use crate::records;
@@ -33,28 +31,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/whatsapp/{store_id}/{slot}/logout", post(logout))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(store_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let caller = store_caller(&state, &headers, &store_id).await?;
-    check_store_id(&store_id)?;
-    let slots = records::list_slots(state.store.as_ref(), &store_id, &caller).await?;
+async fn list(State(state): State<AppState>, access: StoreAccess) -> Result<Json<Value>, ApiError> {
+    let slots = records::list_slots(state.store.as_ref(), &access.store_id, &access.caller).await?;
     Ok(Json(json!({ "data": slots })))
 }
 
-/// Authorizes, validates the slot, and returns it as stored.
+/// Validates the slot of an authorized call, and returns it as stored.
 async fn current(
     state: &AppState,
-    headers: &HeaderMap,
-    store_id: &str,
+    access: &StoreAccess,
     raw_slot: &str,
 ) -> Result<(SlotKey, Slot), ApiError> {
-    let caller = store_caller(state, headers, store_id).await?;
-    check_store_id(store_id)?;
+    let store_id = access.store_id.as_str();
     let slot = parse_slot(raw_slot)?;
-    let slots = records::list_slots(state.store.as_ref(), store_id, &caller).await?;
+    let slots = records::list_slots(state.store.as_ref(), store_id, &access.caller).await?;
     let current = slots
         .into_iter()
         .find(|s| s.slot == slot)
@@ -128,11 +118,10 @@ fn pair_phone(body: &[u8]) -> Result<Option<String>, ApiError> {
 
 async fn start(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((store_id, raw_slot)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    Path((_, raw_slot)): Path<(String, String)>,
+    WithBody(access, body): WithBody<StoreAccess, axum::body::Bytes>,
 ) -> Result<Json<Value>, ApiError> {
-    let (key, slot) = current(&state, &headers, &store_id, &raw_slot).await?;
+    let (key, slot) = current(&state, &access, &raw_slot).await?;
     let phone = pair_phone(&body)?;
     if slot.status == SlotStatus::Connected {
         return Ok(Json(json!({
@@ -187,10 +176,10 @@ async fn start(
 
 async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((store_id, raw_slot)): Path<(String, String)>,
+    Path((_, raw_slot)): Path<(String, String)>,
+    access: StoreAccess,
 ) -> Result<Json<Value>, ApiError> {
-    let (key, slot) = current(&state, &headers, &store_id, &raw_slot).await?;
+    let (key, slot) = current(&state, &access, &raw_slot).await?;
     if slot.status == SlotStatus::Disconnected && slot.phone.is_none() && slot.qr_code.is_none() {
         return Ok(Json(
             json!({ "success": true, "status": slot.status, "message": format!("slot {} is not linked; nothing to do", key.slot) }),

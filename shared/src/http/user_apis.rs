@@ -11,14 +11,15 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::extract::{OwnedApi, WithBody};
 use super::json::ApiJson;
 use super::AppState;
-use crate::auth::caller::User;
+use crate::auth::caller::{StoreCaller, User};
 use crate::domain::slot::SlotStatus;
 use crate::domain::user_api::{
     ApiType, ConnectionStatus, CreateUserApiRequest, UpdateUserApiRequest, UserApi,
 };
-use crate::records::{self, StoreCaller};
+use crate::records;
 use crate::saipos;
 use crate::saipos::cache::ReportError;
 use crate::saipos::client::{SaiposClient, SaiposError};
@@ -74,22 +75,17 @@ async fn create(
     ))
 }
 
-async fn read(
-    State(state): State<AppState>,
-    User(user): User,
-    Path(id): Path<String>,
-) -> Result<Json<UserApi>, ApiError> {
-    let (api, _) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
+async fn read(OwnedApi { api, .. }: OwnedApi) -> Result<Json<UserApi>, ApiError> {
     Ok(Json(api))
 }
 
 async fn update(
     State(state): State<AppState>,
-    User(user): User,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<UpdateUserApiRequest>,
+    WithBody(owned, ApiJson(body)): WithBody<OwnedApi, ApiJson<UpdateUserApiRequest>>,
 ) -> Result<Json<UserApi>, ApiError> {
-    let (current, _) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
+    let OwnedApi {
+        user, api: current, ..
+    } = owned;
     let change = body.validate(current.api_type)?;
     let api = records::update_user_api(
         state.store.as_ref(),
@@ -104,10 +100,8 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    User(user): User,
-    Path(id): Path<String>,
+    OwnedApi { user, api, item }: OwnedApi,
 ) -> Result<StatusCode, ApiError> {
-    let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     records::delete_user_api(state.store.as_ref(), &user, &api, &item).await?;
     if api.api_type == ApiType::Saipos {
         if let Err(err) = saipos::cache::forget(state.store.as_ref(), &api.id).await {
@@ -120,10 +114,8 @@ async fn remove(
 
 async fn rotate_key(
     State(state): State<AppState>,
-    User(user): User,
-    Path(id): Path<String>,
+    OwnedApi { user, api, item }: OwnedApi,
 ) -> Result<Json<WithKey>, ApiError> {
-    let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     let rotated = records::rotate_key(state.store.as_ref(), &user, &api, &item).await?;
     tracing::info!(api_id = %api.id, "apiKey rotated");
     Ok(Json(WithKey {
@@ -136,10 +128,8 @@ async fn rotate_key(
 /// when any of its slots is.
 async fn test(
     State(state): State<AppState>,
-    User(user): User,
-    Path(id): Path<String>,
+    OwnedApi { user, api, item }: OwnedApi,
 ) -> Result<Json<Value>, ApiError> {
-    let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     match api.api_type {
         ApiType::Whatsapp => {
             let slots = records::list_slots(

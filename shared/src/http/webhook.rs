@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::bot::cloud_api;
 use crate::queue::{Outgoing, Queue};
+use crate::store::Store;
 use crate::ApiError;
 
 /// Meta sends batches up to 3 MB.
@@ -31,14 +32,37 @@ pub struct WebhookSettings {
     pub inbound: Arc<dyn Queue>,
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the webhook's routes read: the store (to route a number to its store) and Meta's
+/// settings. The `whatsapp-webhook` function builds only this (no user tokens, no data
+/// key); where the webhook is mounted beside the other routes it comes from [`AppState`].
+#[derive(Clone)]
+pub struct WebhookState {
+    pub store: Arc<dyn Store>,
+    /// Absent where the webhook isn't configured (it answers 503).
+    pub settings: Option<WebhookSettings>,
+}
+
+impl FromRef<AppState> for WebhookState {
+    fn from_ref(state: &AppState) -> Self {
+        WebhookState {
+            store: state.store.clone(),
+            settings: state.webhook.clone(),
+        }
+    }
+}
+
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebhookState: FromRef<S>,
+{
     Router::new()
         .route("/webhooks/whatsapp", get(verify).post(receive))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
 }
 
-fn settings(state: &AppState) -> Result<&WebhookSettings, ApiError> {
-    state.webhook.as_ref().ok_or_else(|| {
+fn settings(state: &WebhookState) -> Result<&WebhookSettings, ApiError> {
+    state.settings.as_ref().ok_or_else(|| {
         ApiError::Unavailable("the WhatsApp Cloud API webhook is not configured here".into())
     })
 }
@@ -54,7 +78,7 @@ struct Handshake {
 }
 
 async fn verify(
-    State(state): State<AppState>,
+    State(state): State<WebhookState>,
     Query(handshake): Query<Handshake>,
 ) -> Result<String, ApiError> {
     let settings = settings(&state)?;
@@ -79,7 +103,7 @@ async fn verify(
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<WebhookState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

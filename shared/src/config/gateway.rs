@@ -1,0 +1,49 @@
+//! The gateway (the Fargate task): the table, the data key (WhatsApp session keys are
+//! sealed with it), its queues and its lease settings: everything `Gateway::new` takes but
+//! the transport, which the entrypoint picks. It verifies no user tokens, so it reads no
+//! Stack Auth project.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::aws::{aws_loader, data_key, dynamo_store, optional_sqs_queue, sqs_queue};
+use super::env::{flag, parse, required};
+use super::ConfigError;
+use crate::crypto::SecretBox;
+use crate::store::Store;
+use crate::whatsapp::gateway::{GatewayConfig, GatewayQueues};
+
+/// What a gateway is built from.
+pub struct GatewayParts {
+    pub store: Arc<dyn Store>,
+    pub secrets: Arc<SecretBox>,
+    pub queues: GatewayQueues,
+    pub config: GatewayConfig,
+}
+
+/// `PLATEFULL_COMMANDS_QUEUE_URL` is required; without `PLATEFULL_INBOUND_QUEUE_URL`
+/// customers' messages are not forwarded, without `PLATEFULL_OUTBOUND_QUEUE_URL` no reply
+/// is sent. A lease lasts `PLATEFULL_LEASE_SECS` (default 30, at least 3).
+pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
+    let table = required("PLATEFULL_TABLE")?;
+    let ciphertext = required("PLATEFULL_DATA_KEY_CIPHERTEXT")?;
+    let aws = aws_loader().load().await;
+    let secrets = data_key(&aws, &ciphertext).await?;
+    let queues = GatewayQueues {
+        commands: sqs_queue(&aws, "PLATEFULL_COMMANDS_QUEUE_URL")?,
+        inbound: optional_sqs_queue(&aws, "PLATEFULL_INBOUND_QUEUE_URL"),
+        outbound: optional_sqs_queue(&aws, "PLATEFULL_OUTBOUND_QUEUE_URL"),
+    };
+    let lease_secs: u64 = parse("PLATEFULL_LEASE_SECS", 30, "seconds")?;
+    let config = GatewayConfig {
+        lease: Duration::from_secs(lease_secs.max(3)),
+        print_qr: flag("PLATEFULL_PRINT_QR"),
+        ..GatewayConfig::default()
+    };
+    Ok(GatewayParts {
+        store: dynamo_store(&aws, table),
+        secrets,
+        queues,
+        config,
+    })
+}
