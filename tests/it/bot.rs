@@ -777,7 +777,7 @@ async fn a_worker_crash_between_receipt_and_reply_loses_nothing() {
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let outbound = stack::queue();
     let job = message_job(&store_id, "WAMID-CRASH", "Oi, tem pizza?");
     inbound.send(Outgoing::new(job.to_json())).await.unwrap();
     // The first worker takes it and dies.
@@ -807,15 +807,15 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = stack::queue();
+    let outbound = stack::queue();
     let bot = bot_over(&app, &llm, inbound.clone(), outbound.clone());
     let job = message_job(&store_id, "WAMID-CLAIM", "Oi");
     bot.handle(job.clone()).await.unwrap();
     assert_eq!(replies_in(&outbound).len(), 1);
     // The hand-over was lost (say the process died before the queue took it): the
     // redelivered job hands the stored reply over again, same sequence number, no new call.
-    let lost = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let lost = stack::queue();
     let again = bot_over(&app, &llm, inbound.clone(), lost.clone());
     again.handle(job.clone()).await.unwrap();
     let replies = replies_in(&lost);
@@ -842,7 +842,7 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
             .await
             .unwrap()
     );
-    let none = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let none = stack::queue();
     bot_over(&app, &llm, inbound, none.clone())
         .handle(job)
         .await
@@ -855,8 +855,8 @@ async fn the_bot_reply_function_reports_only_the_records_to_retry() {
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = stack::queue();
+    let outbound = stack::queue();
     let bot = bot_over(&app, &llm, inbound, outbound.clone());
     let text = std::fs::read_to_string(format!(
         "{}/../events/bot-reply/sqs-batch.json",
