@@ -5,7 +5,7 @@
 #   2. validates infra/template.yaml: cfn-lint, then the SAM transform and cfn-lint again;
 #   3. starts a moto server on a free loopback port (stopped on exit, even on failure);
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
-#      (tests/template_drift.rs checks the template against the code).
+#      (tests/it/template_drift.rs checks the template against the code).
 #   5. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
 set -euo pipefail

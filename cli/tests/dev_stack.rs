@@ -1,6 +1,7 @@
 //! The local stack as a user runs it: the real `platefull` binary, `dev` and `dev-token`
 //! over HTTP, data surviving a hard restart, owners isolated, one process per data dir.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,28 +23,41 @@ impl Drop for Stack {
     }
 }
 
-/// Starts `platefull dev` on a free port and waits for its "listening on" line.
-fn start(data_dir: &Path) -> Stack {
+/// Starts `platefull dev` on a free port with `extra` arguments and waits for its
+/// "listening on" line; returns the stack and the lines it printed before that one.
+fn start_with(data_dir: &Path, extra: &[&OsStr]) -> (Stack, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn platefull dev");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Reads stdout to the end, so that the stack never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
+            let _ = tx.send(line);
         }
     });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("platefull dev prints where it listens");
-    Stack { child, url }
+    let mut before = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("platefull dev prints where it listens");
+        match line.strip_prefix("listening on ") {
+            Some(url) => break url.to_owned(),
+            None => before.push(line),
+        }
+    };
+    (Stack { child, url }, before)
+}
+
+/// Starts `platefull dev` on a free port over `data_dir`.
+fn start(data_dir: &Path) -> Stack {
+    start_with(data_dir, &[]).0
 }
 
 fn dev_token(data_dir: &Path, user: &str) -> String {
@@ -90,6 +104,19 @@ async fn call(
     )
 }
 
+/// Creates a WhatsApp connection named `name` for the owner of `token` (201 Created).
+async fn whatsapp(stack: &Stack, token: &str, name: &str) -> Value {
+    let (status, wa) = call(
+        reqwest::Method::POST,
+        format!("{}/api/user-apis", stack.url),
+        token,
+        Some(json!({"name": name, "type": "whatsapp"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{wa}");
+    wa
+}
+
 #[tokio::test]
 async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,14 +136,7 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     assert_eq!(health["checks"]["store"]["kind"], "embedded");
     assert_eq!(health["status"], "ok");
 
-    let (status, wa) = call(
-        Method::POST,
-        format!("{}/api/user-apis", stack.url),
-        &alice,
-        Some(json!({"name": "Pizzaria X", "type": "whatsapp"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{wa}");
+    let wa = whatsapp(&stack, &alice, "Pizzaria X").await;
     let (store_id, api_key) = (
         wa["storeId"].as_str().unwrap().to_owned(),
         wa["apiKey"].as_str().unwrap().to_owned(),
@@ -399,35 +419,13 @@ async fn the_console_is_served_with_its_dev_sign_in() {
 async fn without_console_assets_the_api_still_runs() {
     let dir = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .arg("--web-dir")
-        .arg(empty.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn platefull dev");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut console_line = None;
-    let url = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("platefull dev prints where it listens");
-        if line.trim_start().starts_with("console:") {
-            console_line = Some(line.clone());
-        }
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    let stack = Stack { child, url };
+    let (stack, printed) = start_with(
+        dir.path(),
+        &["--web-dir".as_ref(), empty.path().as_os_str()],
+    );
+    let console_line = printed
+        .into_iter()
+        .find(|line| line.trim_start().starts_with("console:"));
     assert!(console_line.unwrap().contains("off"));
     let (status, body) = call(reqwest::Method::GET, format!("{}/", stack.url), "", None).await;
     assert_eq!(
@@ -469,13 +467,7 @@ async fn a_turn_waiting_out_its_debounce_survives_a_graceful_restart() {
     let data = dir.path().join("data");
     let alice = dev_token(&data, "alice");
     let stack = start(&data);
-    let (_, wa) = call(
-        Method::POST,
-        format!("{}/api/user-apis", stack.url),
-        &alice,
-        Some(json!({"name": "Pizzaria X", "type": "whatsapp"})),
-    )
-    .await;
+    let wa = whatsapp(&stack, &alice, "Pizzaria X").await;
     let store_id = wa["storeId"].as_str().unwrap().to_owned();
     let (status, _) = call(
         Method::PUT,

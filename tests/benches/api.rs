@@ -3,22 +3,16 @@
 //! trips each request makes. Run: `cargo bench -p platefull-tests --bench api`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
-use platefull::auth::dev::DevSigner;
-use platefull::crypto::SecretBox;
-use platefull::http::{all_routes, AppState};
-use platefull::store::counting::{CountingStore, Counts};
-use platefull::store::embedded::EmbeddedStore;
+use axum::http::{Method, StatusCode};
+use platefull::store::counting::Counts;
+use platefull_tests::bench::Latencies;
+use platefull_tests::{embedded_store, TestApp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 struct Bench {
-    router: Router,
+    app: TestApp,
     counts: Arc<Counts>,
 }
 
@@ -30,24 +24,9 @@ impl Bench {
         auth: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {auth}"));
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.app
+            .call(method.clone(), path, Some(auth), body.cloned())
+            .await
     }
 
     /// Runs the request `n` times (after a warm-up) and prints p50/p99/max.
@@ -74,15 +53,7 @@ impl Bench {
             samples.push(started.elapsed());
             assert!(status.is_success(), "{label}: {status}");
         }
-        samples.sort();
-        let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "{label:<44} n={n:<6} p50={:.3} ms  p99={:.3} ms  max={:.3} ms",
-            ms(pct(0.50)),
-            ms(pct(0.99)),
-            ms(*samples.last().unwrap())
-        );
+        println!("{label:<44} {}", Latencies::new(samples).summary());
     }
 
     /// Prints the store round trips one request makes.
@@ -104,25 +75,12 @@ impl Bench {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(CountingStore::new(Arc::new(
-        EmbeddedStore::open(&dir.path().join("store.redb")).unwrap(),
-    )));
-    let counts = store.counts.clone();
-    let signer = DevSigner::generate("bench", "bench");
-    let state = AppState {
-        store,
-        users: Arc::new(signer.verifier()),
-        secrets: Arc::new(SecretBox::from_key(&[1; 32])),
-        saipos: Default::default(),
-        sessions: None,
-        webhook: None,
-    };
+    let (store, counts) = embedded_store().await.counted();
     let bench = Bench {
-        router: all_routes(state),
+        app: TestApp::new(store),
         counts,
     };
-    let owner = signer.token("owner", 3600);
+    let owner = bench.app.signer.token("owner", 3600);
     let create = json!({"name": "Pizzaria", "type": "whatsapp"});
     let (_, api) = bench
         .call(&Method::POST, "/api/user-apis", &owner, Some(&create))
@@ -234,7 +192,7 @@ async fn main() {
             Some(change),
         )
         .await;
-    let lister = signer.token("lister", 3600);
+    let lister = bench.app.signer.token("lister", 3600);
     for n in 0..100 {
         let body = if n % 2 == 0 {
             json!({"name": format!("Loja {n}"), "type": "whatsapp"})

@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
-use platefull::bot::cloud_api::{self, GraphClient};
+use platefull::bot::cloud_api;
 use platefull::bot::jobs::{BotJob, Line};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage};
 use platefull::bot::worker::{self, Bot};
-use platefull::crypto::SecretBox;
 use platefull::domain::bot_config::BotConfig;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
@@ -26,6 +25,9 @@ use platefull::store::embedded::EmbeddedStore;
 use platefull::store::keys::{self, store_pk, CONFIG_SK};
 use platefull::store::{Cond, Store, WriteOp};
 use platefull::whatsapp::events::ChatMessage;
+use platefull_tests::bench::report;
+use platefull_tests::stack::APP_SECRET;
+use platefull_tests::{embedded_store, TestApp};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -39,21 +41,6 @@ impl Llm for InstantModel {
     async fn complete(&self, _messages: &[LlmMessage]) -> Result<String, LlmError> {
         Ok("Temos sim! A calabresa sai por R$ 45.".into())
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{name:<58} n={:<6} p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
-        samples.len(),
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99),
-        percentile(&samples, 1.0)
-    );
 }
 
 async fn seed_store(store: &dyn Store, store_id: &str) {
@@ -90,19 +77,18 @@ fn job(store_id: &str, chat: usize, n: usize) -> BotJob {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let embedded: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
-    let counting = Arc::new(CountingStore::new(embedded.clone()));
-    let store: Arc<dyn Store> = counting.clone();
-    let secrets = Arc::new(SecretBox::from_key(&[9; 32]));
-    seed_store(store.as_ref(), "st_bench").await;
-
+    let embedded = embedded_store().await;
+    let inner = embedded.store.clone();
+    let (store, counts) = embedded.counted();
     // 1. The webhook handler.
     let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let app =
+        TestApp::with_router(store, platefull::http::webhook_router).with_webhook(inbound.clone());
+    let store = app.state.store.clone();
+    seed_store(store.as_ref(), "st_bench").await;
     cloud_api::attach(
         store.as_ref(),
-        &secrets,
+        &app.state.secrets,
         "st_bench",
         "106540352242922",
         "EAAG-bench-token-0123456789",
@@ -111,20 +97,6 @@ async fn main() {
     )
     .await
     .unwrap();
-    let signer = platefull::auth::dev::DevSigner::generate("bench", "bench");
-    let state = platefull::http::AppState {
-        store: store.clone(),
-        users: Arc::new(signer.verifier()),
-        secrets: secrets.clone(),
-        saipos: Default::default(),
-        sessions: None,
-        webhook: Some(platefull::http::webhook::WebhookSettings {
-            app_secret: "bench-secret".into(),
-            verify_token: "bench".into(),
-            inbound: inbound.clone(),
-        }),
-    };
-    let router = platefull::http::webhook_router(state);
     let template = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../events/whatsapp-webhook/text-message.json"
@@ -133,14 +105,14 @@ async fn main() {
     let mut samples = Vec::new();
     for i in 0..3000 {
         let body = template.replace("wamid.HBgL", &format!("wamid.B{i}"));
-        let signature = cloud_api::sign("bench-secret", body.as_bytes());
+        let signature = cloud_api::sign(APP_SECRET, body.as_bytes());
         let request = Request::post("/webhooks/whatsapp")
             .header("content-type", "application/json")
             .header("x-hub-signature-256", signature)
             .body(Body::from(body))
             .unwrap();
         let started = Instant::now();
-        let response = router.clone().oneshot(request).await.unwrap();
+        let response = app.router.clone().oneshot(request).await.unwrap();
         samples.push(started.elapsed());
         assert_eq!(response.status(), 200);
     }
@@ -149,24 +121,23 @@ async fn main() {
 
     // 2. Receipt → reply handed over, one message at a time.
     let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
-    let bot = Arc::new(Bot {
-        store: store.clone(),
-        secrets: secrets.clone(),
-        llm: Arc::new(InstantModel),
-        inbound: Arc::new(MemoryQueue::new(Duration::from_secs(30))),
-        outbound: Some(outbound.clone()),
-        graph: GraphClient::new("http://127.0.0.1:9"),
+    let bot = Bot {
         backoff: Duration::from_millis(50),
-    });
+        ..app.bot(
+            Arc::new(InstantModel),
+            Arc::new(MemoryQueue::new(Duration::from_secs(30))),
+            outbound.clone(),
+        )
+    };
     let mut samples = Vec::new();
-    let before = counting.counts.snapshot();
+    let before = counts.snapshot();
     let n = 2000;
     for i in 0..n {
         let started = Instant::now();
         bot.handle(job("st_bench", i % 200, i)).await.unwrap();
         samples.push(started.elapsed());
     }
-    let after = counting.counts.snapshot();
+    let after = counts.snapshot();
     assert_eq!(outbound.len(), n, "one reply per message");
     report(
         "pipeline (no LLM, debounce off): receipt -> reply queued",
@@ -182,15 +153,11 @@ async fn main() {
     let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
     let bot = Arc::new(Bot {
-        store: embedded.clone(),
-        secrets,
-        llm: Arc::new(InstantModel),
-        inbound: inbound.clone(),
-        outbound: Some(outbound.clone()),
-        graph: GraphClient::new("http://127.0.0.1:9"),
+        store: inner.clone(),
         backoff: Duration::from_millis(50),
+        ..app.bot(Arc::new(InstantModel), inbound.clone(), outbound.clone())
     });
-    seed_store(embedded.as_ref(), "st_load").await;
+    seed_store(inner.as_ref(), "st_load").await;
     let total = 10_000;
     for i in 0..total {
         let job = job("st_load", i % 500, i);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use platefull::saipos::cache::today;
 use platefull::saipos::client::{RateLimiter, SaiposClient, Settings};
 use platefull::saipos::report::{aggregate, build};
+use platefull_tests::bench::Latencies;
 use platefull_tests::fake_saipos::{sale, sale_items, FakeSaipos, TOKEN};
 use time::Duration as Days;
 
@@ -81,11 +82,8 @@ async fn main() {
         samples.push(started.elapsed());
         orders = report.totals.orders;
     }
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "aggregate + build, {DAYS} days / {SALES} sales ({orders} not canceled): p50={:.2} ms  max={:.2} ms  (n=30)",
-        ms(samples[15]),
-        ms(samples[29])
+        "aggregate + build, {DAYS} days / {SALES} sales ({orders} not canceled): {}",
+        Latencies::new(samples).summary()
     );
 }

@@ -1,9 +1,15 @@
-//! Test support shared by the cross-crate suites: the two store adapters under test (the
-//! embedded store in a temp dir; DynamoDB through the real AWS SDK against the moto server
-//! that `scripts/test.sh` starts), and an app harness that drives a router in-process.
+//! Test support shared by the cross-crate suites (the `it` test binary) and the benches: the
+//! two store adapters under test (the embedded store in a temp dir; DynamoDB through the
+//! real AWS SDK against the moto server that `scripts/test.sh` starts), an app harness that
+//! drives a router in-process, and the WhatsApp connection most tests start from. The other
+//! modules: `stack` (gateway, queues and bot worker wired in-process), `bench` (latency
+//! figures), `process` (a test alone in a child process), and the fakes.
 
+pub mod bench;
 pub mod fake_llm;
 pub mod fake_saipos;
+pub mod process;
+pub mod stack;
 
 use std::sync::Arc;
 
@@ -15,10 +21,11 @@ use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::crypto::SecretBox;
 use platefull::http::AppState;
+use platefull::store::counting::{CountingStore, Counts};
 use platefull::store::dynamodb::DynamoStore;
 use platefull::store::embedded::EmbeddedStore;
 use platefull::store::Store;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// The moto server's URL. Panics (fails the test) when it is not set: these tests must not
@@ -50,6 +57,19 @@ pub struct TestStore {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestStore {
+    /// The same store behind a [`CountingStore`], with its counts (for round-trip figures).
+    pub fn counted(self) -> (Self, Arc<Counts>) {
+        let counting = CountingStore::new(self.store);
+        let counts = counting.counts.clone();
+        let store = Self {
+            store: Arc::new(counting),
+            _dir: self._dir,
+        };
+        (store, counts)
+    }
+}
+
 pub async fn embedded_store() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("embedded store");
@@ -76,7 +96,17 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub signer: DevSigner,
+    build: fn(AppState) -> Router,
     _store: TestStore,
+}
+
+/// A WhatsApp connection as `POST /api/user-apis` created it.
+pub struct Connection {
+    /// The created record, as returned (with its one-time `apiKey`).
+    pub record: Value,
+    pub id: String,
+    pub store_id: String,
+    pub api_key: String,
 }
 
 impl TestApp {
@@ -99,12 +129,45 @@ impl TestApp {
             router: build(state.clone()),
             state,
             signer,
+            build,
             _store: store,
         }
     }
 
+    /// Changes the state, then builds the router again over it.
+    pub fn with_state(mut self, change: impl FnOnce(&mut AppState)) -> Self {
+        change(&mut self.state);
+        self.router = (self.build)(self.state.clone());
+        self
+    }
+
     pub fn token(&self, user: &str) -> String {
         self.signer.token(user, 600)
+    }
+
+    /// Creates a WhatsApp connection named `name` for `user` (which must answer 201).
+    pub async fn whatsapp(&self, user: &str, name: &str) -> Connection {
+        let (status, record) = self
+            .call(
+                Method::POST,
+                "/api/user-apis",
+                Some(&self.token(user)),
+                Some(json!({"name": name, "type": "whatsapp"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{record}");
+        let field = |name: &str| {
+            record[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} returned on create: {record}"))
+                .to_owned()
+        };
+        Connection {
+            id: field("id"),
+            store_id: field("storeId"),
+            api_key: field("apiKey"),
+            record,
+        }
     }
 
     /// Sends a request; `auth` is put in `Authorization: Bearer`.

@@ -74,10 +74,12 @@ impl MemoryQueue {
     }
 
     /// Messages waiting or in flight (not dead).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn len(&self) -> usize {
         self.state.lock().expect("queue lock").messages.len()
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -187,6 +189,7 @@ impl MemoryQueue {
     }
 
     /// Bodies of the messages held (waiting or in flight), oldest first.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn bodies(&self) -> Vec<String> {
         let state = self.state.lock().expect("queue lock");
         state.messages.iter().map(|m| m.body.clone()).collect()

@@ -8,6 +8,7 @@
 //! conditional puts and deletes. Conditions are how concurrent requests are kept from
 //! overwriting each other: a failed condition aborts the whole batch.
 
+#[cfg(any(test, feature = "test-hooks"))]
 pub mod counting;
 pub mod dynamodb;
 pub mod embedded;

@@ -181,6 +181,7 @@ impl Gateway {
         })
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn task_id(&self) -> &str {
         &self.config.task_id
     }

@@ -4,13 +4,13 @@
 //! and the owner "type" through the dev routes; what the bot sends lands in an outbox.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::events::{ChatMessage, ConnectionEvent, DisconnectReason, SlotKey};
+use super::events::{ChatMessage, ConnectionEvent, SlotKey};
 use super::transport::{Connection, Transport, TransportError};
 
 /// One message the simulated phone sent (what a customer would receive).
@@ -30,7 +30,8 @@ struct SimSlot {
     phone_code: Option<(String, String)>,
     phone: Option<String>,
     outbox: Vec<SentMessage>,
-    /// Chats shown "typing…", in order.
+    /// Chats shown "typing…", in order (read by tests only).
+    #[cfg_attr(not(any(test, feature = "test-hooks")), allow(dead_code))]
     typing: Vec<String>,
 }
 
@@ -47,7 +48,7 @@ pub enum SimError {
 }
 
 pub struct Simulator {
-    public_url: RwLock<String>,
+    public_url: String,
     slots: Mutex<HashMap<SlotKey, SimSlot>>,
 }
 
@@ -55,13 +56,9 @@ impl Simulator {
     /// `public_url` is where the local stack's dev routes are reachable (for QR links).
     pub fn new(public_url: &str) -> Arc<Self> {
         Arc::new(Self {
-            public_url: RwLock::new(public_url.trim_end_matches('/').to_owned()),
+            public_url: public_url.trim_end_matches('/').to_owned(),
             slots: Mutex::default(),
         })
-    }
-
-    pub fn set_public_url(&self, url: &str) {
-        *self.public_url.write().expect("lock") = url.trim_end_matches('/').to_owned();
     }
 
     fn sender(&self, key: &SlotKey) -> Option<mpsc::Sender<ConnectionEvent>> {
@@ -203,6 +200,7 @@ impl Simulator {
     }
 
     /// How many times the slot showed "typing…" in `chat`.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn typing_shown(&self, key: &SlotKey, chat: &str) -> usize {
         let slots = self.slots.lock().expect("lock");
         slots
@@ -212,6 +210,7 @@ impl Simulator {
     }
 
     /// The owner unlinks the device from the phone's settings.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub async fn unlink_from_phone(&self, key: &SlotKey) -> Result<(), SimError> {
         let events = {
             let mut slots = self.slots.lock().expect("lock");
@@ -219,7 +218,7 @@ impl Simulator {
             slot.phone = None;
             slot.events.clone().ok_or(SimError::NotConnected)?
         };
-        let reason = DisconnectReason::LoggedOut {
+        let reason = super::events::DisconnectReason::LoggedOut {
             detail: "unlinked from the phone".into(),
         };
         let _ = events.send(ConnectionEvent::Disconnected { reason }).await;
@@ -228,6 +227,7 @@ impl Simulator {
 
     /// Drops a slot's network connection (the gateway should reconnect).
     /// Until the gateway reconnects, nothing can be delivered to the slot.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub async fn drop_connection(&self, key: &SlotKey) -> Result<(), SimError> {
         let events = self
             .slots
@@ -236,7 +236,7 @@ impl Simulator {
             .get_mut(key)
             .and_then(|s| s.events.take())
             .ok_or(SimError::NotConnected)?;
-        let reason = DisconnectReason::Network {
+        let reason = super::events::DisconnectReason::Network {
             detail: "simulated network drop".into(),
         };
         let _ = events.send(ConnectionEvent::Disconnected { reason }).await;
@@ -244,6 +244,7 @@ impl Simulator {
     }
 
     /// Slots with an open simulated connection.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn open_connections(&self) -> usize {
         self.slots
             .lock()
@@ -295,7 +296,7 @@ impl Transport for SimulatorTransport {
                         code_event = Some(ConnectionEvent::PairingCode { code: code.clone() });
                         (code, p.to_owned())
                     });
-                    let url = self.0.public_url.read().expect("lock").clone();
+                    let url = &self.0.public_url;
                     ConnectionEvent::Qr {
                         code: format!(
                             "{url}/dev/simulator/{}/{}/pair?code={code}",

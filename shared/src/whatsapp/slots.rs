@@ -254,7 +254,8 @@ pub async fn wanted_slots(store: &dyn Store) -> Result<Vec<SlotKey>, StoreError>
         .collect())
 }
 
-/// Who holds a slot's lease now (tests, diagnostics).
+/// Who holds a slot's lease now (tests).
+#[cfg(any(test, feature = "test-hooks"))]
 pub async fn lease_owner(store: &dyn Store, key: &SlotKey) -> Result<Option<String>, StoreError> {
     let item = store.get(LEASES_PK, &lease_sk(key)).await?;
     Ok(item

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
 use platefull::store::dynamodb::DynamoStore;
+use platefull_tests::process::alone_in_a_process;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -75,8 +76,26 @@ async fn fake_stack_auth(project: &str) -> (String, DevSigner, Arc<AtomicUsize>)
     (url, signer, fetches)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn functions_serve_their_fixtures_from_the_aws_environment() {
+/// The mains read their settings from the process environment, which this test sets and
+/// changes: it runs alone in a child process, so no other test's thread reads the
+/// environment meanwhile.
+#[test]
+fn functions_serve_their_fixtures_from_the_aws_environment() {
+    alone_in_a_process(
+        module_path!(),
+        "functions_serve_their_fixtures_from_the_aws_environment",
+        || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(serve_fixtures_from_the_aws_environment())
+        },
+    );
+}
+
+async fn serve_fixtures_from_the_aws_environment() {
     // Infrastructure as the SAM template would create it, on moto.
     let aws = platefull_tests::aws_config().await;
     let table = platefull_tests::unique("platefull-lambda");
@@ -113,7 +132,7 @@ async fn functions_serve_their_fixtures_from_the_aws_environment() {
     let project = "proj-1234";
     let (stack_url, signer, fetches) = fake_stack_auth(project).await;
 
-    // The mains' environment. (This is the only test in this binary touching the environment.)
+    // The mains' environment (this process runs no other test).
     for (name, value) in [
         ("PLATEFULL_TABLE", table.as_str()),
         ("STACK_PROJECT_ID", project),

@@ -11,7 +11,7 @@ use axum::http::{Method, Request, StatusCode};
 use platefull::bot::chat::{self, ChatRef};
 use platefull::bot::cloud_api::{self, GraphClient};
 use platefull::bot::jobs::{BotJob, Line};
-use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible, OpenAiSettings};
+use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible};
 use platefull::bot::reply::{OutboundReply, Pacing};
 use platefull::bot::worker::{self, Bot};
 use platefull::queue::memory::MemoryQueue;
@@ -19,26 +19,17 @@ use platefull::queue::{Outgoing, Queue};
 use platefull::store::keys;
 use platefull::whatsapp::commands::SessionCommand;
 use platefull::whatsapp::events::{ChatMessage, SlotKey};
-use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
-use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
+use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
+use platefull::whatsapp::simulator::Simulator;
 use platefull::whatsapp::slots;
 use platefull_tests::fake_llm::{self, completion, Fake};
+use platefull_tests::stack::{self, APP_SECRET, VERIFY_TOKEN};
 use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 const CUSTOMER: &str = "5511999990000";
-const APP_SECRET: &str = "meta-app-secret-for-tests";
-const VERIFY_TOKEN: &str = "verify-me-please";
 const NUMBER_ID: &str = "106540352242922";
-
-fn llm_settings(url: &str) -> OpenAiSettings {
-    let mut settings = OpenAiSettings::new(url, "test-key", "test/primary");
-    settings.backoff_base = Duration::from_millis(5);
-    settings.max_wait = Duration::from_secs(2);
-    settings.timeout = Duration::from_secs(5);
-    settings
-}
 
 struct Pipeline {
     app: TestApp,
@@ -58,46 +49,23 @@ impl Pipeline {
     }
 
     async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
-        let mut app = TestApp::new(t);
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
         let dead = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
         let inbound =
             Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
         let outbound =
             Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
-        app.state.webhook = Some(platefull::http::webhook::WebhookSettings {
-            app_secret: APP_SECRET.into(),
-            verify_token: VERIFY_TOKEN.into(),
-            inbound: inbound.clone(),
-        });
-        app.router = platefull::http::all_routes(app.state.clone());
-        let (status, api) = app
-            .call(
-                Method::POST,
-                "/api/user-apis",
-                Some(&app.token("alice")),
-                Some(json!({"name": "Pizzaria X", "type": "whatsapp"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{api}");
-        let store_id = api["storeId"].as_str().unwrap().to_owned();
+        let app = TestApp::new(t).with_webhook(inbound.clone());
+        let wa = app.whatsapp("alice", "Pizzaria X").await;
         let sim = Simulator::new("http://localhost");
         let bot = Arc::new(Bot {
-            store: app.state.store.clone(),
-            secrets: app.state.secrets.clone(),
-            llm: Arc::new(OpenAiCompatible::new(llm_settings(&llm.url))),
-            inbound: inbound.clone(),
-            outbound: Some(outbound.clone()),
             graph: GraphClient::new(&graph.url),
-            backoff: Duration::from_millis(20),
+            ..app.bot_over_fake_llm(&llm.url, inbound.clone(), outbound.clone())
         });
-        let commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-        let gateway = Gateway::new(
-            app.state.store.clone(),
-            app.state.secrets.clone(),
-            Arc::new(SimulatorTransport(sim.clone())),
+        let gateway = app.gateway(
+            &sim,
             GatewayQueues {
-                commands,
+                commands: stack::queue(),
                 inbound: Some(inbound.clone()),
                 outbound: Some(outbound.clone()),
             },
@@ -110,14 +78,14 @@ impl Pipeline {
         tokio::spawn(gateway.clone().run(stopped.clone()));
         tokio::spawn(worker::run_local(bot, stopped));
         let p = Self {
-            api_key: api["apiKey"].as_str().unwrap().to_owned(),
+            api_key: wa.api_key,
             app,
             sim,
             llm,
             graph,
             inbound,
             dead,
-            store_id,
+            store_id: wa.store_id,
             _stop: stop,
         };
         p.configure(json!({
@@ -463,7 +431,7 @@ fn ask() -> Vec<LlmMessage> {
 #[tokio::test]
 async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
     let fake = fake_llm::llm().await;
-    let client = OpenAiCompatible::new(llm_settings(&fake.url));
+    let client = OpenAiCompatible::new(stack::llm_settings(&fake.url));
     // 429 with Retry-After, then success.
     fake.script.push(
         429,
@@ -525,7 +493,7 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
 #[tokio::test]
 async fn the_fallback_model_answers_when_the_first_fails_but_not_for_a_bad_key() {
     let fake = fake_llm::llm().await;
-    let mut settings = llm_settings(&fake.url);
+    let mut settings = stack::llm_settings(&fake.url);
     settings.fallback_model = Some("test/fallback".into());
     let client = OpenAiCompatible::new(settings);
     for _ in 0..3 {
@@ -753,38 +721,22 @@ fn bot_over(
     inbound: Arc<dyn Queue>,
     outbound: Arc<MemoryQueue>,
 ) -> Arc<Bot> {
-    Arc::new(Bot {
-        store: app.state.store.clone(),
-        secrets: app.state.secrets.clone(),
-        llm: Arc::new(OpenAiCompatible::new(llm_settings(&llm.url))),
-        inbound,
-        outbound: Some(outbound),
-        graph: GraphClient::new("http://127.0.0.1:9"),
-        backoff: Duration::from_millis(20),
-    })
+    Arc::new(app.bot_over_fake_llm(&llm.url, inbound, outbound))
 }
 
-async fn store_with_connection(app: &TestApp) -> (String, String) {
-    let (_, api) = app
-        .call(
-            Method::POST,
-            "/api/user-apis",
-            Some(&app.token("alice")),
-            Some(json!({"name": "Loja", "type": "whatsapp"})),
-        )
-        .await;
-    let store_id = api["storeId"].as_str().unwrap().to_owned();
-    let api_key = api["apiKey"].as_str().unwrap().to_owned();
+/// A WhatsApp connection whose turns are answered at once (no debounce).
+async fn store_with_connection(app: &TestApp) -> String {
+    let wa = app.whatsapp("alice", "Loja").await;
     let (status, _) = app
         .call(
             Method::PUT,
-            &format!("/api/client/{store_id}/config"),
-            Some(&api_key),
+            &format!("/api/client/{}/config", wa.store_id),
+            Some(&wa.api_key),
             Some(json!({"debounceSeconds": 0})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    (store_id, api_key)
+    wa.store_id
 }
 
 fn message_job(store_id: &str, id: &str, text: &str) -> BotJob {
@@ -830,9 +782,9 @@ async fn a_worker_crash_between_receipt_and_reply_loses_nothing() {
         .unwrap();
     let inbound: Arc<dyn Queue> = Arc::new(platefull::queue::sqs::SqsQueue::new(sqs, url));
     let app = TestApp::new(embedded_store().await);
-    let (store_id, _) = store_with_connection(&app).await;
+    let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let outbound = stack::queue();
     let job = message_job(&store_id, "WAMID-CRASH", "Oi, tem pizza?");
     inbound.send(Outgoing::new(job.to_json())).await.unwrap();
     // The first worker takes it and dies.
@@ -860,17 +812,17 @@ async fn a_worker_crash_between_receipt_and_reply_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model_again() {
     let app = TestApp::new(embedded_store().await);
-    let (store_id, _) = store_with_connection(&app).await;
+    let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = stack::queue();
+    let outbound = stack::queue();
     let bot = bot_over(&app, &llm, inbound.clone(), outbound.clone());
     let job = message_job(&store_id, "WAMID-CLAIM", "Oi");
     bot.handle(job.clone()).await.unwrap();
     assert_eq!(replies_in(&outbound).len(), 1);
     // The hand-over was lost (say the process died before the queue took it): the
     // redelivered job hands the stored reply over again, same sequence number, no new call.
-    let lost = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let lost = stack::queue();
     let again = bot_over(&app, &llm, inbound.clone(), lost.clone());
     again.handle(job.clone()).await.unwrap();
     let replies = replies_in(&lost);
@@ -897,7 +849,7 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
             .await
             .unwrap()
     );
-    let none = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let none = stack::queue();
     bot_over(&app, &llm, inbound, none.clone())
         .handle(job)
         .await
@@ -908,10 +860,10 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_reply_function_reports_only_the_records_to_retry() {
     let app = TestApp::new(embedded_store().await);
-    let (store_id, _) = store_with_connection(&app).await;
+    let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = stack::queue();
+    let outbound = stack::queue();
     let bot = bot_over(&app, &llm, inbound, outbound.clone());
     let text = std::fs::read_to_string(format!(
         "{}/../events/bot-reply/sqs-batch.json",

@@ -29,20 +29,8 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
 
 /// Creates a WhatsApp connection for `user`; returns (record, apiKey).
 async fn whatsapp(app: &TestApp, user: &str, name: &str) -> (Value, String) {
-    let (status, body) = app
-        .call(
-            POST,
-            "/api/user-apis",
-            Some(&app.token(user)),
-            Some(json!({"name": name, "type": "whatsapp"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let key = body["apiKey"]
-        .as_str()
-        .expect("apiKey returned on create")
-        .to_owned();
-    (body, key)
+    let wa = app.whatsapp(user, name).await;
+    (wa.record, wa.api_key)
 }
 
 async fn list(app: &TestApp, user: &str) -> Vec<Value> {

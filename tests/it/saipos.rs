@@ -270,9 +270,7 @@ async fn saipos_account(app: &TestApp, fake: &FakeSaipos, token: &str) -> String
 #[tokio::test]
 async fn the_connection_test_records_why_it_failed() {
     let fake = FakeSaipos::start(vec![], vec![]).await;
-    let mut app = TestApp::new(embedded_store().await);
-    app.state.saipos = fast();
-    app.router = platefull::http::all_routes(app.state.clone());
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
     let alice = app.token("alice");
 
     let good = saipos_account(&app, &fake, TOKEN).await;
@@ -375,9 +373,7 @@ async fn reports_come_from_saipos_once_then_from_the_cache() {
         &[("Refrigerante", 1.0, 10.0, false)],
     ));
     let fake = FakeSaipos::start(sales, items).await;
-    let mut app = TestApp::new(embedded_store().await);
-    app.state.saipos = fast();
-    app.router = platefull::http::all_routes(app.state.clone());
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
     let alice = app.token("alice");
     let id = saipos_account(&app, &fake, TOKEN).await;
 
@@ -493,21 +489,9 @@ async fn report_ranges_are_checked() {
         .call(Method::GET, &ok, Some(&app.token("bob")), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
-    let (_, wa) = app
-        .call(
-            Method::POST,
-            "/api/user-apis",
-            Some(&alice),
-            Some(json!({"name": "W", "type": "whatsapp"})),
-        )
-        .await;
+    let wa = app.whatsapp("alice", "W").await;
     let (status, err) = app
-        .call(
-            Method::GET,
-            &ok.replace(&id, wa["id"].as_str().unwrap()),
-            Some(&alice),
-            None,
-        )
+        .call(Method::GET, &ok.replace(&id, &wa.id), Some(&alice), None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }

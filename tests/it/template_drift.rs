@@ -543,7 +543,7 @@ async fn every_template_route_is_answered_by_its_functions_router() {
             "{method} {path} is routed twice"
         );
         let build = router_of(function).unwrap_or_else(|| {
-            panic!("functions/{function} serves {method} {path}: add its router to router_of() in tests/template_drift.rs")
+            panic!("functions/{function} serves {method} {path}: add its router to router_of() in tests/it/template_drift.rs")
         });
         let app =
             platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);

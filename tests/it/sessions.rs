@@ -8,16 +8,15 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine;
-use platefull::http::SessionCommands;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::Queue;
 use platefull::whatsapp::events::SlotKey;
-use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
-use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
+use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
+use platefull::whatsapp::simulator::Simulator;
 use platefull::whatsapp::slots;
+use platefull_tests::stack::{self, GatewayProcess};
 use platefull_tests::{for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 /// Decodes a QR PNG data URL back to its payload, as a phone camera would.
 fn scan(data_url: &str) -> String {
@@ -47,72 +46,6 @@ fn config(lease_ms: u64) -> GatewayConfig {
     }
 }
 
-/// A gateway running in its own runtime, so that killing it kills every task it has (a crash).
-struct GatewayProcess {
-    gateway: Arc<Gateway>,
-    stop: watch::Sender<bool>,
-    runtime: Option<tokio::runtime::Runtime>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl GatewayProcess {
-    fn spawn(
-        app: &TestApp,
-        sim: &Arc<Simulator>,
-        commands: Arc<dyn Queue>,
-        inbound: Option<Arc<dyn Queue>>,
-        config: GatewayConfig,
-    ) -> Self {
-        let gateway = Gateway::new(
-            app.state.store.clone(),
-            app.state.secrets.clone(),
-            Arc::new(SimulatorTransport(sim.clone())),
-            GatewayQueues {
-                commands,
-                inbound,
-                outbound: None,
-            },
-            config,
-        );
-        let (stop, stopped) = watch::channel(false);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = runtime.handle().clone();
-        let g = gateway.clone();
-        let thread = std::thread::spawn(move || handle.block_on(g.run(stopped)));
-        Self {
-            gateway,
-            stop,
-            runtime: Some(runtime),
-            thread: Some(thread),
-        }
-    }
-
-    /// Graceful stop (SIGTERM): connections closed, leases released.
-    fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        self.thread
-            .take()
-            .unwrap()
-            .join()
-            .expect("the gateway stopped cleanly");
-        let runtime = self.runtime.take().unwrap();
-        // A runtime can't be shut down from inside another one's async context.
-        std::thread::spawn(move || runtime.shutdown_timeout(Duration::from_secs(5)))
-            .join()
-            .unwrap();
-    }
-
-    /// A crash: every task gone, nothing released.
-    fn kill(mut self) {
-        self.runtime.take().unwrap().shutdown_background();
-        drop(self.thread.take());
-    }
-}
-
 struct Harness {
     app: TestApp,
     sim: Arc<Simulator>,
@@ -125,41 +58,36 @@ struct Harness {
 
 impl Harness {
     async fn new(t: TestStore) -> (Self, GatewayProcess) {
-        let mut app = TestApp::new(t);
         let sim = Simulator::new("http://localhost");
-        let commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-        app.state.sessions = Some(SessionCommands {
-            queue: commands.clone(),
-            wait: Duration::from_secs(3),
-        });
-        app.router = platefull::http::all_routes(app.state.clone())
-            .merge(platefull::http::simulator::router(sim.clone()));
-        let (_, api) = app
-            .call(
-                Method::POST,
-                "/api/user-apis",
-                Some(&app.token("alice")),
-                Some(json!({"name": "Loja", "type": "whatsapp"})),
-            )
-            .await;
-        let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-        let gateway = GatewayProcess::spawn(
-            &app,
-            &sim,
-            commands.clone(),
-            Some(inbound.clone()),
-            config(3_000),
-        );
+        let commands = stack::queue();
+        let app = TestApp::new(t).with_sessions(commands.clone(), Duration::from_secs(3), &sim);
+        let wa = app.whatsapp("alice", "Loja").await;
         let h = Self {
-            store_id: api["storeId"].as_str().unwrap().to_owned(),
-            api_id: api["id"].as_str().unwrap().to_owned(),
-            api_key: api["apiKey"].as_str().unwrap().to_owned(),
+            store_id: wa.store_id,
+            api_id: wa.id,
+            api_key: wa.api_key,
             app,
             sim,
             commands,
-            inbound,
+            inbound: stack::queue(),
         };
+        let gateway = h.gateway(h.commands.clone(), Some(h.inbound.clone()), config(3_000));
         (h, gateway)
+    }
+
+    /// Another gateway process over the same store and simulator.
+    fn gateway(
+        &self,
+        commands: Arc<dyn Queue>,
+        inbound: Option<Arc<dyn Queue>>,
+        config: GatewayConfig,
+    ) -> GatewayProcess {
+        let queues = GatewayQueues {
+            commands,
+            inbound,
+            outbound: None,
+        };
+        GatewayProcess::spawn(self.app.gateway(&self.sim, queues, config))
     }
 
     fn key(&self, slot: u8) -> SlotKey {
@@ -427,21 +355,13 @@ async fn bad_slots_and_callers_are_refused(t: TestStore) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, other) = h
-        .app
-        .call(
-            Method::POST,
-            "/api/user-apis",
-            Some(&bob),
-            Some(json!({"name": "B", "type": "whatsapp"})),
-        )
-        .await;
+    let other = h.app.whatsapp("bob", "B").await;
     let (status, _) = h
         .app
         .call(
             Method::POST,
             &format!("/api/whatsapp/{}/1/start", h.store_id),
-            Some(other["apiKey"].as_str().unwrap()),
+            Some(&other.api_key),
             None,
         )
         .await;
@@ -469,7 +389,7 @@ async fn the_link_survives_a_gateway_restart(t: TestStore) {
     let (h, gw) = Harness::new(t).await;
     h.pair("5511966665555").await;
     gw.shutdown();
-    let gw = GatewayProcess::spawn(&h.app, &h.sim, h.commands.clone(), None, config(3_000));
+    let gw = h.gateway(h.commands.clone(), None, config(3_000));
     let (status, started) = h.post("1/start").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -544,8 +464,8 @@ async fn two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over(t
         Some(a.gateway.task_id())
     );
     // B gets its own commands for slot 1: it must not connect while A holds the lease.
-    let b_commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let b = GatewayProcess::spawn(&h.app, &h.sim, b_commands.clone(), None, config(1_000));
+    let b_commands = stack::queue();
+    let b = h.gateway(b_commands.clone(), None, config(1_000));
     b_commands
         .send(platefull::queue::Outgoing::new(
             json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
