@@ -20,8 +20,6 @@ use platefull::bot::worker::{self, Bot};
 use platefull::domain::bot_config::BotConfig;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
-use platefull::store::counting::CountingStore;
-use platefull::store::embedded::EmbeddedStore;
 use platefull::store::keys::{self, store_pk, CONFIG_SK};
 use platefull::store::{Cond, Store, WriteOp};
 use platefull::whatsapp::events::ChatMessage;
