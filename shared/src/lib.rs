@@ -7,6 +7,7 @@
 //! `axum::serve`.
 
 pub mod auth;
+pub mod backoff;
 pub mod bot;
 pub mod config;
 pub mod crypto;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod local;
 pub mod metrics;
 pub mod queue;
