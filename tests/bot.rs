@@ -10,10 +10,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::bot::chat::{self, ChatRef};
 use platefull::bot::cloud_api::{self, GraphClient};
-use platefull::bot::jobs::{BotJob, Line};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible, OpenAiSettings};
-use platefull::bot::reply::{OutboundReply, Pacing};
+use platefull::bot::reply::Pacing;
 use platefull::bot::worker::{self, Bot};
+use platefull::jobs::{BotJob, Line, OutboundReply};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
 use platefull::whatsapp::commands::SessionCommand;
@@ -46,6 +46,7 @@ struct Pipeline {
     graph: Fake,
     inbound: Arc<MemoryQueue>,
     dead: Arc<MemoryQueue>,
+    dead_replies: Arc<MemoryQueue>,
     store_id: String,
     api_key: String,
     _stop: watch::Sender<bool>,
@@ -59,11 +60,14 @@ impl Pipeline {
     async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
         let mut app = TestApp::new(t);
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
-        let dead = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
-        let inbound =
-            Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
-        let outbound =
-            Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
+        let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
+        let dead_replies = Arc::new(MemoryQueue::fifo(Duration::from_secs(1)));
+        let inbound = Arc::new(
+            MemoryQueue::standard(Duration::from_secs(5)).with_dead_letters(3, dead.clone()),
+        );
+        let outbound = Arc::new(
+            MemoryQueue::fifo(Duration::from_secs(5)).with_dead_letters(3, dead_replies.clone()),
+        );
         app.state.webhook = Some(platefull::http::webhook::WebhookSettings {
             app_secret: APP_SECRET.into(),
             verify_token: VERIFY_TOKEN.into(),
@@ -90,7 +94,7 @@ impl Pipeline {
             graph: GraphClient::new(&graph.url),
             backoff: Duration::from_millis(20),
         });
-        let commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+        let commands = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
         let gateway = Gateway::new(
             app.state.store.clone(),
             app.state.secrets.clone(),
@@ -116,6 +120,7 @@ impl Pipeline {
             graph,
             inbound,
             dead,
+            dead_replies,
             store_id,
             _stop: stop,
         };
@@ -735,6 +740,7 @@ async fn graph_api_rate_limits_are_retried_and_a_closed_window_is_not() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(p.graph.script.count(), 3);
     assert_eq!(p.dead.len(), 0);
+    assert!(p.dead_replies.is_empty());
 }
 
 // --- Durability ---------------------------------------------------------------------
@@ -825,7 +831,7 @@ async fn a_worker_crash_between_receipt_and_reply_loses_nothing() {
     let app = TestApp::new(embedded_store().await);
     let (store_id, _) = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     let job = message_job(&store_id, "WAMID-CRASH", "Oi, tem pizza?");
     inbound.send(Outgoing::new(job.to_json())).await.unwrap();
     // The first worker takes it and dies.
@@ -855,15 +861,15 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
     let app = TestApp::new(embedded_store().await);
     let (store_id, _) = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(5)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     let bot = bot_over(&app, &llm, inbound.clone(), outbound.clone());
     let job = message_job(&store_id, "WAMID-CLAIM", "Oi");
     bot.handle(job.clone()).await.unwrap();
     assert_eq!(replies_in(&outbound).len(), 1);
     // The hand-over was lost (say the process died before the queue took it): the
     // redelivered job hands the stored reply over again, same sequence number, no new call.
-    let lost = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let lost = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     let again = bot_over(&app, &llm, inbound.clone(), lost.clone());
     again.handle(job.clone()).await.unwrap();
     let replies = replies_in(&lost);
@@ -890,7 +896,7 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
             .await
             .unwrap()
     );
-    let none = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let none = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     bot_over(&app, &llm, inbound, none.clone())
         .handle(job)
         .await
@@ -903,8 +909,8 @@ async fn the_bot_reply_function_reports_only_the_records_to_retry() {
     let app = TestApp::new(embedded_store().await);
     let (store_id, _) = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(5)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     let bot = bot_over(&app, &llm, inbound, outbound.clone());
     let text = std::fs::read_to_string(format!(
         "{}/../events/bot-reply/sqs-batch.json",

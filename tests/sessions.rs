@@ -127,7 +127,7 @@ impl Harness {
     async fn new(t: TestStore) -> (Self, GatewayProcess) {
         let mut app = TestApp::new(t);
         let sim = Simulator::new("http://localhost");
-        let commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+        let commands = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
         app.state.sessions = Some(SessionCommands {
             queue: commands.clone(),
             wait: Duration::from_secs(3),
@@ -142,7 +142,7 @@ impl Harness {
                 Some(json!({"name": "Loja", "type": "whatsapp"})),
             )
             .await;
-        let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+        let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(5)));
         let gateway = GatewayProcess::spawn(
             &app,
             &sim,
@@ -389,9 +389,12 @@ async fn commands_are_idempotent(t: TestStore) {
         .contains("already connected"));
     // The same command delivered twice changes nothing.
     h.commands
-        .send(platefull::queue::Outgoing::new(
-            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
-        ))
+        .send(
+            platefull::queue::Outgoing::new(
+                json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+            )
+            .in_group(h.key(1).to_string(), "start-again"),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -544,12 +547,15 @@ async fn two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over(t
         Some(a.gateway.task_id())
     );
     // B gets its own commands for slot 1: it must not connect while A holds the lease.
-    let b_commands = Arc::new(MemoryQueue::new(Duration::from_secs(5)));
+    let b_commands = Arc::new(MemoryQueue::fifo(Duration::from_secs(5)));
     let b = GatewayProcess::spawn(&h.app, &h.sim, b_commands.clone(), None, config(1_000));
     b_commands
-        .send(platefull::queue::Outgoing::new(
-            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
-        ))
+        .send(
+            platefull::queue::Outgoing::new(
+                json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+            )
+            .in_group(h.key(1).to_string(), "b-start"),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

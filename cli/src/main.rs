@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use platefull::queue::memory::MemoryQueue;
 
 #[derive(Parser)]
 #[command(
@@ -177,7 +178,6 @@ async fn dev(
 ) -> Result<(), String> {
     use platefull::bot::reply::Pacing;
     use platefull::bot::worker::Bot;
-    use platefull::queue::memory::MemoryQueue;
     use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
     use platefull::whatsapp::simulator::{Simulator, SimulatorTransport};
     use std::sync::Arc;
@@ -192,20 +192,15 @@ async fn dev(
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // The gateway runs in-process, with the simulator and an in-process command queue.
     let simulator = Simulator::new(&format!("http://{bound}"));
-    let commands = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let LocalQueues {
+        commands,
+        inbound,
+        outbound,
+    } = LocalQueues::new();
     state.sessions = Some(platefull::http::SessionCommands {
         queue: commands.clone(),
         wait: Duration::from_millis(session_wait_ms),
     });
-    // The bot's queues: customers' messages in (and its own delayed turns), replies out.
-    // Five failed tries send a job to the dead letters, as the SQS redrive policy does.
-    let dead_letters = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
-    let inbound = Arc::new(
-        MemoryQueue::new(Duration::from_secs(90)).with_dead_letters(5, dead_letters.clone()),
-    );
-    let outbound = Arc::new(
-        MemoryQueue::new(Duration::from_secs(60)).with_dead_letters(5, dead_letters.clone()),
-    );
     // Jobs left queued at the last graceful stop (a debounced turn, a reply) carry on.
     let restored =
         platefull::local::restore_queues(&data_dir, &named_queues(&commands, &inbound, &outbound))?;
@@ -316,12 +311,41 @@ async fn dev(
     Ok(())
 }
 
+/// The local stack's in-process queues, each of the kind of its SQS twin (see
+/// infra/template.yaml): session commands in (FIFO, per slot), the bot's queue (standard:
+/// customers' messages and its own delayed turns) and replies out (FIFO, per chat). Five
+/// failed tries send a job to its queue's dead letters, as the SQS redrive policy does.
+struct LocalQueues {
+    commands: std::sync::Arc<MemoryQueue>,
+    inbound: std::sync::Arc<MemoryQueue>,
+    outbound: std::sync::Arc<MemoryQueue>,
+}
+
+impl LocalQueues {
+    fn new() -> Self {
+        use std::sync::Arc;
+        use std::time::Duration;
+        let secs = Duration::from_secs;
+        let commands =
+            MemoryQueue::fifo(secs(30)).with_dead_letters(5, Arc::new(MemoryQueue::fifo(secs(30))));
+        let inbound = MemoryQueue::standard(secs(90))
+            .with_dead_letters(5, Arc::new(MemoryQueue::standard(secs(30))));
+        let outbound =
+            MemoryQueue::fifo(secs(60)).with_dead_letters(5, Arc::new(MemoryQueue::fifo(secs(30))));
+        Self {
+            commands: Arc::new(commands),
+            inbound: Arc::new(inbound),
+            outbound: Arc::new(outbound),
+        }
+    }
+}
+
 /// The local stack's queues by the names they are kept under across restarts.
 fn named_queues<'a>(
-    commands: &'a platefull::queue::memory::MemoryQueue,
-    inbound: &'a platefull::queue::memory::MemoryQueue,
-    outbound: &'a platefull::queue::memory::MemoryQueue,
-) -> [(&'static str, &'a platefull::queue::memory::MemoryQueue); 3] {
+    commands: &'a MemoryQueue,
+    inbound: &'a MemoryQueue,
+    outbound: &'a MemoryQueue,
+) -> [(&'static str, &'a MemoryQueue); 3] {
     [
         ("commands", commands),
         ("inbound", inbound),

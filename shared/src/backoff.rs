@@ -30,9 +30,7 @@ impl Backoff {
 
     /// The ceiling of the wait before retry number `attempt`: `base × 2^attempt`, capped.
     pub fn ceiling(&self, attempt: u32) -> Duration {
-        self.base
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.cap)
+        self.base.saturating_mul(1 << attempt.min(16)).min(self.cap)
     }
 
     /// How long to wait before retry number `attempt`: between half the ceiling and all of it.
@@ -60,7 +58,10 @@ mod tests {
         for attempt in 0..20 {
             let ceiling = backoff.ceiling(attempt);
             let delay = backoff.delay(attempt);
-            assert!(delay >= ceiling / 2 && delay <= ceiling, "{attempt}: {delay:?}");
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "{attempt}: {delay:?}"
+            );
         }
         let uncapped = Backoff::uncapped(Duration::from_secs(1));
         assert_eq!(uncapped.ceiling(10), Duration::from_secs(1024));

@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
 use platefull::bot::cloud_api::{self, GraphClient};
-use platefull::bot::jobs::{BotJob, Line};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage};
 use platefull::bot::worker::{self, Bot};
 use platefull::crypto::SecretBox;
 use platefull::domain::bot_config::BotConfig;
+use platefull::jobs::{BotJob, Line};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
 use platefull::records::{store_pk, CONFIG_SK};
@@ -102,7 +102,7 @@ async fn main() {
     seed_store(store.as_ref(), "st_bench").await;
 
     // 1. The webhook handler.
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
     cloud_api::attach(
         store.as_ref(),
         &secrets,
@@ -151,12 +151,12 @@ async fn main() {
     report("webhook: signature + route + enqueue", samples);
 
     // 2. Receipt → reply handed over, one message at a time.
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let bot = Arc::new(Bot {
         store: store.clone(),
         secrets: secrets.clone(),
         llm: Arc::new(InstantModel),
-        inbound: Arc::new(MemoryQueue::new(Duration::from_secs(30))),
+        inbound: Arc::new(MemoryQueue::standard(Duration::from_secs(30))),
         outbound: Some(outbound.clone()),
         graph: GraphClient::new("http://127.0.0.1:9"),
         backoff: Duration::from_millis(50),
@@ -182,8 +182,8 @@ async fn main() {
     );
 
     // 3. Sustained throughput through the in-process worker, nothing lost.
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let bot = Arc::new(Bot {
         store: embedded.clone(),
         secrets,

@@ -61,7 +61,7 @@ async fn main() {
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
     let signer = DevSigner::generate("bench", "bench");
     let secrets = Arc::new(SecretBox::from_key(&[3; 32]));
-    let commands = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let commands = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let state = AppState {
         store: store.clone(),
         users: Arc::new(signer.verifier()),

@@ -15,10 +15,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::jobs::ChatMessage;
 use crate::jobs::Line;
 use crate::records::store_pk;
 use crate::store::{Cond, Item, Store, StoreError, Update, WriteOp};
-use crate::jobs::ChatMessage;
 
 /// `pausedUntil` of a chat switched off with `#bot off` (until `#bot on`).
 pub const PAUSED_FOREVER_MS: i64 = 8_000_000_000_000;

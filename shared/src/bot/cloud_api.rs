@@ -9,11 +9,11 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::jobs::{BotJob, Line};
 use crate::crypto::SecretBox;
+use crate::jobs::ChatMessage;
+use crate::jobs::{BotJob, Line};
 use crate::records::store_pk;
 use crate::store::{attr_str, Cond, Item, Store, StoreError, WriteOp};
-use crate::jobs::ChatMessage;
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v25.0";
 const CLOUD_SK: &str = "CLOUD";

@@ -19,7 +19,6 @@ use super::client_config::check_store_id;
 use super::AppState;
 use crate::auth::caller::store_caller;
 use crate::domain::slot::{parse_slot, Slot, SlotStatus};
-use crate::queue::Outgoing;
 use crate::records;
 use crate::whatsapp::commands::SessionCommand;
 use crate::whatsapp::events::SlotKey;
@@ -72,12 +71,9 @@ async fn send(state: &AppState, command: SessionCommand) -> Result<Duration, Api
     let sessions = state.sessions.as_ref().ok_or_else(|| {
         ApiError::Unavailable("session commands are not configured in this deployment".into())
     })?;
-    let key = command.slot().clone();
-    let message =
-        Outgoing::new(command.to_json()).in_group(key.to_string(), crate::ids::new_id("cmd"));
     sessions
         .queue
-        .send(message)
+        .send(command.outgoing())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(sessions.wait)
