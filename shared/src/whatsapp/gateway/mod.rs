@@ -15,12 +15,12 @@
 //!
 //! One file per job: [`commands`] (the command loop: start, logout), [`supervise`] (one
 //! slot's connection: connect, follow events, reconnect), [`replies`] (reply delivery),
-//! [`leases`] (renewal, takeover, release), [`sent_ids`] (the echo filter).
+//! [`leases`] (renewal, takeover, release), [`recent_ids`] (the echo and redelivery filters).
 
 mod commands;
 mod leases;
+mod recent_ids;
 mod replies;
-mod sent_ids;
 mod supervise;
 
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ use crate::bot::reply::{Pacer, Pacing};
 use crate::crypto::SecretBox;
 use crate::queue::Queue;
 use crate::store::Store;
-use sent_ids::SentIds;
+use recent_ids::RecentIds;
 
 #[derive(Clone)]
 pub struct GatewayConfig {
@@ -111,7 +111,9 @@ pub struct Gateway {
     slots: Mutex<HashMap<SlotKey, SlotTask>>,
     pacer: Pacer,
     /// Ids of the messages this task sent, so their echoes aren't taken for the owner's.
-    sent: Mutex<SentIds>,
+    sent: Mutex<RecentIds>,
+    /// Ids of the chat messages this task queued for the bot, so redeliveries aren't.
+    forwarded: Mutex<RecentIds>,
 }
 
 impl Gateway {
@@ -133,6 +135,7 @@ impl Gateway {
             config,
             slots: Mutex::default(),
             sent: Mutex::default(),
+            forwarded: Mutex::default(),
         })
     }
 

@@ -304,8 +304,8 @@ impl Gateway {
         }
     }
 
-    /// A chat message: forwarded to the bot, unless it is a group's, or the echo of a reply
-    /// this task sent (not the owner typing).
+    /// A chat message: forwarded to the bot, unless it is a group's, the echo of a reply
+    /// this task sent (not the owner typing), or a redelivery of one already queued.
     async fn on_message(&self, key: &SlotKey, message: ChatMessage) {
         if message.is_group {
             return;
@@ -313,13 +313,21 @@ impl Gateway {
         if message.from_me && self.sent.lock().expect("lock").contains(&message.id) {
             return;
         }
-        if let Some(inbound) = &self.inbound {
-            let job = BotJob::Message {
-                store_id: key.store_id.clone(),
-                line: Line::Web { slot: key.slot },
-                message,
-            };
-            forward(key, inbound.as_ref(), &job).await;
+        if self.forwarded.lock().expect("lock").contains(&message.id) {
+            tracing::debug!(slot = %key, message = %message.id, "redelivered message; already queued");
+            return;
+        }
+        let Some(inbound) = &self.inbound else {
+            return;
+        };
+        let id = message.id.clone();
+        let job = BotJob::Message {
+            store_id: key.store_id.clone(),
+            line: Line::Web { slot: key.slot },
+            message,
+        };
+        if forward(key, inbound.as_ref(), &job).await {
+            self.forwarded.lock().expect("lock").insert(id);
         }
     }
 }
@@ -352,12 +360,12 @@ async fn record_drop(
 }
 
 /// Queues a chat message for the bot, trying a few times: WhatsApp won't deliver it
-/// again once we've received it.
-async fn forward(key: &SlotKey, inbound: &dyn Queue, job: &BotJob) {
+/// again once we've received it. False: it could not be queued (it is lost).
+async fn forward(key: &SlotKey, inbound: &dyn Queue, job: &BotJob) -> bool {
     let outgoing = job.outgoing();
     for attempt in 1..=5u32 {
         match inbound.send(outgoing.clone()).await {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(err) if attempt == 5 => {
                 tracing::error!(slot = %key, error = %err, "could not queue a chat message; it is lost");
             }
@@ -367,4 +375,5 @@ async fn forward(key: &SlotKey, inbound: &dyn Queue, job: &BotJob) {
             }
         }
     }
+    false
 }
