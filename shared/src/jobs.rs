@@ -97,27 +97,31 @@ impl BotJob {
         serde_json::to_string(self).expect("jobs serialize")
     }
 
-    /// The queue message of this job. Group: the chat (applied where the queue has groups).
-    /// Deduplication id: the WhatsApp message id for a `Message` (a redelivered webhook or
-    /// event is the same job), the message and its status for a `Status`, the message for a
-    /// `TurnDue`. A `TurnDue` waits out the debounce window it carries.
+    /// The queue message of this job: group the chat (applied where the queue has groups),
+    /// deduplication id [`dedup_id`](Self::dedup_id) (a redelivered webhook or event is the
+    /// same job); a `TurnDue` waits out the debounce window it carries.
     ///
     /// The inbound queue is standard in AWS and locally, so today only the delay applies;
     /// groups and ids are kept for a FIFO queue, which would refuse the delay.
     pub fn outgoing(&self) -> Outgoing {
-        let dedup = match self {
-            BotJob::Message { message, .. } => message.id.clone(),
-            BotJob::TurnDue { message_id, .. } => format!("{message_id}#due"),
-            BotJob::Status {
-                message_id, status, ..
-            } => format!("{message_id}#{status}"),
-        };
-        let outgoing = Outgoing::new(self.to_json()).in_group(self.group(), dedup);
+        let outgoing = Outgoing::new(self.to_json()).in_group(self.group(), self.dedup_id());
         match self {
             BotJob::TurnDue { config, .. } => {
                 outgoing.delayed(Duration::from_secs(config.debounce_seconds.into()))
             }
             _ => outgoing,
+        }
+    }
+
+    /// What makes two deliveries the same job: the WhatsApp message id for a `Message`, the
+    /// message and its status for a `Status`, the message for a `TurnDue`.
+    pub fn dedup_id(&self) -> String {
+        match self {
+            BotJob::Message { message, .. } => message.id.clone(),
+            BotJob::TurnDue { message_id, .. } => format!("{message_id}#due"),
+            BotJob::Status {
+                message_id, status, ..
+            } => format!("{message_id}#{status}"),
         }
     }
 

@@ -15,8 +15,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::jobs::ChatMessage;
-use crate::jobs::Line;
+use crate::jobs::{ChatMessage, Line};
 use crate::records::store_pk;
 use crate::store::{Cond, Item, Store, StoreError, Update, WriteOp};
 

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::crypto::SecretBox;
-use crate::jobs::ChatMessage;
-use crate::jobs::{BotJob, Line};
+use crate::jobs::{BotJob, ChatMessage, Line};
 use crate::records::store_pk;
 use crate::store::{attr_str, Cond, Item, Store, StoreError, WriteOp};
 

@@ -7,7 +7,8 @@
 //! chat, ask the LLM, claim the turn, and hand the reply over. Every failure returns the job
 //! to the queue with a delay (and, after a few tries, to its dead-letter queue).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::chat::{self, ChatRef, ChatState, OwnerAction, Turn};
@@ -373,7 +374,39 @@ enum Pending {
 /// What the consumers call a bot job in logs.
 const JOB_NAME: &str = "bot job";
 
-/// Handles one SQS batch of the `bot-reply` function: every record concurrently; a record
+/// Deliveries of one job handled one after another within this process. The inbound
+/// queue is a standard queue (in AWS and locally), which keeps no deduplication ids, so a
+/// redelivery (Meta or WhatsApp sending a message again) can arrive while the first
+/// delivery is still being answered. Made to wait, it then finds the turn answered instead
+/// of asking the model a second time. Across processes the claim still decides: one reply.
+#[derive(Clone, Default)]
+struct SameJobInTurn(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl SameJobInTurn {
+    async fn handle(&self, bot: &Bot, job: BotJob) -> Outcome {
+        let key = format!("{}#{}", job.group(), job.dedup_id());
+        let turn = self
+            .0
+            .lock()
+            .expect("lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let outcome = {
+            let _mine = turn.lock().await;
+            bot.handle(job).await
+        };
+        let mut turns = self.0.lock().expect("lock");
+        // Held by the map and by us only: nobody waits for this job any more.
+        if Arc::strong_count(&turn) == 2 {
+            turns.remove(&key);
+        }
+        outcome
+    }
+}
+
+/// Handles one SQS batch of the `bot-reply` function: every record concurrently (two
+/// deliveries of one job one after the other, see [`SameJobInTurn`]); a record
 /// to try again gets its visibility set to the worker's delay and is reported as a batch
 /// item failure, the others are deleted by Lambda.
 pub async fn handle_sqs_batch(
@@ -382,11 +415,13 @@ pub async fn handle_sqs_batch(
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
     let mut tasks = tokio::task::JoinSet::new();
+    let in_turn = SameJobInTurn::default();
     for record in event.records {
-        let bot = bot.clone();
+        let (bot, in_turn) = (bot.clone(), in_turn.clone());
         tasks.spawn(async move {
             let body = record.body.as_deref().unwrap_or_default();
-            let outcome = consumer::handle_body(JOB_NAME, body, |job| bot.handle(job)).await;
+            let handle = |job| in_turn.handle(&bot, job);
+            let outcome = consumer::handle_body(JOB_NAME, body, handle).await;
             let Err(RetryAfter(delay)) = outcome else {
                 return None;
             };
@@ -429,9 +464,10 @@ pub async fn run_local(bot: Arc<Bot>, shutdown: tokio::sync::watch::Receiver<boo
         limit: Some(LOCAL_CONCURRENCY),
     };
     let consumer = Consumer::new(bot.inbound.clone(), "inbound", JOB_NAME, concurrency);
+    let in_turn = SameJobInTurn::default();
     let handle = move |job: BotJob| {
-        let bot = bot.clone();
-        async move { bot.handle(job).await }
+        let (bot, in_turn) = (bot.clone(), in_turn.clone());
+        async move { in_turn.handle(&bot, job).await }
     };
     consumer.run(handle, shutdown).await;
 }
