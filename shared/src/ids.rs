@@ -1,5 +1,7 @@
-//! Identifiers and random tokens. Ids are unguessable (they appear in URLs and a guessable
-//! storeId would invite probing) and URL-safe; tokens come straight from the OS CSPRNG.
+//! Identifiers, random tokens and the clock readings we store. Ids are unguessable (they
+//! appear in URLs and a guessable storeId would invite probing) and URL-safe; tokens come
+//! straight from the OS CSPRNG; times are RFC 3339 strings ([`now_rfc3339`]) or epoch
+//! milliseconds ([`now_ms`]).
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -38,6 +40,11 @@ pub fn now_rfc3339() -> String {
     rfc3339_ago(std::time::Duration::ZERO)
 }
 
+/// Milliseconds since the Unix epoch, now: the clock of chat turns, leases and metrics.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// The time `ago` before now, in the same format as [`now_rfc3339`].
 pub fn rfc3339_ago(ago: std::time::Duration) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
@@ -71,5 +78,7 @@ mod tests {
         assert!(
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
         );
+        let ms = now_ms();
+        assert!(ms > 1_767_225_600_000, "after 2026-01-01: {ms}");
     }
 }

@@ -21,6 +21,7 @@
 //! `local::open_state` and serves it with `axum::serve`.
 
 pub mod auth;
+pub mod backoff;
 pub mod bot;
 pub mod config;
 pub mod crypto;
@@ -28,6 +29,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod local;
 pub mod metrics;
 pub mod private_file;

@@ -16,7 +16,6 @@
 //! the terminal stays readable.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
@@ -59,7 +58,7 @@ pub fn gauge(name: &str, value: f64, dimensions: &[(&str, &str)]) {
 
 /// Writes one figure: an EMF line on stdout in AWS, a debug log event elsewhere.
 pub fn emit(name: &str, unit: Unit, value: f64, dimensions: &[(&str, &str)]) {
-    let Some(line) = line(name, unit, value, dimensions, now_ms()) else {
+    let Some(line) = line(name, unit, value, dimensions, crate::ids::now_ms() as u64) else {
         tracing::warn!(
             metric = name,
             "metric not recorded: invalid name, value or dimensions"
@@ -80,13 +79,6 @@ fn in_aws() -> bool {
     ["AWS_LAMBDA_FUNCTION_NAME", "ECS_CONTAINER_METADATA_URI_V4"]
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The EMF line of one figure, or `None` when CloudWatch would reject it: an empty name, a

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
 use platefull::bot::cloud_api;
-use platefull::bot::jobs::{BotJob, Line};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage};
 use platefull::bot::worker::{self, Bot};
 use platefull::domain::bot_config::BotConfig;
+use platefull::jobs::{BotJob, Line};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
 use platefull::store::keys::{self, store_pk, CONFIG_SK};
@@ -79,7 +79,7 @@ async fn main() {
     let inner = embedded.store.clone();
     let (store, counts) = embedded.counted();
     // 1. The webhook handler.
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
     let app =
         TestApp::with_router(store, platefull::http::webhook_router).with_webhook(inbound.clone());
     let store = app.state.store.clone();
@@ -118,12 +118,12 @@ async fn main() {
     report("webhook: signature + route + enqueue", samples);
 
     // 2. Receipt → reply handed over, one message at a time.
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let bot = Bot {
         backoff: Duration::from_millis(50),
         ..app.bot(
             Arc::new(InstantModel),
-            Arc::new(MemoryQueue::new(Duration::from_secs(30))),
+            Arc::new(MemoryQueue::standard(Duration::from_secs(30))),
             outbound.clone(),
         )
     };
@@ -148,8 +148,8 @@ async fn main() {
     );
 
     // 3. Sustained throughput through the in-process worker, nothing lost.
-    let inbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
-    let outbound = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let bot = Arc::new(Bot {
         store: inner.clone(),
         backoff: Duration::from_millis(50),

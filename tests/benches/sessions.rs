@@ -27,7 +27,7 @@ fn rss_kib() -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let commands = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let commands = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let sim = Simulator::new("http://127.0.0.1:3000");
     let app = TestApp::new(embedded_store().await).with_sessions(
         commands.clone(),

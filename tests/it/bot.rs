@@ -10,10 +10,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::bot::chat::{self, ChatRef};
 use platefull::bot::cloud_api::{self, GraphClient};
-use platefull::bot::jobs::{BotJob, Line};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible};
-use platefull::bot::reply::{OutboundReply, Pacing};
+use platefull::bot::reply::Pacing;
 use platefull::bot::worker::{self, Bot};
+use platefull::jobs::{BotJob, Line, OutboundReply};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
 use platefull::store::keys;
@@ -38,6 +38,7 @@ struct Pipeline {
     graph: Fake,
     inbound: Arc<MemoryQueue>,
     dead: Arc<MemoryQueue>,
+    dead_replies: Arc<MemoryQueue>,
     store_id: String,
     api_key: String,
     _stop: watch::Sender<bool>,
@@ -50,11 +51,14 @@ impl Pipeline {
 
     async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
-        let dead = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
-        let inbound =
-            Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
-        let outbound =
-            Arc::new(MemoryQueue::new(Duration::from_secs(5)).with_dead_letters(3, dead.clone()));
+        let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
+        let dead_replies = Arc::new(MemoryQueue::fifo(Duration::from_secs(1)));
+        let inbound = Arc::new(
+            MemoryQueue::standard(Duration::from_secs(5)).with_dead_letters(3, dead.clone()),
+        );
+        let outbound = Arc::new(
+            MemoryQueue::fifo(Duration::from_secs(5)).with_dead_letters(3, dead_replies.clone()),
+        );
         let app = TestApp::new(t).with_webhook(inbound.clone());
         let wa = app.whatsapp("alice", "Pizzaria X").await;
         let sim = Simulator::new("http://localhost");
@@ -65,7 +69,7 @@ impl Pipeline {
         let gateway = app.gateway(
             &sim,
             GatewayQueues {
-                commands: stack::queue(),
+                commands: stack::fifo_queue(),
                 inbound: Some(inbound.clone()),
                 outbound: Some(outbound.clone()),
             },
@@ -85,6 +89,7 @@ impl Pipeline {
             graph,
             inbound,
             dead,
+            dead_replies,
             store_id: wa.store_id,
             _stop: stop,
         };
@@ -710,6 +715,7 @@ async fn graph_api_rate_limits_are_retried_and_a_closed_window_is_not() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(p.graph.script.count(), 3);
     assert_eq!(p.dead.len(), 0);
+    assert!(p.dead_replies.is_empty());
 }
 
 // --- Durability ---------------------------------------------------------------------
@@ -784,7 +790,7 @@ async fn a_worker_crash_between_receipt_and_reply_loses_nothing() {
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let outbound = stack::queue();
+    let outbound = stack::fifo_queue();
     let job = message_job(&store_id, "WAMID-CRASH", "Oi, tem pizza?");
     inbound.send(Outgoing::new(job.to_json())).await.unwrap();
     // The first worker takes it and dies.
@@ -814,15 +820,15 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = stack::queue();
-    let outbound = stack::queue();
+    let inbound = stack::standard_queue();
+    let outbound = stack::fifo_queue();
     let bot = bot_over(&app, &llm, inbound.clone(), outbound.clone());
     let job = message_job(&store_id, "WAMID-CLAIM", "Oi");
     bot.handle(job.clone()).await.unwrap();
     assert_eq!(replies_in(&outbound).len(), 1);
     // The hand-over was lost (say the process died before the queue took it): the
     // redelivered job hands the stored reply over again, same sequence number, no new call.
-    let lost = stack::queue();
+    let lost = stack::fifo_queue();
     let again = bot_over(&app, &llm, inbound.clone(), lost.clone());
     again.handle(job.clone()).await.unwrap();
     let replies = replies_in(&lost);
@@ -849,7 +855,7 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
             .await
             .unwrap()
     );
-    let none = stack::queue();
+    let none = stack::fifo_queue();
     bot_over(&app, &llm, inbound, none.clone())
         .handle(job)
         .await
@@ -862,8 +868,8 @@ async fn the_bot_reply_function_reports_only_the_records_to_retry() {
     let app = TestApp::new(embedded_store().await);
     let store_id = store_with_connection(&app).await;
     let llm = fake_llm::llm().await;
-    let inbound = stack::queue();
-    let outbound = stack::queue();
+    let inbound = stack::standard_queue();
+    let outbound = stack::fifo_queue();
     let bot = bot_over(&app, &llm, inbound, outbound.clone());
     let text = std::fs::read_to_string(format!(
         "{}/../events/bot-reply/sqs-batch.json",

@@ -1,6 +1,7 @@
 //! One conformance suite for the queue port, against the in-process queue and against SQS
-//! (the real AWS SDK on moto): at-least-once delivery, visibility timeout, retry, dead
-//! letters, FIFO groups and deduplication.
+//! (the real AWS SDK on moto), each as a standard and as a FIFO queue: at-least-once
+//! delivery, visibility timeout, retry, dead letters; on FIFO queues groups in order and
+//! deduplication, on standard queues neither; delays taken by standard queues only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,22 +10,27 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::sqs::SqsQueue;
-use platefull::queue::{Outgoing, Queue};
+use platefull::queue::{Outgoing, Queue, QueueError};
 
 const VISIBILITY: Duration = Duration::from_secs(1);
 const MAX_RECEIVES: u32 = 2;
 
-/// A queue under test and its dead-letter queue.
+/// A queue under test, its dead-letter queue, and its kind.
 struct Pair {
     queue: Arc<dyn Queue>,
     dead: Arc<dyn Queue>,
+    fifo: bool,
 }
 
-fn memory(_fifo: bool) -> Pair {
-    let dead = Arc::new(MemoryQueue::new(VISIBILITY));
-    let queue =
-        Arc::new(MemoryQueue::new(VISIBILITY).with_dead_letters(MAX_RECEIVES, dead.clone()));
-    Pair { queue, dead }
+fn memory(fifo: bool) -> Pair {
+    let new = if fifo {
+        MemoryQueue::fifo
+    } else {
+        MemoryQueue::standard
+    };
+    let dead = Arc::new(new(VISIBILITY));
+    let queue = Arc::new(new(VISIBILITY).with_dead_letters(MAX_RECEIVES, dead.clone()));
+    Pair { queue, dead, fifo }
 }
 
 async fn sqs(fifo: bool) -> Pair {
@@ -73,6 +79,7 @@ async fn sqs(fifo: bool) -> Pair {
     Pair {
         queue: Arc::new(SqsQueue::new(client.clone(), url)),
         dead: Arc::new(SqsQueue::new(client, dlq_url)),
+        fifo,
     }
 }
 
@@ -146,7 +153,7 @@ async fn an_empty_queue_waits_then_returns_nothing(p: Pair) {
     );
 }
 
-async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
+async fn send_chats(p: &Pair) {
     for (group, body) in [
         ("chat-a", "a1"),
         ("chat-b", "b1"),
@@ -162,9 +169,16 @@ async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
         .send(Outgoing::new("a1").in_group("chat-a", "a1"))
         .await
         .unwrap();
+}
+
+async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
+    send_chats(&p).await;
     let mut order: HashMap<String, Vec<String>> = HashMap::new();
+    let mut in_flight_of_a = 0;
     for _ in 0..10 {
         let batch = p.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        in_flight_of_a =
+            in_flight_of_a.max(batch.iter().filter(|m| m.body.starts_with('a')).count());
         for m in &batch {
             order
                 .entry(m.body[..1].to_owned())
@@ -172,25 +186,42 @@ async fn fifo_groups_keep_order_and_drop_duplicates(p: Pair) {
                 .push(m.body.clone());
             p.queue.ack(&m.receipt).await.unwrap();
         }
-        if order.values().map(Vec::len).sum::<usize>() == 4 {
+        if order.values().map(Vec::len).sum::<usize>() == if p.fifo { 4 } else { 5 } {
             break;
         }
     }
-    assert_eq!(
-        order["a"],
-        ["a1", "a2", "a3"],
-        "in order, the duplicate a1 dropped"
-    );
     assert_eq!(order["b"], ["b1"]);
+    if p.fifo {
+        assert_eq!(
+            order["a"],
+            ["a1", "a2", "a3"],
+            "in order, the duplicate a1 dropped"
+        );
+    } else {
+        // A standard queue has no groups and no deduplication: everything is delivered,
+        // the resent a1 too, with messages of one "group" in flight together.
+        let mut a = order["a"].clone();
+        a.sort();
+        assert_eq!(a, ["a1", "a1", "a2", "a3"]);
+        assert!(in_flight_of_a > 1, "no group holds a standard queue back");
+    }
 }
 
 async fn delayed_messages_wait_their_delay(p: Pair) {
     let started = std::time::Instant::now();
-    p.queue
-        .send(Outgoing::new("later").delayed(Duration::from_secs(1)))
-        .await
-        .unwrap();
-    p.queue.send(Outgoing::new("now")).await.unwrap();
+    let later = p
+        .queue
+        .send(msg("later").delayed(Duration::from_secs(1)))
+        .await;
+    if p.fifo {
+        assert!(
+            matches!(later, Err(QueueError::Invalid(_))),
+            "FIFO queues refuse per-message delays: {later:?}"
+        );
+        return;
+    }
+    later.unwrap();
+    p.queue.send(msg("now")).await.unwrap();
     let first = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
     assert_eq!(
         first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
@@ -206,22 +237,44 @@ async fn delayed_messages_wait_their_delay(p: Pair) {
     assert!(started.elapsed() >= Duration::from_millis(950));
 }
 
+async fn fifo_messages_need_a_group(p: Pair) {
+    let sent = p.queue.send(Outgoing::new("no group")).await;
+    if p.fifo {
+        assert!(
+            matches!(sent, Err(QueueError::Invalid(_))),
+            "a FIFO queue needs a message group: {sent:?}"
+        );
+    } else {
+        sent.unwrap();
+        let got = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(got.len(), 1);
+    }
+}
+
+/// Every case against both kinds on both adapters.
 macro_rules! for_each_queue {
-    ($($name:ident: $fifo:expr),* $(,)?) => {
-        mod memory_queue {
-            $(#[tokio::test] async fn $name() { super::$name(super::memory($fifo)).await })*
+    ($($name:ident),* $(,)?) => {
+        mod memory_standard {
+            $(#[tokio::test] async fn $name() { super::$name(super::memory(false)).await })*
         }
-        mod sqs_queue {
-            $(#[tokio::test] async fn $name() { super::$name(super::sqs($fifo).await).await })*
+        mod memory_fifo {
+            $(#[tokio::test] async fn $name() { super::$name(super::memory(true)).await })*
+        }
+        mod sqs_standard {
+            $(#[tokio::test] async fn $name() { super::$name(super::sqs(false).await).await })*
+        }
+        mod sqs_fifo {
+            $(#[tokio::test] async fn $name() { super::$name(super::sqs(true).await).await })*
         }
     };
 }
 
 for_each_queue!(
-    delivered_messages_are_gone_once_acked: false,
-    unacked_messages_come_back_after_the_visibility_timeout: false,
-    retried_messages_return_and_then_go_to_the_dead_letters: false,
-    an_empty_queue_waits_then_returns_nothing: false,
-    fifo_groups_keep_order_and_drop_duplicates: true,
-    delayed_messages_wait_their_delay: false,
+    delivered_messages_are_gone_once_acked,
+    unacked_messages_come_back_after_the_visibility_timeout,
+    retried_messages_return_and_then_go_to_the_dead_letters,
+    an_empty_queue_waits_then_returns_nothing,
+    fifo_groups_keep_order_and_drop_duplicates,
+    delayed_messages_wait_their_delay,
+    fifo_messages_need_a_group,
 );

@@ -59,7 +59,7 @@ struct Harness {
 impl Harness {
     async fn new(t: TestStore) -> (Self, GatewayProcess) {
         let sim = Simulator::new("http://localhost");
-        let commands = stack::queue();
+        let commands = stack::fifo_queue();
         let app = TestApp::new(t).with_sessions(commands.clone(), Duration::from_secs(3), &sim);
         let wa = app.whatsapp("alice", "Loja").await;
         let h = Self {
@@ -69,7 +69,7 @@ impl Harness {
             app,
             sim,
             commands,
-            inbound: stack::queue(),
+            inbound: stack::standard_queue(),
         };
         let gateway = h.gateway(h.commands.clone(), Some(h.inbound.clone()), config(3_000));
         (h, gateway)
@@ -317,9 +317,12 @@ async fn commands_are_idempotent(t: TestStore) {
         .contains("already connected"));
     // The same command delivered twice changes nothing.
     h.commands
-        .send(platefull::queue::Outgoing::new(
-            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
-        ))
+        .send(
+            platefull::queue::Outgoing::new(
+                json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+            )
+            .in_group(h.key(1).to_string(), "start-again"),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -464,12 +467,15 @@ async fn two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over(t
         Some(a.gateway.task_id())
     );
     // B gets its own commands for slot 1: it must not connect while A holds the lease.
-    let b_commands = stack::queue();
+    let b_commands = stack::fifo_queue();
     let b = h.gateway(b_commands.clone(), None, config(1_000));
     b_commands
-        .send(platefull::queue::Outgoing::new(
-            json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
-        ))
+        .send(
+            platefull::queue::Outgoing::new(
+                json!({"type": "start", "slot": {"storeId": h.store_id, "slot": 1}}).to_string(),
+            )
+            .in_group(h.key(1).to_string(), "b-start"),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

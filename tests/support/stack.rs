@@ -26,9 +26,15 @@ pub const APP_SECRET: &str = "meta-app-secret-for-tests";
 /// The webhook handshake's verify token.
 pub const VERIFY_TOKEN: &str = "verify-me-please";
 
-/// An in-process queue with a 5 s visibility timeout.
-pub fn queue() -> Arc<MemoryQueue> {
-    Arc::new(MemoryQueue::new(Duration::from_secs(5)))
+/// An in-process standard queue (like the inbound queue) with a 5 s visibility timeout.
+pub fn standard_queue() -> Arc<MemoryQueue> {
+    Arc::new(MemoryQueue::standard(Duration::from_secs(5)))
+}
+
+/// An in-process FIFO queue (like the commands and outbound queues) with a 5 s visibility
+/// timeout.
+pub fn fifo_queue() -> Arc<MemoryQueue> {
+    Arc::new(MemoryQueue::fifo(Duration::from_secs(5)))
 }
 
 /// Client settings for the fake LLM at `url`: quick retries, short waits.

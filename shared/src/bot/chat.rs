@@ -17,10 +17,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::jobs::Line;
+use crate::jobs::{ChatMessage, Line};
 use crate::store::keys::{self, store_pk};
 use crate::store::{applied, Cond, Item, Store, StoreError, Update, WriteOp};
-use crate::whatsapp::events::ChatMessage;
 
 /// `pausedUntil` of a chat switched off with `#bot off` (until `#bot on`).
 pub const PAUSED_FOREVER_MS: i64 = 8_000_000_000_000;

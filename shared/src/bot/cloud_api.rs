@@ -9,11 +9,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::jobs::{BotJob, Line};
 use crate::crypto::SecretBox;
+use crate::jobs::{BotJob, ChatMessage, Line};
 use crate::store::keys::{self, cloud_route_pk, store_pk, CLOUD_SK, ROUTE_SK};
 use crate::store::{attr_str, Cond, Store, StoreError, WriteOp};
-use crate::whatsapp::events::ChatMessage;
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v25.0";
 

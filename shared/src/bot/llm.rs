@@ -3,15 +3,18 @@
 //! when no key is configured, which says plainly that it is offline.
 //!
 //! The client retries what can succeed later (timeouts, 408, 429, 5xx, errors reported
-//! inside a 200 body) with backoff, jitter and `Retry-After`; never 400/401/402/403; and
-//! tries the fallback model, if any, before giving up. Giving up returns the turn to the
-//! queue (and after a few tries to its DLQ): a reply is never silently dropped.
+//! inside a 200 body) after `Retry-After` or exponential backoff with jitter
+//! ([`crate::backoff`]); never 400/401/402/403; and tries the fallback model, if any,
+//! before giving up. Giving up returns the turn to the queue (and after a few tries to its
+//! DLQ): a reply is never silently dropped.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Value};
+
+use crate::backoff::Backoff;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LlmMessage {
@@ -106,12 +109,7 @@ impl OpenAiCompatible {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .settings
-            .backoff_base
-            .saturating_mul(1 << attempt.min(10));
-        let r = u32::from_le_bytes(crate::ids::random_bytes()) as f64 / u32::MAX as f64;
-        ceiling.mul_f64(0.5 + r / 2.0)
+        Backoff::uncapped(self.settings.backoff_base).delay(attempt)
     }
 
     async fn call(&self, model: &str, messages: &[LlmMessage]) -> Result<String, LlmError> {

@@ -1,36 +1,13 @@
 //! The outbound side of a reply: splitting long texts on paragraph boundaries (WhatsApp's
-//! 4096-character limit), the reply job the gateway takes from the outbound queue, the
-//! typing delay proportional to length, and per-number pacing (a token bucket) so a busy
-//! store never sends like a spammer and risks a ban.
+//! 4096-character limit), the typing delay proportional to length, and per-number pacing (a
+//! token bucket) so a busy store never sends like a spammer and risks a ban. The reply job
+//! itself ([`OutboundReply`](crate::jobs::OutboundReply)) lives with the other queue jobs.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 pub const MAX_MESSAGE_CHARS: usize = 4096;
-
-/// A claimed reply for the gateway to deliver from a linked number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutboundReply {
-    pub store_id: String,
-    pub slot: u8,
-    pub chat: String,
-    /// The chat's reply sequence number: delivery is checked and marked by it.
-    pub seq: i64,
-    pub chunks: Vec<String>,
-}
-
-impl OutboundReply {
-    /// Ordering group (one chat) and deduplication id (one reply) on a FIFO queue.
-    pub fn group_and_dedup(&self) -> (String, String) {
-        let group = format!("{}#w{}#{}", self.store_id, self.slot, self.chat);
-        let dedup = format!("{group}#{}", self.seq);
-        (group, dedup)
-    }
-}
 
 /// Splits `text` into messages of at most `max` characters, at paragraph breaks where
 /// possible, then at line breaks, then at spaces, and only as a last resort mid-word.

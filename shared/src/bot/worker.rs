@@ -7,21 +7,23 @@
 //! chat, ask the LLM, claim the turn, and hand the reply over. Every failure returns the job
 //! to the queue with a delay (and, after a few tries, to its dead-letter queue).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::chat::{self, ChatRef, ChatState, OwnerAction};
+use super::chat::{self, ChatRef, ChatState, OwnerAction, Turn};
 use super::cloud_api::{self, GraphClient, SendError};
-use super::jobs::{BotJob, Line};
 use super::llm::{Llm, LlmError};
 use super::prompt;
-use super::reply::{self, OutboundReply};
+use super::reply;
 use crate::crypto::SecretBox;
 use crate::domain::bot_config::BotConfig;
-use crate::queue::{Outgoing, Queue};
+use crate::ids::now_ms;
+use crate::jobs::{BotJob, ChatMessage, Line, OutboundReply};
+use crate::queue::consumer::{self, Concurrency, Consumer, Outcome, RetryAfter};
+use crate::queue::Queue;
 use crate::store::keys::{store_pk, CONFIG_SK};
 use crate::store::{Store, StoreError};
-use crate::whatsapp::events::ChatMessage;
 
 pub struct Bot {
     pub store: Arc<dyn Store>,
@@ -39,29 +41,19 @@ pub struct Bot {
 
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(2);
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 impl Bot {
-    fn store_failed(&self, err: StoreError) -> Duration {
+    fn store_failed(&self, err: StoreError) -> RetryAfter {
         tracing::warn!(error = %err, "store unavailable; the job will be retried");
-        self.backoff
+        RetryAfter(self.backoff)
     }
 
-    /// Handles one queue message; `Err(delay)`: deliver it again after `delay`. Unreadable
-    /// messages are logged and dropped (retrying can't fix them).
-    pub async fn handle_body(&self, body: &str) -> Result<(), Duration> {
-        match serde_json::from_str::<BotJob>(body) {
-            Ok(job) => self.handle(job).await,
-            Err(err) => {
-                tracing::error!(error = %err, "dropping an unreadable bot job");
-                Ok(())
-            }
-        }
+    /// Retry after `times` × the backoff unit.
+    fn later(&self, times: u32) -> RetryAfter {
+        RetryAfter(self.backoff * times)
     }
 
-    pub async fn handle(&self, job: BotJob) -> Result<(), Duration> {
+    /// Handles one job; `Err(RetryAfter(delay))`: deliver it again after `delay`.
+    pub async fn handle(&self, job: BotJob) -> Outcome {
         match job {
             BotJob::Message {
                 store_id,
@@ -108,7 +100,7 @@ impl Bot {
         }
     }
 
-    async fn config(&self, store_id: &str) -> Result<Option<BotConfig>, Duration> {
+    async fn config(&self, store_id: &str) -> Result<Option<BotConfig>, RetryAfter> {
         let item = self
             .store
             .get(&store_pk(store_id), CONFIG_SK)
@@ -117,12 +109,7 @@ impl Bot {
         Ok(item.and_then(|item| serde_json::from_value(item.into()).ok()))
     }
 
-    async fn on_message(
-        &self,
-        store_id: &str,
-        line: &Line,
-        message: &ChatMessage,
-    ) -> Result<(), Duration> {
+    async fn on_message(&self, store_id: &str, line: &Line, message: &ChatMessage) -> Outcome {
         if message.is_group {
             return Ok(());
         }
@@ -177,25 +164,20 @@ impl Bot {
             line: line.clone(),
             chat: message.chat.clone(),
             message_id: message.id.clone(),
-            config: Box::new(config.clone()),
+            config: Box::new(config),
         };
-        let outgoing = Outgoing::new(due.to_json())
-            .delayed(Duration::from_secs(config.debounce_seconds.into()));
         // If this send fails the message is retried, and queues the turn then.
-        if let Err(err) = self.inbound.send(outgoing).await {
+        if let Err(err) = self.inbound.send(due.outgoing()).await {
             tracing::warn!(error = %err, "could not queue the turn; retrying");
-            return Err(self.backoff);
+            return Err(self.later(1));
         }
         Ok(())
     }
 
-    /// Answers the chat's turn if `message_id` is still its latest customer message.
-    async fn answer(
-        &self,
-        chat: &ChatRef<'_>,
-        message_id: &str,
-        config: &BotConfig,
-    ) -> Result<(), Duration> {
+    /// Answers the chat's turn if `message_id` is still its latest customer message: read the
+    /// turn, see whether it still needs an answer, ask the model, claim the turn, hand the
+    /// reply over.
+    async fn answer(&self, chat: &ChatRef<'_>, message_id: &str, config: &BotConfig) -> Outcome {
         let now = now_ms();
         let turn = chat::load_turn(
             self.store.as_ref(),
@@ -206,49 +188,12 @@ impl Bot {
         )
         .await
         .map_err(|e| self.store_failed(e))?;
-        let Some((latest_id, latest_at)) = turn.latest.clone() else {
-            return Ok(());
+        let latest_at = match self.still_to_answer(&turn, message_id, config, now) {
+            Pending::Answer { latest_at } => latest_at,
+            Pending::Resend { seq, chunks } => return self.deliver(chat, seq, chunks).await,
+            Pending::Nothing => return Ok(()),
         };
-        if latest_id != message_id {
-            return Ok(()); // a newer message's turn will answer both
-        }
-        if let Some(state) = &turn.state {
-            if state.replied_through >= latest_at {
-                // Answered already; if a crash came between the claim and the hand-over,
-                // hand the same reply over again (delivery is deduplicated by `seq`).
-                return match &state.last_reply {
-                    Some(last) if state.delivered_seq < last.seq => {
-                        self.deliver(chat, last.seq, last.chunks.clone()).await
-                    }
-                    _ => Ok(()),
-                };
-            }
-            if state.paused_until > now {
-                return Ok(()); // the owner has this chat
-            }
-        }
-        if !config.bot_enabled {
-            return Ok(());
-        }
-        let messages = prompt::build(config, &turn.history, now);
-        let started = std::time::Instant::now();
-        let text = match self.llm.complete(&messages).await {
-            Ok(text) => text,
-            Err(LlmError::Unavailable {
-                message,
-                retry_after,
-            }) => {
-                tracing::warn!(store = %chat.store_id, error = %message, "no reply from the model; the turn goes back to the queue");
-                return Err(retry_after.unwrap_or(self.backoff * 5));
-            }
-            Err(LlmError::Refused(message)) => {
-                tracing::error!(store = %chat.store_id, error = %message, "the model refused the request; the turn goes back to the queue");
-                return Err(self.backoff * 30);
-            }
-        };
-        let llm_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(store = %chat.store_id, line = %chat.line.key(), llm_ms, "reply generated");
-        crate::metrics::millis("LlmLatency", llm_ms, &[("Service", "bot")]);
+        let text = self.ask_model(chat, config, &turn, now).await?;
         let chunks = reply::split(&text, reply::MAX_MESSAGE_CHARS);
         let claimed = chat::claim_reply(
             self.store.as_ref(),
@@ -271,18 +216,79 @@ impl Bot {
         }
     }
 
-    /// Hands a claimed reply to whoever sends from its line.
-    async fn deliver(
+    /// What a due turn still needs, given what the store knows of the chat.
+    fn still_to_answer(
+        &self,
+        turn: &Turn,
+        message_id: &str,
+        config: &BotConfig,
+        now: i64,
+    ) -> Pending {
+        let Some((latest_id, latest_at)) = turn.latest.clone() else {
+            return Pending::Nothing;
+        };
+        if latest_id != message_id {
+            return Pending::Nothing; // a newer message's turn will answer both
+        }
+        if let Some(state) = &turn.state {
+            if state.replied_through >= latest_at {
+                // Answered already; if a crash came between the claim and the hand-over,
+                // hand the same reply over again (delivery is deduplicated by `seq`).
+                return match &state.last_reply {
+                    Some(last) if state.delivered_seq < last.seq => Pending::Resend {
+                        seq: last.seq,
+                        chunks: last.chunks.clone(),
+                    },
+                    _ => Pending::Nothing,
+                };
+            }
+            if state.paused_until > now {
+                return Pending::Nothing; // the owner has this chat
+            }
+        }
+        if !config.bot_enabled {
+            return Pending::Nothing;
+        }
+        Pending::Answer { latest_at }
+    }
+
+    /// The model's reply to the turn; a model that fails sends the turn back to the queue.
+    async fn ask_model(
         &self,
         chat: &ChatRef<'_>,
-        seq: i64,
-        chunks: Vec<String>,
-    ) -> Result<(), Duration> {
+        config: &BotConfig,
+        turn: &Turn,
+        now: i64,
+    ) -> Result<String, RetryAfter> {
+        let messages = prompt::build(config, &turn.history, now);
+        let started = std::time::Instant::now();
+        let text = match self.llm.complete(&messages).await {
+            Ok(text) => text,
+            Err(LlmError::Unavailable {
+                message,
+                retry_after,
+            }) => {
+                tracing::warn!(store = %chat.store_id, error = %message, "no reply from the model; the turn goes back to the queue");
+                return Err(retry_after.map_or_else(|| self.later(5), RetryAfter));
+            }
+            Err(LlmError::Refused(message)) => {
+                tracing::error!(store = %chat.store_id, error = %message, "the model refused the request; the turn goes back to the queue");
+                return Err(self.later(30));
+            }
+        };
+        let llm_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(store = %chat.store_id, line = %chat.line.key(), llm_ms, "reply generated");
+        crate::metrics::millis("LlmLatency", llm_ms, &[("Service", "bot")]);
+        Ok(text)
+    }
+
+    /// Hands a claimed reply to whoever sends from its line.
+    async fn deliver(&self, chat: &ChatRef<'_>, seq: i64, chunks: Vec<String>) -> Outcome {
         match chat.line {
             Line::Web { slot } => {
                 let Some(outbound) = &self.outbound else {
                     tracing::error!("no outbound queue: replies from linked numbers can't be sent");
-                    return Err(self.backoff * 30);
+                    return Err(self.later(30));
                 };
                 let reply = OutboundReply {
                     store_id: chat.store_id.to_owned(),
@@ -291,15 +297,10 @@ impl Bot {
                     seq,
                     chunks,
                 };
-                let (group, dedup) = reply.group_and_dedup();
-                let body = serde_json::to_string(&reply).expect("replies serialize");
-                outbound
-                    .send(Outgoing::new(body).in_group(group, dedup))
-                    .await
-                    .map_err(|err| {
-                        tracing::warn!(error = %err, "could not queue a reply; retrying");
-                        self.backoff
-                    })?;
+                outbound.send(reply.outgoing()).await.map_err(|err| {
+                    tracing::warn!(error = %err, "could not queue a reply; retrying");
+                    self.later(1)
+                })?;
                 crate::metrics::count("RepliesQueued", 1.0, &[("Service", "bot")]);
                 Ok(())
             }
@@ -315,7 +316,7 @@ impl Bot {
         phone_number_id: &str,
         seq: i64,
         chunks: &[String],
-    ) -> Result<(), Duration> {
+    ) -> Outcome {
         let store = self.store.as_ref();
         let Some(token) =
             cloud_api::access_token(store, &self.secrets, chat.store_id, phone_number_id)
@@ -342,14 +343,14 @@ impl Bot {
                     tracing::warn!(store = %chat.store_id, "the customer's 24-hour window closed; reply dropped");
                     return Ok(());
                 }
-                Err(SendError::RateLimited { retry_after, .. }) => retry_after,
+                Err(SendError::RateLimited { retry_after, .. }) => RetryAfter(retry_after),
                 Err(SendError::Transient(message)) => {
                     tracing::warn!(store = %chat.store_id, error = %message, "Cloud API send failed; retrying");
-                    self.backoff * 2
+                    self.later(2)
                 }
                 Err(SendError::Refused(message)) => {
                     tracing::error!(store = %chat.store_id, error = %message, "Cloud API refused the reply");
-                    self.backoff * 30
+                    self.later(30)
                 }
             };
             let _ = chat::unmark_delivering(store, chat, seq).await;
@@ -360,7 +361,52 @@ impl Bot {
     }
 }
 
-/// Handles one SQS batch of the `bot-reply` function: every record concurrently; a record
+/// What a due turn still needs.
+enum Pending {
+    /// Nothing: answered, superseded by a newer message, paused, or the bot is off.
+    Nothing,
+    /// Answered, but the hand-over of the claimed reply may have been lost: hand it over again.
+    Resend { seq: i64, chunks: Vec<String> },
+    /// Ask the model, then claim the turn through the latest message's receipt time.
+    Answer { latest_at: i64 },
+}
+
+/// What the consumers call a bot job in logs.
+const JOB_NAME: &str = "bot job";
+
+/// Deliveries of one job handled one after another within this process. The inbound
+/// queue is a standard queue (in AWS and locally), which keeps no deduplication ids, so a
+/// redelivery (Meta or WhatsApp sending a message again) can arrive while the first
+/// delivery is still being answered. Made to wait, it then finds the turn answered instead
+/// of asking the model a second time. Across processes the claim still decides: one reply.
+#[derive(Clone, Default)]
+struct SameJobInTurn(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl SameJobInTurn {
+    async fn handle(&self, bot: &Bot, job: BotJob) -> Outcome {
+        let key = format!("{}#{}", job.group(), job.dedup_id());
+        let turn = self
+            .0
+            .lock()
+            .expect("lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let outcome = {
+            let _mine = turn.lock().await;
+            bot.handle(job).await
+        };
+        let mut turns = self.0.lock().expect("lock");
+        // Held by the map and by us only: nobody waits for this job any more.
+        if Arc::strong_count(&turn) == 2 {
+            turns.remove(&key);
+        }
+        outcome
+    }
+}
+
+/// Handles one SQS batch of the `bot-reply` function: every record concurrently (two
+/// deliveries of one job one after the other, see [`SameJobInTurn`]); a record
 /// to try again gets its visibility set to the worker's delay and is reported as a batch
 /// item failure, the others are deleted by Lambda.
 pub async fn handle_sqs_batch(
@@ -369,22 +415,22 @@ pub async fn handle_sqs_batch(
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
     let mut tasks = tokio::task::JoinSet::new();
+    let in_turn = SameJobInTurn::default();
     for record in event.records {
-        let bot = bot.clone();
+        let (bot, in_turn) = (bot.clone(), in_turn.clone());
         tasks.spawn(async move {
-            let id = record.message_id.clone().unwrap_or_default();
             let body = record.body.as_deref().unwrap_or_default();
-            match bot.handle_body(body).await {
-                Ok(()) => None,
-                Err(delay) => {
-                    if let Some(receipt) = &record.receipt_handle {
-                        if let Err(err) = bot.inbound.retry(receipt, delay).await {
-                            tracing::warn!(error = %err, "could not delay a retried record");
-                        }
-                    }
-                    Some(id)
+            let handle = |job| in_turn.handle(&bot, job);
+            let outcome = consumer::handle_body(JOB_NAME, body, handle).await;
+            let Err(RetryAfter(delay)) = outcome else {
+                return None;
+            };
+            if let Some(receipt) = &record.receipt_handle {
+                if let Err(err) = bot.inbound.retry(receipt, delay).await {
+                    tracing::warn!(error = %err, "could not delay a retried record");
                 }
             }
+            Some(record.message_id.unwrap_or_default())
         });
     }
     let mut response = SqsBatchResponse::default();
@@ -410,38 +456,18 @@ pub async fn handle_sqs_batch(
 const LOCAL_CONCURRENCY: usize = 32;
 
 /// The local stack's bot loop (the `bot-reply` function's job, in-process): takes jobs from
-/// the inbound queue until `shutdown`, handles up to a batch concurrently, then finishes
-/// the ones in flight.
-pub async fn run_local(bot: Arc<Bot>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// the inbound queue until `shutdown`, handles up to a batch concurrently (no new batch
+/// while [`LOCAL_CONCURRENCY`] are in flight), then finishes the ones in flight.
+pub async fn run_local(bot: Arc<Bot>, shutdown: tokio::sync::watch::Receiver<bool>) {
     tracing::info!(llm = %bot.llm.describe(), "bot worker started");
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        // Take no more than can be worked on: a job held too long would come back.
-        while in_flight.len() >= LOCAL_CONCURRENCY {
-            in_flight.join_next().await;
-        }
-        let batch = tokio::select! {
-            _ = shutdown.changed() => break,
-            batch = bot.inbound.receive(crate::queue::MAX_RECEIVE, Duration::from_secs(1)) => batch,
-        };
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(err) => {
-                tracing::warn!(error = %err, "inbound queue unavailable");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for message in batch {
-            let bot = bot.clone();
-            in_flight.spawn(async move {
-                let _ = match bot.handle_body(&message.body).await {
-                    Ok(()) => bot.inbound.ack(&message.receipt).await,
-                    Err(delay) => bot.inbound.retry(&message.receipt, delay).await,
-                };
-            });
-        }
-    }
-    while in_flight.join_next().await.is_some() {}
+    let concurrency = Concurrency::Concurrent {
+        limit: Some(LOCAL_CONCURRENCY),
+    };
+    let consumer = Consumer::new(bot.inbound.clone(), "inbound", JOB_NAME, concurrency);
+    let in_turn = SameJobInTurn::default();
+    let handle = move |job: BotJob| {
+        let (bot, in_turn) = (bot.clone(), in_turn.clone());
+        async move { in_turn.handle(&bot, job).await }
+    };
+    consumer.run(handle, shutdown).await;
 }

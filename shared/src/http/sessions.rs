@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use super::extract::{StoreAccess, WithBody};
 use super::AppState;
 use crate::domain::slot::{parse_slot, Slot, SlotStatus};
-use crate::queue::Outgoing;
 use crate::records;
 use crate::whatsapp::commands::SessionCommand;
 use crate::whatsapp::events::SlotKey;
@@ -62,12 +61,9 @@ async fn send(state: &AppState, command: SessionCommand) -> Result<Duration, Api
     let sessions = state.sessions.as_ref().ok_or_else(|| {
         ApiError::Unavailable("session commands are not configured in this deployment".into())
     })?;
-    let key = command.slot().clone();
-    let message =
-        Outgoing::new(command.to_json()).in_group(key.to_string(), crate::ids::new_id("cmd"));
     sessions
         .queue
-        .send(message)
+        .send(command.outgoing())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(sessions.wait)

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::bot::cloud_api;
-use crate::queue::{Outgoing, Queue};
+use crate::queue::Queue;
 use crate::store::Store;
 use crate::ApiError;
 
@@ -139,14 +139,9 @@ async fn receive(
             continue;
         };
         let job = event.into_job(&store_id);
-        let group = job.group();
-        let dedup = match &job {
-            crate::bot::jobs::BotJob::Message { message, .. } => message.id.clone(),
-            _ => crate::ids::new_id("st"),
-        };
         settings
             .inbound
-            .send(Outgoing::new(job.to_json()).in_group(group, dedup))
+            .send(job.outgoing())
             .await
             .map_err(|e| ApiError::Unavailable(format!("could not queue the webhook: {e}")))?;
         queued += 1;

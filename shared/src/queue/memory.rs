@@ -1,5 +1,13 @@
 //! The in-process queue of the local stack, with SQS's semantics: visibility timeout,
-//! at-least-once redelivery, FIFO groups, and a dead-letter queue after `max_receives`.
+//! at-least-once redelivery and a dead-letter queue after `max_receives`. It is created as
+//! the kind of its SQS twin, with that kind's rules:
+//! - [`MemoryQueue::standard`]: per-message delays; no groups, no deduplication (like the
+//!   SQS adapter on a standard queue, it ignores both), so messages of one chat may be in
+//!   flight together;
+//! - [`MemoryQueue::fifo`]: every message needs a group and a deduplication id; within a
+//!   group delivery is in order with one message in flight; a resend of an id within five
+//!   minutes is dropped (scope: the group, as the template deploys it); per-message delays
+//!   are refused.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,11 +32,57 @@ struct Message {
 
 struct State {
     messages: VecDeque<Message>,
-    recent_dedup: VecDeque<(String, Instant)>,
+    /// (group, deduplication id) of FIFO sends in the last [`DEDUP_WINDOW`], oldest first.
+    recent_dedup: VecDeque<((String, String), Instant)>,
     next_id: u64,
 }
 
+impl State {
+    /// Queues one message (a send, or a message kept across a restart).
+    fn enqueue(
+        &mut self,
+        body: String,
+        group: Option<String>,
+        receive_count: u32,
+        visible_at: Instant,
+    ) {
+        self.next_id += 1;
+        self.messages.push_back(Message {
+            id: format!("m-{}", self.next_id),
+            body,
+            group,
+            receive_count,
+            visible_at,
+            receipt: None,
+        });
+    }
+
+    /// True if `key` was sent within the window (and remembers it otherwise).
+    fn seen_recently(&mut self, key: (String, String), now: Instant) -> bool {
+        while self
+            .recent_dedup
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) > DEDUP_WINDOW)
+        {
+            self.recent_dedup.pop_front();
+        }
+        if self.recent_dedup.iter().any(|(seen, _)| *seen == key) {
+            return true;
+        }
+        self.recent_dedup.push_back((key, now));
+        false
+    }
+}
+
+/// The kind of a queue, as SQS has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Standard,
+    Fifo,
+}
+
 pub struct MemoryQueue {
+    kind: Kind,
     state: Mutex<State>,
     notify: Notify,
     visibility: Duration,
@@ -51,9 +105,19 @@ pub struct Kept {
 }
 
 impl MemoryQueue {
-    /// A queue whose messages stay invisible for `visibility` once received.
-    pub fn new(visibility: Duration) -> Self {
+    /// A standard queue whose messages stay invisible for `visibility` once received.
+    pub fn standard(visibility: Duration) -> Self {
+        Self::new(Kind::Standard, visibility)
+    }
+
+    /// A FIFO queue whose messages stay invisible for `visibility` once received.
+    pub fn fifo(visibility: Duration) -> Self {
+        Self::new(Kind::Fifo, visibility)
+    }
+
+    fn new(kind: Kind, visibility: Duration) -> Self {
         Self {
+            kind,
             state: Mutex::new(State {
                 messages: VecDeque::new(),
                 recent_dedup: VecDeque::new(),
@@ -67,10 +131,19 @@ impl MemoryQueue {
     }
 
     /// Moves messages received `max_receives` times to `dead_letters` instead of redelivering.
+    /// As in SQS, the dead-letter queue is of the same kind.
     pub fn with_dead_letters(mut self, max_receives: u32, dead_letters: Arc<MemoryQueue>) -> Self {
+        assert_eq!(
+            self.kind, dead_letters.kind,
+            "a dead-letter queue is of its queue's kind"
+        );
         self.max_receives = max_receives;
         self.dead_letters = Some(dead_letters);
         self
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// Messages waiting or in flight (not dead).
@@ -173,16 +246,9 @@ impl MemoryQueue {
         {
             let mut state = self.state.lock().expect("queue lock");
             for k in kept {
-                state.next_id += 1;
-                let id = format!("m-{}", state.next_id);
-                state.messages.push_back(Message {
-                    id,
-                    body: k.body,
-                    group: k.group,
-                    receive_count: k.receive_count,
-                    visible_at: now + Duration::from_millis(k.due_in_ms),
-                    receipt: None,
-                });
+                let group = k.group.filter(|_| self.kind == Kind::Fifo);
+                let visible_at = now + Duration::from_millis(k.due_in_ms);
+                state.enqueue(k.body, group, k.receive_count, visible_at);
             }
         }
         self.notify.notify_waiters();
@@ -196,35 +262,42 @@ impl MemoryQueue {
     }
 }
 
+/// What a FIFO queue asks of a message, as SQS does: a group, a deduplication id (the
+/// template's queues have no content-based deduplication) and no delay of its own.
+fn fifo_group(message: &Outgoing) -> Result<String, QueueError> {
+    if message.delay.is_some_and(|d| !d.is_zero()) {
+        return Err(QueueError::Invalid(
+            "FIFO queues don't take per-message delays".into(),
+        ));
+    }
+    if message.dedup_id.is_none() {
+        return Err(QueueError::Invalid(
+            "a FIFO queue needs a deduplication id".into(),
+        ));
+    }
+    message
+        .group
+        .clone()
+        .ok_or_else(|| QueueError::Invalid("a FIFO queue needs a message group".into()))
+}
+
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, message: Outgoing) -> Result<(), QueueError> {
         let now = Instant::now();
+        let delay = message.delay.unwrap_or_default();
+        let group = match self.kind {
+            Kind::Standard => None,
+            Kind::Fifo => Some(fifo_group(&message)?),
+        };
         {
             let mut state = self.state.lock().expect("queue lock");
-            if let Some(dedup) = &message.dedup_id {
-                while state
-                    .recent_dedup
-                    .front()
-                    .is_some_and(|(_, at)| now.duration_since(*at) > DEDUP_WINDOW)
-                {
-                    state.recent_dedup.pop_front();
-                }
-                if state.recent_dedup.iter().any(|(id, _)| id == dedup) {
+            if let (Some(group), Some(dedup)) = (&group, message.dedup_id) {
+                if state.seen_recently((group.clone(), dedup), now) {
                     return Ok(());
                 }
-                state.recent_dedup.push_back((dedup.clone(), now));
             }
-            state.next_id += 1;
-            let id = format!("m-{}", state.next_id);
-            state.messages.push_back(Message {
-                id,
-                body: message.body,
-                group: message.group,
-                receive_count: 0,
-                visible_at: now + message.delay.unwrap_or_default(),
-                receipt: None,
-            });
+            state.enqueue(message.body, group, 0, now + delay);
         }
         self.notify.notify_waiters();
         Ok(())

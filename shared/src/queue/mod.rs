@@ -5,10 +5,15 @@
 //!
 //! A received message stays invisible for the visibility timeout; `ack` deletes it, `retry`
 //! makes it visible again after a delay, and one that is never acked comes back by itself.
-//! Messages with a `group` are delivered in order within the group, one group member in
-//! flight at a time (SQS FIFO semantics); messages received more than `max_receives` times
-//! go to the dead-letter queue instead of coming back.
+//! On a FIFO queue, messages of one `group` are delivered in order, one group member in
+//! flight at a time, and a resent deduplication id is dropped; a standard queue ignores
+//! both but takes per-message delays, which a FIFO queue refuses. Messages received more
+//! than `max_receives` times go to the dead-letter queue instead of coming back.
+//!
+//! Every consumer of a queue is the one loop in [`consumer`]; what a job's message looks
+//! like (group, deduplication id, delay) is decided by the job type's own `outgoing()`.
 
+pub mod consumer;
 pub mod memory;
 pub mod sqs;
 

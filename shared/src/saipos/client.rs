@@ -2,8 +2,8 @@
 //! - a query window of at most 15 days: longer ranges are split into 15-day windows;
 //! - `p_limit` ≤ 1000 with `p_offset`: we page at 1000 until a short page;
 //! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450;
-//! - transient 429/500/502/503/504 and timeouts at peak: retried with exponential backoff
-//!   and full jitter, honouring `Retry-After`;
+//! - transient 429/500/502/503/504 and timeouts at peak: retried with capped exponential
+//!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After`;
 //! - 401/403: the token is wrong or revoked, reported as such and never retried.
 //!
 //! Responses are bare JSON arrays (some deployments answer 404 for "no rows", which we read
@@ -18,6 +18,8 @@ use tokio::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use time::Date;
+
+use crate::backoff::Backoff;
 
 pub const MAX_WINDOW_DAYS: i64 = 15;
 pub const PAGE_LIMIT: usize = 1000;
@@ -350,16 +352,9 @@ impl SaiposClient {
         }
     }
 
-    /// Exponential backoff with full jitter, capped at 10 s.
+    /// Exponential backoff with jitter ([`Backoff`]), capped at 10 s.
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .settings
-            .backoff
-            .saturating_mul(1 << attempt.min(10))
-            .min(Duration::from_secs(10));
-        let [r0, r1, r2, r3] = crate::ids::random_bytes::<4>();
-        let fraction = u32::from_le_bytes([r0, r1, r2, r3]) as f64 / u32::MAX as f64;
-        ceiling.mul_f64(fraction.max(0.1))
+        Backoff::new(self.settings.backoff, Duration::from_secs(10)).delay(attempt)
     }
 }
 

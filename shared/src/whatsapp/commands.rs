@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::events::SlotKey;
+use crate::queue::Outgoing;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -30,5 +31,12 @@ impl SessionCommand {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("commands serialize")
+    }
+
+    /// The queue message of this command on the (FIFO) command queue: ordering group the
+    /// slot, so one slot's commands apply in order; a fresh deduplication id per command,
+    /// so pressing "start" again is a new command, not a duplicate to drop.
+    pub fn outgoing(&self) -> Outgoing {
+        Outgoing::new(self.to_json()).in_group(self.slot().to_string(), crate::ids::new_id("cmd"))
     }
 }

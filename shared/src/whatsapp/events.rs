@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A chat message, as a transport reports it; defined beside the jobs that carry it to the
+/// bot ([`crate::jobs`]).
+pub use crate::jobs::ChatMessage;
+
 /// Identifies a slot: one WhatsApp number of one store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,23 +51,6 @@ impl DisconnectReason {
             DisconnectReason::LoggedOut { detail } => format!("logged out: {detail}"),
         }
     }
-}
-
-/// A message in a chat of a linked number, customer's or the owner's own (`from_me`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatMessage {
-    /// WhatsApp's message id: the key for deduplication.
-    pub id: String,
-    /// The other party of the chat (phone number digits, or a WhatsApp id for hidden numbers).
-    pub chat: String,
-    /// Sent from the linked phone (the owner), not by the customer.
-    pub from_me: bool,
-    pub text: String,
-    /// Seconds since the epoch, as WhatsApp stamped it.
-    pub timestamp: i64,
-    /// Group chats, broadcasts and status updates are not conversations with a customer.
-    pub is_group: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,14 +13,11 @@ use serde_json::{json, Value};
 use super::events::SlotKey;
 use crate::crypto::SecretBox;
 use crate::domain::slot::{Slot, SlotStatus};
+use crate::ids::now_ms;
 use crate::store::keys::{self, api_sk, slot_sk, store_pk, user_pk, LEASES_PK, SLOT_PREFIX};
 use crate::store::{applied, attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
 
 const CREDENTIALS: &str = "credentials";
-
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 /// Changes a slot record; fails with `ConditionFailed` when the slot no longer exists
 /// (its connection was deleted).

@@ -1,0 +1,267 @@
+//! The jobs that cross the bot's queues, and what they carry: neutral ground between the
+//! `bot` and `whatsapp` modules (the gateway produces chat messages and delivers replies,
+//! the bot consumes messages and produces replies), so neither defines the other's inputs.
+//!
+//! - [`BotJob`]s travel on the inbound queue: the gateway and the Cloud API webhook
+//!   produce `Message`s; the worker produces its own delayed `TurnDue`s; the webhook also
+//!   forwards delivery `Status`es.
+//! - [`OutboundReply`]s travel on the outbound queue, from the bot to the gateway.
+//!
+//! Each job's `outgoing()` is the one place where its queue message is built: its ordering
+//! group, its deduplication id and its delay. Every sender goes through it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::bot_config::BotConfig;
+use crate::queue::Outgoing;
+
+/// A message in a chat of a linked number, customer's or the owner's own (`from_me`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    /// WhatsApp's message id: the key for deduplication.
+    pub id: String,
+    /// The other party of the chat (phone number digits, or a WhatsApp id for hidden numbers).
+    pub chat: String,
+    /// Sent from the linked phone (the owner), not by the customer.
+    pub from_me: bool,
+    pub text: String,
+    /// Seconds since the epoch, as WhatsApp stamped it.
+    pub timestamp: i64,
+    /// Group chats, broadcasts and status updates are not conversations with a customer.
+    pub is_group: bool,
+}
+
+/// Which of a store's WhatsApp numbers a conversation happens on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "camelCase")]
+pub enum Line {
+    /// A number linked to the gateway by QR code (slot 1..3).
+    Web { slot: u8 },
+    /// A Meta Cloud API number.
+    #[serde(rename_all = "camelCase")]
+    Cloud { phone_number_id: String },
+}
+
+impl Line {
+    /// A short, key-safe name of the line (`w1`, `c106540352242922`).
+    pub fn key(&self) -> String {
+        match self {
+            Line::Web { slot } => format!("w{slot}"),
+            Line::Cloud { phone_number_id } => format!("c{phone_number_id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum BotJob {
+    /// A message in a customer's chat: the customer's, or the owner's from the phone.
+    #[serde(rename_all = "camelCase")]
+    Message {
+        store_id: String,
+        #[serde(flatten)]
+        line: Line,
+        message: ChatMessage,
+    },
+    /// The debounce window of a chat's turn has passed: answer it if `message_id` is still
+    /// the chat's latest message. Carries the configuration read when the turn began.
+    #[serde(rename_all = "camelCase")]
+    TurnDue {
+        store_id: String,
+        #[serde(flatten)]
+        line: Line,
+        chat: String,
+        message_id: String,
+        config: Box<BotConfig>,
+    },
+    /// What happened to a message we sent through the Cloud API.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        store_id: String,
+        #[serde(flatten)]
+        line: Line,
+        message_id: String,
+        recipient: String,
+        status: String,
+        timestamp: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl BotJob {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("jobs serialize")
+    }
+
+    /// The queue message of this job: group the chat (applied where the queue has groups),
+    /// deduplication id [`dedup_id`](Self::dedup_id) (a redelivered webhook or event is the
+    /// same job); a `TurnDue` waits out the debounce window it carries.
+    ///
+    /// The inbound queue is standard in AWS and locally, so today only the delay applies;
+    /// groups and ids are kept for a FIFO queue, which would refuse the delay.
+    pub fn outgoing(&self) -> Outgoing {
+        let outgoing = Outgoing::new(self.to_json()).in_group(self.group(), self.dedup_id());
+        match self {
+            BotJob::TurnDue { config, .. } => {
+                outgoing.delayed(Duration::from_secs(config.debounce_seconds.into()))
+            }
+            _ => outgoing,
+        }
+    }
+
+    /// What makes two deliveries the same job: the WhatsApp message id for a `Message`, the
+    /// message and its status for a `Status`, the message for a `TurnDue`.
+    pub fn dedup_id(&self) -> String {
+        match self {
+            BotJob::Message { message, .. } => message.id.clone(),
+            BotJob::TurnDue { message_id, .. } => format!("{message_id}#due"),
+            BotJob::Status {
+                message_id, status, ..
+            } => format!("{message_id}#{status}"),
+        }
+    }
+
+    /// The FIFO ordering group of this job (a chat), where the queue has groups.
+    pub fn group(&self) -> String {
+        match self {
+            BotJob::Message {
+                store_id,
+                line,
+                message,
+            } => format!("{store_id}#{}#{}", line.key(), message.chat),
+            BotJob::TurnDue {
+                store_id,
+                line,
+                chat,
+                ..
+            } => format!("{store_id}#{}#{chat}", line.key()),
+            BotJob::Status {
+                store_id,
+                line,
+                recipient,
+                ..
+            } => format!("{store_id}#{}#{recipient}", line.key()),
+        }
+    }
+}
+
+/// A claimed reply for the gateway to deliver from a linked number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundReply {
+    pub store_id: String,
+    pub slot: u8,
+    pub chat: String,
+    /// The chat's reply sequence number: delivery is checked and marked by it.
+    pub seq: i64,
+    pub chunks: Vec<String>,
+}
+
+impl OutboundReply {
+    /// The queue message of this reply on the (FIFO) outbound queue: ordering group one chat,
+    /// deduplication id one reply (the chat and the reply's sequence number).
+    pub fn outgoing(&self) -> Outgoing {
+        let group = format!("{}#w{}#{}", self.store_id, self.slot, self.chat);
+        let dedup = format!("{group}#{}", self.seq);
+        let body = serde_json::to_string(self).expect("replies serialize");
+        Outgoing::new(body).in_group(group, dedup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_with_their_line_inline() {
+        let job = BotJob::Message {
+            store_id: "st_1".into(),
+            line: Line::Web { slot: 2 },
+            message: ChatMessage {
+                id: "M1".into(),
+                chat: "5511999990000".into(),
+                from_me: false,
+                text: "Oi".into(),
+                timestamp: 1_700_000_000,
+                is_group: false,
+            },
+        };
+        let json: serde_json::Value = serde_json::from_str(&job.to_json()).unwrap();
+        assert_eq!(json["type"], "message");
+        assert_eq!(json["via"], "web");
+        assert_eq!(json["slot"], 2);
+        assert_eq!(serde_json::from_value::<BotJob>(json).unwrap(), job);
+        let cloud = BotJob::Status {
+            store_id: "st_1".into(),
+            line: Line::Cloud {
+                phone_number_id: "106".into(),
+            },
+            message_id: "wamid.X".into(),
+            recipient: "5511".into(),
+            status: "read".into(),
+            timestamp: 1,
+            error: None,
+        };
+        let json: serde_json::Value = serde_json::from_str(&cloud.to_json()).unwrap();
+        assert_eq!(json["phoneNumberId"], "106");
+        assert_eq!(serde_json::from_value::<BotJob>(json).unwrap(), cloud);
+        assert_eq!(cloud.group(), "st_1#c106#5511");
+    }
+
+    #[test]
+    fn each_job_names_its_group_dedup_id_and_delay_once() {
+        let message = ChatMessage {
+            id: "M1".into(),
+            chat: "5511".into(),
+            from_me: false,
+            text: "Oi".into(),
+            timestamp: 1,
+            is_group: false,
+        };
+        let job = BotJob::Message {
+            store_id: "st_1".into(),
+            line: Line::Web { slot: 2 },
+            message,
+        };
+        let out = job.outgoing();
+        assert_eq!(out.body, job.to_json());
+        assert_eq!(
+            (out.group.as_deref(), out.dedup_id.as_deref(), out.delay),
+            (Some("st_1#w2#5511"), Some("M1"), None)
+        );
+        let config = BotConfig {
+            debounce_seconds: 7,
+            ..BotConfig::new_default("st_1", "2026-01-01T00:00:00.000000Z")
+        };
+        let due = BotJob::TurnDue {
+            store_id: "st_1".into(),
+            line: Line::Web { slot: 2 },
+            chat: "5511".into(),
+            message_id: "M1".into(),
+            config: Box::new(config),
+        };
+        let out = due.outgoing();
+        assert_eq!(out.group.as_deref(), Some("st_1#w2#5511"));
+        assert_eq!(out.delay, Some(Duration::from_secs(7)));
+        let reply = OutboundReply {
+            store_id: "st_1".into(),
+            slot: 2,
+            chat: "5511".into(),
+            seq: 3,
+            chunks: vec!["Olá".into()],
+        };
+        let out = reply.outgoing();
+        assert_eq!(
+            (out.group.as_deref(), out.dedup_id.as_deref(), out.delay),
+            (Some("st_1#w2#5511"), Some("st_1#w2#5511#3"), None)
+        );
+        assert_eq!(
+            serde_json::from_str::<OutboundReply>(&out.body).unwrap(),
+            reply
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! The one queue consumer: receive a batch, read each message as its job type, handle it,
+//! then ack it (done) or make it visible again after a delay (retry). The local bot worker,
+//! the gateway's command loop and its reply sender all run this loop; the `bot-reply`
+//! Lambda function maps the same [`Outcome`] to partial batch failures.
+//!
+//! - An unreadable message is logged and acked: retrying can't fix it.
+//! - A queue that fails to receive is waited on for a pause, then tried again (no tight
+//!   loop against an unavailable queue).
+//! - On shutdown no new batch is received; the messages in hand finish (and are acked or
+//!   retried) before [`Consumer::run`] returns.
+//! - [`Concurrency`] says how a batch is worked through: one message after another, or
+//!   every message at once (with a bound on how many may be in flight before the next
+//!   receive: a message held unstarted would come back when its visibility expires).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Queue, MAX_RECEIVE};
+
+/// Not done: deliver the message again after this delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+/// What became of one message: `Ok(())` done (it is deleted), `Err(RetryAfter(delay))`
+/// try again after `delay` (and after the queue's `max_receives`, to its dead letters).
+pub type Outcome = Result<(), RetryAfter>;
+
+/// How a consumer works through a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// One message after another, in the order received; the next receive waits for them.
+    Sequential,
+    /// Every message of a batch at once. With `limit`, no new batch is received while that
+    /// many are in flight.
+    Concurrent { limit: Option<usize> },
+}
+
+/// One consumer of one queue.
+pub struct Consumer {
+    queue: Arc<dyn Queue>,
+    /// Names the queue in logs (`inbound`, `command`, `outbound`).
+    queue_name: &'static str,
+    /// Names a message in logs (`bot job`, `session command`, `reply`).
+    job_name: &'static str,
+    concurrency: Concurrency,
+    /// Messages per receive (≤ [`MAX_RECEIVE`]).
+    batch: usize,
+    /// Long-poll wait of a receive: how soon a shutdown is noticed on an idle queue, too.
+    wait: Duration,
+    /// The pause after a failed receive.
+    pause_after_error: Duration,
+}
+
+impl Consumer {
+    /// Receives batches of 10 with a 1 s long poll, pausing 1 s after a queue error.
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        queue_name: &'static str,
+        job_name: &'static str,
+        concurrency: Concurrency,
+    ) -> Self {
+        Self {
+            queue,
+            queue_name,
+            job_name,
+            concurrency,
+            batch: MAX_RECEIVE,
+            wait: Duration::from_secs(1),
+            pause_after_error: Duration::from_secs(1),
+        }
+    }
+
+    /// Consumes until `shutdown` changes, then finishes the messages in hand. `handle` is
+    /// called once per readable message.
+    pub async fn run<T, H, F>(self, handle: H, mut shutdown: watch::Receiver<bool>)
+    where
+        T: DeserializeOwned,
+        H: Fn(T) -> F,
+        F: Future<Output = Outcome> + Send + 'static,
+    {
+        let mut in_flight = JoinSet::new();
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            if let Concurrency::Concurrent { limit: Some(limit) } = self.concurrency {
+                // Take no more than can be worked on: a message held too long comes back.
+                while in_flight.len() >= limit {
+                    in_flight.join_next().await;
+                }
+            }
+            let batch = tokio::select! {
+                _ = shutdown.changed() => break,
+                batch = self.queue.receive(self.batch, self.wait) => batch,
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::warn!(error = %err, "{} queue unavailable", self.queue_name);
+                    tokio::time::sleep(self.pause_after_error).await;
+                    continue;
+                }
+            };
+            for message in batch {
+                let work = read(self.job_name, &message.body).map(&handle);
+                let queue = self.queue.clone();
+                let settled = async move {
+                    let outcome = match work {
+                        Some(work) => work.await,
+                        None => Ok(()),
+                    };
+                    settle(queue.as_ref(), &message.receipt, outcome).await;
+                };
+                match self.concurrency {
+                    Concurrency::Sequential => settled.await,
+                    Concurrency::Concurrent { .. } => {
+                        in_flight.spawn(settled);
+                    }
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Reads one message body as a `T`; an unreadable one is logged and `None` (dropped:
+/// retrying can't fix it).
+pub fn read<T: DeserializeOwned>(job_name: &str, body: &str) -> Option<T> {
+    match serde_json::from_str(body) {
+        Ok(job) => Some(job),
+        Err(err) => {
+            tracing::error!(error = %err, "dropping an unreadable {job_name}");
+            None
+        }
+    }
+}
+
+/// Reads a message body as a `T` and handles it; an unreadable body is done.
+pub async fn handle_body<T, F>(job_name: &str, body: &str, handle: impl FnOnce(T) -> F) -> Outcome
+where
+    T: DeserializeOwned,
+    F: Future<Output = Outcome>,
+{
+    match read(job_name, body) {
+        Some(job) => handle(job).await,
+        None => Ok(()),
+    }
+}
+
+/// Acks a message that is done, or makes it visible again after its delay. A failure is
+/// only logged: an unacked message comes back by itself, and handling is idempotent.
+pub async fn settle(queue: &dyn Queue, receipt: &str, outcome: Outcome) {
+    let settled = match outcome {
+        Ok(()) => queue.ack(receipt).await,
+        Err(RetryAfter(delay)) => queue.retry(receipt, delay).await,
+    };
+    if let Err(err) = settled {
+        tracing::warn!(error = %err, "could not settle a queue message");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::memory::MemoryQueue;
+    use crate::queue::Outgoing;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(serde::Deserialize)]
+    struct Job {
+        n: u32,
+    }
+
+    #[tokio::test]
+    async fn acks_what_is_done_retries_the_rest_and_drops_the_unreadable() {
+        let queue = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        for body in [r#"{"n":1}"#, r#"{"n":2}"#, "not json"] {
+            queue.send(Outgoing::new(body)).await.unwrap();
+        }
+        let handled = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = handled.clone();
+        let consumer = Consumer::new(queue.clone(), "test", "job", Concurrency::Sequential);
+        let task = tokio::spawn(consumer.run(
+            move |job: Job| {
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if job.n == 2 {
+                        Err(RetryAfter(Duration::from_secs(60)))
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+            stopped,
+        ));
+        for _ in 0..100 {
+            if queue.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(handled.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            queue.bodies(),
+            [r#"{"n":2}"#],
+            "the retried job waits its delay"
+        );
+        assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bounded_consumer_finishes_its_jobs_in_flight_on_shutdown() {
+        let queue = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        for n in 0..5 {
+            queue
+                .send(Outgoing::new(format!(r#"{{"n":{n}}}"#)))
+                .await
+                .unwrap();
+        }
+        let started = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = started.clone();
+        let consumer = Consumer::new(
+            queue.clone(),
+            "test",
+            "job",
+            Concurrency::Concurrent { limit: Some(2) },
+        );
+        let task = tokio::spawn(consumer.run(
+            move |_: Job| {
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(())
+                }
+            },
+            stopped,
+        ));
+        while started.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let started = started.load(Ordering::SeqCst);
+        assert!(started >= 1, "{started}");
+        assert_eq!(
+            queue.len(),
+            5 - started,
+            "every started job was acked before run returned"
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The gateway: the long-lived process (a Fargate task in AWS, a background task of
+//! `platefull dev` locally) that holds the WhatsApp connections, one supervised task per
+//! slot. It takes session commands from the command queue, writes every state change to
+//! the slot's record (status, QR, phone, last error), keeps the slot's credentials sealed
+//! in the store, publishes chat messages to the inbound queue, and holds a lease per slot so
+//! that no two gateway tasks ever connect the same number.
+//!
+//! Reconnects use capped exponential backoff with jitter ([`crate::backoff`]), and a
+//! temporary ban is waited out: a flapping network never turns into a reconnect storm.
+//!
+//! Replies come from the outbound queue: each is checked and marked in the store right
+//! before it goes out (not delivered yet, the owner hasn't taken the chat over), then sent
+//! with a typing pause proportional to its length and at a paced rate per number. On
+//! shutdown no new replies are taken and the ones in flight finish before connections close.
+//!
+//! One file per job: [`commands`] (the command loop: start, logout), [`supervise`] (one
+//! slot's connection: connect, follow events, reconnect), [`replies`] (reply delivery),
+//! [`leases`] (renewal, takeover, release), [`recent_ids`] (the echo and redelivery filters).
+
+mod commands;
+mod leases;
+mod recent_ids;
+mod replies;
+mod supervise;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::events::SlotKey;
+use super::transport::{Connection, Transport};
+use crate::bot::reply::{Pacer, Pacing};
+use crate::crypto::SecretBox;
+use crate::queue::Queue;
+use crate::store::Store;
+use recent_ids::RecentIds;
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// This task's identity in leases (unique per process).
+    pub task_id: String,
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Print QR codes to the terminal (operators of the real transport scan them there).
+    pub print_qr: bool,
+    /// This is the only gateway on its store (the local stack: one process per data dir), so
+    /// leases held by other task ids are from dead processes and are taken back at start.
+    pub sole_gateway: bool,
+    /// Typing pauses and sending pace of replies.
+    pub pacing: Pacing,
+}
+
+/// The queues a gateway works with.
+pub struct GatewayQueues {
+    /// Session commands in.
+    pub commands: Arc<dyn Queue>,
+    /// Customers' and owners' messages out, to the bot (none: messages are not forwarded).
+    pub inbound: Option<Arc<dyn Queue>>,
+    /// Replies in, to send from linked numbers (none: nothing is sent).
+    pub outbound: Option<Arc<dyn Queue>>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            task_id: crate::ids::new_id("gw"),
+            lease: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            print_qr: false,
+            sole_gateway: false,
+            pacing: Pacing::default(),
+        }
+    }
+}
+
+/// Why a slot task stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// Keep running.
+    Run,
+    /// Close, keep the link (shutdown, lease lost).
+    Close,
+    /// Unlink the number (logout command).
+    Logout,
+    /// The phone unlinked us; already recorded on the slot.
+    Unlinked,
+}
+
+/// Where a slot task publishes its open connection (none while it connects or waits).
+type ConnectionSlot = Arc<tokio::sync::RwLock<Option<Arc<dyn Connection>>>>;
+
+struct SlotTask {
+    stop: watch::Sender<Stop>,
+    connection: ConnectionSlot,
+    handle: JoinHandle<()>,
+}
+
+pub struct Gateway {
+    store: Arc<dyn Store>,
+    secrets: Arc<SecretBox>,
+    transport: Arc<dyn Transport>,
+    commands: Arc<dyn Queue>,
+    inbound: Option<Arc<dyn Queue>>,
+    outbound: Option<Arc<dyn Queue>>,
+    config: GatewayConfig,
+    slots: Mutex<HashMap<SlotKey, SlotTask>>,
+    pacer: Pacer,
+    /// Ids of the messages this task sent, so their echoes aren't taken for the owner's.
+    sent: Mutex<RecentIds>,
+    /// Ids of the chat messages this task queued for the bot, so redeliveries aren't.
+    forwarded: Mutex<RecentIds>,
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<SecretBox>,
+        transport: Arc<dyn Transport>,
+        queues: GatewayQueues,
+        config: GatewayConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            secrets,
+            transport,
+            commands: queues.commands,
+            inbound: queues.inbound,
+            outbound: queues.outbound,
+            pacer: Pacer::new(config.pacing),
+            config,
+            slots: Mutex::default(),
+            sent: Mutex::default(),
+            forwarded: Mutex::default(),
+        })
+    }
+
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn task_id(&self) -> &str {
+        &self.config.task_id
+    }
+
+    /// Slots this task is running.
+    pub fn running(&self) -> Vec<SlotKey> {
+        let mut slots = self.slots.lock().expect("lock");
+        slots.retain(|_, t| !t.handle.is_finished());
+        let mut keys: Vec<_> = slots.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Runs until `shutdown` turns true: commands, lease renewal and takeover, replies. On
+    /// shutdown every connection is closed (links kept) and every lease released.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        tracing::info!(task = %self.config.task_id, transport = self.transport.kind(), "gateway started");
+        if self.config.sole_gateway {
+            self.resume_last_run().await;
+        }
+        let leases = tokio::spawn(self.clone().maintain_leases(shutdown.clone()));
+        let replies = tokio::spawn(self.clone().send_replies(shutdown.clone()));
+        self.clone().take_commands(shutdown).await;
+        let _ = leases.await;
+        // Replies in flight finish before the connections close.
+        let _ = replies.await;
+        self.stop_all().await;
+        tracing::info!(task = %self.config.task_id, "gateway stopped");
+    }
+
+    /// The open connection of a slot this task runs, if any.
+    async fn open_connection(&self, key: &SlotKey) -> Option<Arc<dyn Connection>> {
+        let holder = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|t| t.connection.clone())?;
+        let connection = holder.read().await.clone();
+        connection
+    }
+}
