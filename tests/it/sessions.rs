@@ -134,6 +134,26 @@ impl Harness {
         panic!("slot {n} never became {status}: {:?}", self.slots().await);
     }
 
+    /// The connection (user API) once its status is `status`: the gateway refreshes it
+    /// from the slots in a write of its own right after the slot's, so a reader may see
+    /// the slot first. Gives up (and returns what it saw) after 5 s.
+    async fn wait_for_connection(&self, status: &str) -> Value {
+        let path = format!("/api/user-apis/{}", self.api_id);
+        let mut api = Value::Null;
+        for _ in 0..250 {
+            api = self
+                .app
+                .call(Method::GET, &path, Some(&self.app.token("alice")), None)
+                .await
+                .1;
+            if api["status"] == status {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        api
+    }
+
     /// Starts slot 1 and pairs it through the link in its QR code.
     async fn pair(&self, phone: &str) -> Value {
         let (status, started) = self.post("1/start").await;
@@ -197,15 +217,7 @@ async fn start_shows_a_qr_that_pairs_then_logout_unlinks(t: TestStore) {
         slots[1..].iter().all(|s| s["status"] == "disconnected"),
         "other slots unchanged: {slots:?}"
     );
-    let (_, api) = h
-        .app
-        .call(
-            Method::GET,
-            &format!("/api/user-apis/{}", h.api_id),
-            Some(&h.app.token("alice")),
-            None,
-        )
-        .await;
+    let api = h.wait_for_connection("connected").await;
     assert_eq!(
         api["status"], "connected",
         "the connection reflects its slots"
@@ -231,15 +243,7 @@ async fn start_shows_a_qr_that_pairs_then_logout_unlinks(t: TestStore) {
         .unwrap()
         .unwrap();
     assert!(raw.get("credentials").is_none(), "credentials wiped");
-    let (_, api) = h
-        .app
-        .call(
-            Method::GET,
-            &format!("/api/user-apis/{}", h.api_id),
-            Some(&h.app.token("alice")),
-            None,
-        )
-        .await;
+    let api = h.wait_for_connection("disconnected").await;
     assert_eq!(api["status"], "disconnected");
     gw.shutdown();
 }
