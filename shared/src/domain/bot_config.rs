@@ -133,67 +133,22 @@ impl ConfigPatchRequest {
             }
         }
         let mut change = ConfigChange::default();
-        let texts = [
+        change.texts([
             ("botName", self.bot_name, BOT_NAME_MAX, false),
             ("storeType", self.store_type, STORE_TYPE_MAX, false),
             ("basePrompt", self.base_prompt, BASE_PROMPT_MAX, true),
             ("forbidden", self.forbidden, FORBIDDEN_MAX, true),
-        ];
-        for (field, value, max, multiline) in texts {
-            match value {
-                None => {}
-                Some(None) => change.clear.push(field),
-                Some(Some(text)) => {
-                    let text = validate::text(field, &text, 0, max, multiline)?;
-                    if text.is_empty() {
-                        change.clear.push(field);
-                    } else {
-                        change.set.push((field, text.into()));
-                    }
-                }
-            }
-        }
-        let numbers = [
+        ])?;
+        change.numbers([
             ("messageLimit", self.message_limit, 1, 200, " messages"),
             ("contextTime", self.context_time, 1, 1440, " minutes"),
-        ];
-        for (field, value, min, max, unit) in numbers {
-            match value {
-                None => {}
-                Some(None) => {
-                    return Err(DomainError::invalid(
-                        field,
-                        format!("{field} can't be null"),
-                    ))
-                }
-                Some(Some(n)) => change
-                    .set
-                    .push((field, validate::range(field, n, min, max, unit)?.into())),
-            }
-        }
+        ])?;
         match self.bot_enabled {
             None => {}
-            Some(None) => {
-                return Err(DomainError::invalid(
-                    "botEnabled",
-                    "botEnabled can't be null",
-                ))
-            }
+            Some(None) => return Err(not_null("botEnabled")),
             Some(Some(on)) => change.set.push(("botEnabled", on.into())),
         }
-        match self.debounce_seconds {
-            None => {}
-            Some(None) => {
-                return Err(DomainError::invalid(
-                    "debounceSeconds",
-                    "debounceSeconds can't be null",
-                ))
-            }
-            Some(Some(n)) => change.set.push((
-                "debounceSeconds",
-                validate::range("debounceSeconds", n, 0, 30, " seconds")?.into(),
-            )),
-        }
+        change.numbers([("debounceSeconds", self.debounce_seconds, 0, 30, " seconds")])?;
         match self.takeover_minutes {
             None => {}
             Some(None) => change.clear.push("takeoverMinutes"),
@@ -202,9 +157,62 @@ impl ConfigPatchRequest {
                 validate::range("takeoverMinutes", n, 1, 1440, " minutes")?.into(),
             )),
         }
-        match self.timezone {
+        change.timezone(self.timezone)?;
+        Ok(change)
+    }
+}
+
+/// A text field of the request: name, value (absent / `null` / text), most characters,
+/// whether line breaks are allowed.
+type TextField = (&'static str, Option<Option<String>>, usize, bool);
+/// A number field of the request: name, value (absent / `null` / number), min, max, unit.
+type NumberField = (&'static str, Option<Option<i64>>, i64, i64, &'static str);
+
+/// A field that may be left out but not sent as `null`.
+fn not_null(field: &'static str) -> DomainError {
+    DomainError::invalid(field, format!("{field} can't be null"))
+}
+
+/// The steps of [`ConfigPatchRequest::validate`], one per kind of field.
+impl ConfigChange {
+    /// Free texts: `null` or empty clears the field.
+    fn texts<const N: usize>(&mut self, fields: [TextField; N]) -> Result<(), DomainError> {
+        for (field, value, max, multiline) in fields {
+            match value {
+                None => {}
+                Some(None) => self.clear.push(field),
+                Some(Some(text)) => {
+                    let text = validate::text(field, &text, 0, max, multiline)?;
+                    if text.is_empty() {
+                        self.clear.push(field);
+                    } else {
+                        self.set.push((field, text.into()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whole numbers within a range; `null` is refused (they have defaults).
+    fn numbers<const N: usize>(&mut self, fields: [NumberField; N]) -> Result<(), DomainError> {
+        for (field, value, min, max, unit) in fields {
+            match value {
+                None => {}
+                Some(None) => return Err(not_null(field)),
+                Some(Some(n)) => self
+                    .set
+                    .push((field, validate::range(field, n, min, max, unit)?.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// An IANA zone from jiff's bundled database; `null` goes back to the default.
+    fn timezone(&mut self, value: Option<Option<String>>) -> Result<(), DomainError> {
+        match value {
             None => {}
-            Some(None) => change.set.push(("timezone", DEFAULT_TIMEZONE.into())),
+            Some(None) => self.set.push(("timezone", DEFAULT_TIMEZONE.into())),
             Some(Some(zone)) => {
                 if jiff::tz::TimeZone::get(&zone).is_err() {
                     return Err(DomainError::invalid(
@@ -212,10 +220,10 @@ impl ConfigPatchRequest {
                         format!("timezone must be an IANA time zone such as {DEFAULT_TIMEZONE} (got {zone:?})"),
                     ));
                 }
-                change.set.push(("timezone", zone.into()));
+                self.set.push(("timezone", zone.into()));
             }
         }
-        Ok(change)
+        Ok(())
     }
 }
 
