@@ -314,7 +314,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let client = tokio::spawn(TcpStream::connect(addr));
         let (stream, _) = accept(&listener).await.unwrap();
-        assert!(stream.nodelay().unwrap(), "TCP_NODELAY set on the accepted socket");
+        assert!(
+            stream.nodelay().unwrap(),
+            "TCP_NODELAY set on the accepted socket"
+        );
         client.await.unwrap().unwrap();
     }
 
@@ -423,6 +426,9 @@ mod tests {
             .await
             .expect("serve returns once drained")
             .unwrap();
-        assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
     }
 }

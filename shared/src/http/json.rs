@@ -1,9 +1,18 @@
-//! `ApiJson<T>`: axum's JSON extractor with our error contract. A body that isn't JSON, has
-//! the wrong types or unknown fields, lacks the JSON content type, or exceeds the body
-//! limit becomes a JSON 4xx that says what to fix.
+//! axum's extractors with our error contract, so a request axum itself rejects still gets
+//! `{"error":{"code","message"}}` that says what to fix:
+//!
+//! - `ApiJson<T>`: a body that isn't JSON, has the wrong types or unknown fields, lacks the
+//!   JSON content type, or exceeds the body limit;
+//! - `ApiPath<T>`: path parameters that don't decode (`%ff%fe` is not UTF-8) or don't parse
+//!   (`invalid_path`, 400);
+//! - `ApiQuery<T>`: a query string that doesn't deserialize (`invalid_query`, 400).
+//!
+//! Handlers take these, never axum's own `Json`, `Path` or `Query` (whose rejections are
+//! `text/plain`); `super::json_errors` is the net under whatever else the framework answers.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -39,6 +48,58 @@ where
                 other => ApiError::bad_request("invalid_body", other.body_text()),
             }),
         }
+    }
+}
+
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) if rejection.status().is_server_error() => {
+                Err(ApiError::Internal(rejection.body_text()))
+            }
+            // e.g. "Invalid URL: Invalid UTF-8 in `store_id`": names the parameter.
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_path",
+                format!(
+                    "the URL's path is not valid: {}",
+                    inner(&rejection.body_text())
+                ),
+            )),
+        }
+    }
+}
+
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!(
+                        "the query string is not valid: {}",
+                        inner(&rejection.body_text())
+                    ),
+                )
+            })
     }
 }
 
