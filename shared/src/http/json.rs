@@ -51,57 +51,39 @@ where
     }
 }
 
-pub struct ApiPath<T>(pub T);
+/// `$name<T>`: axum's `$axum<T>` whose rejection is a 400 with `$code` ("$what: <axum's
+/// reason>"), or a 500 for what only a route bug causes (a missing path parameter).
+macro_rules! parts_extractor {
+    ($name:ident, $axum:ident, $code:literal, $what:literal) => {
+        pub struct $name<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(ApiPath(value)),
-            Err(rejection) if rejection.status().is_server_error() => {
-                Err(ApiError::Internal(rejection.body_text()))
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                match $axum::<T>::from_request_parts(parts, state).await {
+                    Ok($axum(value)) => Ok($name(value)),
+                    Err(rejection) if rejection.status().is_server_error() => {
+                        Err(ApiError::Internal(rejection.body_text()))
+                    }
+                    Err(rejection) => Err(ApiError::bad_request(
+                        $code,
+                        format!(concat!($what, ": {}"), inner(&rejection.body_text())),
+                    )),
+                }
             }
-            // e.g. "Invalid URL: Invalid UTF-8 in `store_id`": names the parameter.
-            Err(rejection) => Err(ApiError::bad_request(
-                "invalid_path",
-                format!(
-                    "the URL's path is not valid: {}",
-                    inner(&rejection.body_text())
-                ),
-            )),
         }
-    }
+    };
 }
 
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!(
-                        "the query string is not valid: {}",
-                        inner(&rejection.body_text())
-                    ),
-                )
-            })
-    }
-}
+// e.g. "the URL's path is not valid: Invalid UTF-8 in `store_id`" (names the parameter).
+parts_extractor!(ApiPath, Path, "invalid_path", "the URL's path is not valid");
+parts_extractor!(
+    ApiQuery,
+    Query,
+    "invalid_query",
+    "the query string is not valid"
+);
 
 /// axum's messages read "Failed to deserialize the JSON body into the target type: <serde
 /// message>"; keep the serde part, which names the field and the problem.
