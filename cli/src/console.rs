@@ -34,8 +34,11 @@ pub fn routes(web_dir: &Path, data_dir: &Path, simulator: bool) -> Result<Router
     for page in PAGES {
         router = router.route_service(page, ServeFile::new(&index));
     }
-    Ok(router.merge(platefull::http::dev_sign_in::router(
-        Arc::new(signer),
-        simulator,
-    )))
+    // ServeDir's and ServeFile's own 404s and 405s have no body: answered as JSON too.
+    Ok(
+        platefull::http::error_contract(router).merge(platefull::http::dev_sign_in::router(
+            Arc::new(signer),
+            simulator,
+        )),
+    )
 }

@@ -7,6 +7,7 @@
 //! - The web console (`web/`) is served by `platefull dev` at `/`.
 
 mod console;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +49,16 @@ enum Command {
         /// The web console's folder (index.html and assets/).
         #[arg(long, default_value_os_t = console::default_web_dir(), env = "PLATEFULL_WEB_DIR")]
         web_dir: PathBuf,
+        /// How long a client may take to send a request's headers (and how long an idle
+        /// keep-alive connection is kept), in milliseconds.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        header_read_timeout_ms: u64,
+        /// A connection on which nothing moves for this long is closed, in milliseconds.
+        #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout_ms: u64,
+        /// At most this many connections at once; more wait until one closes.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
     },
     /// Drive the WhatsApp simulator of a running local stack.
     Simulate {
@@ -142,7 +153,15 @@ async fn main() -> std::process::ExitCode {
             transport,
             no_reply_pacing,
             web_dir,
+            header_read_timeout_ms,
+            idle_timeout_ms,
+            max_connections,
         } => {
+            let limits = serve::Limits {
+                header_read_timeout: std::time::Duration::from_millis(header_read_timeout_ms),
+                idle_timeout: std::time::Duration::from_millis(idle_timeout_ms),
+                max_connections: max_connections as usize,
+            };
             dev(
                 addr,
                 data_dir,
@@ -150,6 +169,7 @@ async fn main() -> std::process::ExitCode {
                 transport,
                 no_reply_pacing,
                 web_dir,
+                limits,
             )
             .await
         }
@@ -176,6 +196,7 @@ async fn dev(
     transport: TransportKind,
     no_reply_pacing: bool,
     web_dir: PathBuf,
+    limits: serve::Limits,
 ) -> Result<(), String> {
     use platefull::bot::reply::Pacing;
     use platefull::bot::worker::Bot;
@@ -290,10 +311,13 @@ async fn dev(
         }
     };
     println!("listening on http://{bound}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(platefull::telemetry::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    serve::serve(
+        listener,
+        app,
+        limits,
+        platefull::telemetry::shutdown_signal(),
+    )
+    .await;
     let _ = stop.send(true);
     let _ = bot_task.await;
     let _ = gateway_task.await;

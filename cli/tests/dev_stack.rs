@@ -416,6 +416,101 @@ async fn the_console_is_served_with_its_dev_sign_in() {
 }
 
 #[tokio::test]
+async fn the_consoles_own_errors_answer_the_json_error_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path());
+    use reqwest::Method;
+    // The static files' 404 and 405 (bodiless from the file server), and the framework's
+    // rejections on the dev routes, all in the one JSON shape.
+    for (method, path, status, code) in [
+        (Method::GET, "/assets/no-such-file.js", 404, "not_found"),
+        (Method::POST, "/assets/app.js", 405, "method_not_allowed"),
+        (Method::DELETE, "/dashboard", 405, "method_not_allowed"),
+        (Method::GET, "/dev/sign-in", 405, "method_not_allowed"),
+        (
+            Method::GET,
+            "/dev/simulator/%ff%fe/1/outbox?chat=1",
+            400,
+            "invalid_path",
+        ),
+        (
+            Method::GET,
+            "/api/client/%ff%fe/config",
+            400,
+            "invalid_path",
+        ),
+    ] {
+        let res = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", stack.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{method} {path}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{method} {path}: {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+}
+
+/// `platefull dev` serves within its limits: a client trickling its headers is cut off
+/// after `--header-read-timeout-ms`, while others are served. (The accept loop's own tests,
+/// in `src/serve.rs`, cover the idle timeout, the cap and TCP_NODELAY.)
+#[test]
+fn the_local_stack_cuts_off_a_client_that_trickles_its_headers() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, _) = start_with(
+        dir.path(),
+        &[
+            OsStr::new("--header-read-timeout-ms"),
+            OsStr::new("300"),
+            OsStr::new("--max-connections"),
+            OsStr::new("4"),
+        ],
+    );
+    let addr = stack.url.trim_start_matches("http://");
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let opened = Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    let cut_after = loop {
+        assert!(
+            opened.elapsed() < Duration::from_secs(10),
+            "a trickling client is still connected after 10 s"
+        );
+        if slow.write_all(b"x-trickle: 1\r\n").is_err() {
+            break opened.elapsed();
+        }
+        match slow.read(&mut buf) {
+            Ok(0) => break opened.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break opened.elapsed(),
+        }
+    };
+    assert!(cut_after >= Duration::from_millis(300), "{cut_after:?}");
+    // Meanwhile and after, a prompt client is served.
+    let mut prompt = std::net::TcpStream::connect(addr).unwrap();
+    prompt
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    prompt.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
 async fn without_console_assets_the_api_still_runs() {
     let dir = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@
 //! for `bot-reply`) and hands it to `lambda_http::run` or `lambda_runtime::run`; the
 //! gateway's main adds the WhatsApp Web transport to `config::gateway_from_env`'s parts;
 //! the `platefull` command (package `platefull-cli`) builds the whole system over
-//! `local::open_state` and serves it with `axum::serve`.
+//! `local::open_state` and serves it with its own bounded accept loop (`cli/src/serve.rs`).
 
 pub mod auth;
 pub mod backoff;

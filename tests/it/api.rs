@@ -3,6 +3,8 @@
 //! adapters. Every kind of bad input is tried and must get a clear 4xx JSON error and
 //! change nothing.
 
+mod error_contract;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::auth::dev::DevSigner;

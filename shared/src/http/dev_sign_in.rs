@@ -32,11 +32,13 @@ struct DevConsole {
 /// The dev sign-in and console config routes. `simulator` says whether the simulator's
 /// routes are mounted (the console then shows its panel).
 pub fn router(signer: Arc<DevSigner>, simulator: bool) -> Router {
-    Router::new()
-        .route("/dev/sign-in", post(sign_in))
-        .route("/console-config.json", get(console_config))
-        .layer(DefaultBodyLimit::max(super::BODY_LIMIT))
-        .with_state(DevConsole { signer, simulator })
+    super::error_contract(
+        Router::new()
+            .route("/dev/sign-in", post(sign_in))
+            .route("/console-config.json", get(console_config)),
+    )
+    .layer(DefaultBodyLimit::max(super::BODY_LIMIT))
+    .with_state(DevConsole { signer, simulator })
 }
 
 #[derive(Deserialize)]

@@ -20,11 +20,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::json::ApiPath;
 use super::AppState;
 use crate::auth::caller::{credential, Credential, StoreCaller, User};
 use crate::domain::user_api::UserApi;
@@ -91,7 +92,7 @@ async fn path_param(
     state: &AppState,
     name: &'static str,
 ) -> Result<String, Response> {
-    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+    let ApiPath(mut params) = ApiPath::<HashMap<String, String>>::from_request_parts(parts, state)
         .await
         .map_err(IntoResponse::into_response)?;
     params.remove(name).ok_or_else(|| {

@@ -1,9 +1,18 @@
-//! `ApiJson<T>`: axum's JSON extractor with our error contract. A body that isn't JSON, has
-//! the wrong types or unknown fields, lacks the JSON content type, or exceeds the body
-//! limit becomes a JSON 4xx that says what to fix.
+//! axum's extractors with our error contract, so a request axum itself rejects still gets
+//! `{"error":{"code","message"}}` that says what to fix:
+//!
+//! - `ApiJson<T>`: a body that isn't JSON, has the wrong types or unknown fields, lacks the
+//!   JSON content type, or exceeds the body limit;
+//! - `ApiPath<T>`: path parameters that don't decode (`%ff%fe` is not UTF-8) or don't parse
+//!   (`invalid_path`, 400);
+//! - `ApiQuery<T>`: a query string that doesn't deserialize (`invalid_query`, 400).
+//!
+//! Handlers take these, never axum's own `Json`, `Path` or `Query` (whose rejections are
+//! `text/plain`); `super::json_errors` is the net under whatever else the framework answers.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -41,6 +50,40 @@ where
         }
     }
 }
+
+/// `$name<T>`: axum's `$axum<T>` whose rejection is a 400 with `$code` ("$what: <axum's
+/// reason>"), or a 500 for what only a route bug causes (a missing path parameter).
+macro_rules! parts_extractor {
+    ($name:ident, $axum:ident, $code:literal, $what:literal) => {
+        pub struct $name<T>(pub T);
+
+        impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                match $axum::<T>::from_request_parts(parts, state).await {
+                    Ok($axum(value)) => Ok($name(value)),
+                    Err(rejection) if rejection.status().is_server_error() => {
+                        Err(ApiError::Internal(rejection.body_text()))
+                    }
+                    Err(rejection) => Err(ApiError::bad_request(
+                        $code,
+                        format!(concat!($what, ": {}"), inner(&rejection.body_text())),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+// e.g. "the URL's path is not valid: Invalid UTF-8 in `store_id`" (names the parameter).
+parts_extractor!(ApiPath, Path, "invalid_path", "the URL's path is not valid");
+parts_extractor!(
+    ApiQuery,
+    Query,
+    "invalid_query",
+    "the query string is not valid"
+);
 
 /// axum's messages read "Failed to deserialize the JSON body into the target type: <serde
 /// message>"; keep the serde part, which names the field and the problem.

@@ -1,6 +1,12 @@
 //! The HTTP API: one axum router per Lambda function, each also mounted unchanged by the
 //! local stack. Common behaviour lives here: the shared state, the 64 KiB body limit, the
-//! JSON error for unknown routes and methods, and request tracing.
+//! error contract for what the framework answers itself (unknown routes and methods, and
+//! [`json_errors`], the net under every response), and request tracing.
+//!
+//! Invariant: every error response of every router — ours, the Lambda functions', the
+//! local stack's dev and console routes — is `{"error":{"code","message"}}` with a JSON
+//! content type. Handlers use `json::{ApiJson, ApiPath, ApiQuery}` for precise codes;
+//! `tests/it/api/error_contract.rs` fuzzes every router to hold the rest to it.
 
 pub mod client_config;
 pub mod cloud_api;
@@ -16,8 +22,9 @@ pub mod webhook;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Request};
-use axum::Router;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::jwt::UserTokens;
@@ -66,11 +73,7 @@ impl From<DomainError> for ApiError {
 
 /// Wraps a function's routes with the behaviour every router shares.
 pub fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
-    routes
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|method: Method| async move {
-            ApiError::MethodNotAllowed(format!("method {method} is not allowed on this route"))
-        })
+    error_contract(routes.fallback(|| async { ApiError::NotFound("no such route".into()) }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             // Only method and path are recorded: never headers (tokens) or bodies (secrets).
@@ -82,6 +85,66 @@ pub fn finish<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> 
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
+}
+
+/// The error contract on a router's own answers: a JSON 405 on a known path with another
+/// method, and [`json_errors`] under every response (also the fallback's). [`finish`] adds
+/// it to every function's router; the local stack's dev and console routers (merged
+/// beside `all_routes`, so without a fallback of their own) add it to theirs. Applies to
+/// the routes present when it is called.
+pub fn error_contract<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::MethodNotAllowed(format!("method {method} is not allowed on this route"))
+        })
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// The most of a framework error's text body that becomes its message.
+const FRAMEWORK_TEXT_MAX: usize = 1024;
+
+/// Rewrites an error response that isn't JSON — axum's own rejections, a static file's
+/// 404 or 405 — as the JSON error, keeping its status and other headers (`Allow`). A 4xx
+/// keeps the framework's text as the message (it describes the request, never our state);
+/// a 5xx gets its status's generic reason, so nothing internal leaks. The code is the
+/// status's reason in snake case (`not_found`, `payload_too_large`), as `ApiError` names
+/// them. Costs one header check on every other response.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let text = axum::body::to_bytes(body, FRAMEWORK_TEXT_MAX)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty());
+    let message = match text {
+        Some(text) if status.is_client_error() => text,
+        _ => reason.to_owned(),
+    };
+    let code = match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "internal".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable".to_owned(),
+        _ => reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+    };
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), "framework error answered as JSON");
+    }
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let json = Json(serde_json::json!({ "error": { "code": code, "message": message } }));
+    (parts, json).into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
 }
 
 /// Every route of every function, as the local stack serves them.

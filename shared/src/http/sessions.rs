@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::extract::{StoreAccess, WithBody};
+use super::json::ApiPath;
 use super::AppState;
 use crate::domain::slot::{parse_slot, Slot, SlotStatus};
 use crate::records;
@@ -114,7 +115,7 @@ fn pair_phone(body: &[u8]) -> Result<Option<String>, ApiError> {
 
 async fn start(
     State(state): State<AppState>,
-    Path((_, raw_slot)): Path<(String, String)>,
+    ApiPath((_, raw_slot)): ApiPath<(String, String)>,
     WithBody(access, body): WithBody<StoreAccess, axum::body::Bytes>,
 ) -> Result<Json<Value>, ApiError> {
     let (key, slot) = current(&state, &access, &raw_slot).await?;
@@ -172,7 +173,7 @@ async fn start(
 
 async fn logout(
     State(state): State<AppState>,
-    Path((_, raw_slot)): Path<(String, String)>,
+    ApiPath((_, raw_slot)): ApiPath<(String, String)>,
     access: StoreAccess,
 ) -> Result<Json<Value>, ApiError> {
     let (key, slot) = current(&state, &access, &raw_slot).await?;

@@ -5,20 +5,20 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::domain::slot::parse_slot;
 use crate::whatsapp::events::SlotKey;
 use crate::whatsapp::simulator::{SimError, Simulator};
 use crate::ApiError;
 
 pub fn router(simulator: Arc<Simulator>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/dev/simulator/{store_id}/{slot}/pair",
             get(pair).post(pair),
@@ -31,7 +31,8 @@ pub fn router(simulator: Arc<Simulator>) -> Router {
             "/dev/simulator/{store_id}/{slot}/owner-messages",
             post(owner_message),
         )
-        .route("/dev/simulator/{store_id}/{slot}/outbox", get(outbox))
+        .route("/dev/simulator/{store_id}/{slot}/outbox", get(outbox));
+    super::error_contract(routes)
         .layer(DefaultBodyLimit::max(super::BODY_LIMIT))
         .with_state(simulator)
 }
@@ -61,8 +62,8 @@ struct PairQuery {
 
 async fn pair(
     State(sim): State<Arc<Simulator>>,
-    Path((store_id, slot)): Path<(String, String)>,
-    Query(query): Query<PairQuery>,
+    ApiPath((store_id, slot)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<PairQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let key = key(store_id, &slot)?;
@@ -97,7 +98,7 @@ struct CustomerMessage {
 
 async fn customer_message(
     State(sim): State<Arc<Simulator>>,
-    Path((store_id, slot)): Path<(String, String)>,
+    ApiPath((store_id, slot)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CustomerMessage>,
 ) -> Result<Json<Value>, ApiError> {
     let id = sim
@@ -120,7 +121,7 @@ struct OwnerMessage {
 
 async fn owner_message(
     State(sim): State<Arc<Simulator>>,
-    Path((store_id, slot)): Path<(String, String)>,
+    ApiPath((store_id, slot)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<OwnerMessage>,
 ) -> Result<Json<Value>, ApiError> {
     let id = sim
@@ -136,8 +137,8 @@ struct OutboxQuery {
 
 async fn outbox(
     State(sim): State<Arc<Simulator>>,
-    Path((store_id, slot)): Path<(String, String)>,
-    Query(query): Query<OutboxQuery>,
+    ApiPath((store_id, slot)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let chat = query
         .chat

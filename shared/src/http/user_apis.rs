@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::extract::{OwnedApi, WithBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::auth::caller::{StoreCaller, User};
 use crate::domain::slot::SlotStatus;
@@ -237,8 +237,8 @@ fn report_date(query: &HashMap<String, String>, field: &'static str) -> Result<D
 async fn sales_report(
     State(state): State<AppState>,
     User(user): User,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let from = report_date(&query, "from")?;
     let to = report_date(&query, "to")?;

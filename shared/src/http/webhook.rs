@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::json::ApiQuery;
 use super::AppState;
 use crate::bot::cloud_api;
 use crate::queue::Queue;
@@ -79,7 +80,7 @@ struct Handshake {
 
 async fn verify(
     State(state): State<WebhookState>,
-    Query(handshake): Query<Handshake>,
+    ApiQuery(handshake): ApiQuery<Handshake>,
 ) -> Result<String, ApiError> {
     let settings = settings(&state)?;
     if handshake.mode.as_deref() != Some("subscribe") {
