@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use platefull::saipos::cache::today;
+use platefull::saipos::cache;
 use platefull::saipos::client::{RateLimiter, SaiposClient, SaiposError, Settings};
 use platefull::saipos::report::{aggregate, build};
 use platefull_tests::fake_saipos::{sale, sale_items, FakeSaipos, TOKEN};
@@ -21,7 +21,15 @@ fn fast() -> Settings {
         max_attempts: 3,
         backoff: Duration::from_millis(5),
         limiter: Arc::new(RateLimiter::new(10_000, Duration::from_secs(1), 1000)),
+        ..Settings::default()
     }
+}
+
+const SAO_PAULO: &str = "America/Sao_Paulo";
+
+/// Today in São Paulo (the default zone of a Saipos account).
+fn today() -> Date {
+    cache::today(SAO_PAULO)
 }
 
 fn day(d: Date) -> String {
@@ -144,7 +152,7 @@ async fn the_rate_limit_spaces_requests_out() {
     let limiter = RateLimiter::new(10, Duration::from_secs(1), 2);
     let started = tokio::time::Instant::now();
     for _ in 0..6 {
-        limiter.acquire().await;
+        limiter.acquire("one account").await;
     }
     // 2 at once (the burst), then 4 more at 10 a second.
     let elapsed = started.elapsed();
@@ -206,7 +214,7 @@ fn aggregation_matches_hand_computed_totals() {
         .into_iter()
         .map(|s| serde_json::from_value(s).unwrap())
         .collect();
-    let mut days: Vec<_> = aggregate(&sales, &items).into_iter().collect();
+    let mut days: Vec<_> = aggregate(&sales, &items, &cache::time_zone(SAO_PAULO)).into_iter().collect();
     days.sort_by(|a, b| a.0.cmp(&b.0));
     days.insert(1, ("2026-03-01b".into(), Default::default()));
     let report = serde_json::to_value(build("2026-03-01", "2026-03-02", days)).unwrap();

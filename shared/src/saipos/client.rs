@@ -1,14 +1,22 @@
 //! The Saipos Data API client. What Saipos asks of clients, and what we do:
 //! - a query window of at most 15 days: longer ranges are split into 15-day windows;
-//! - `p_limit` ≤ 1000 with `p_offset`: we page at 1000 until a short page;
-//! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450;
+//! - `p_limit` ≤ 1000 with `p_offset`: we page at 1000 until a short page, and stop a
+//!   report that would need more than [`Settings::max_pages`] pages (a year of a busy store
+//!   fits; a server that never sends a short page doesn't keep us paging forever);
+//! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450,
+//!   shared fairly between accounts ([`RateLimiter`]);
 //! - transient 429/500/502/503/504 and timeouts at peak: retried with capped exponential
-//!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After`;
+//!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After` (seconds or an
+//!   HTTP-date, at most 30 s);
 //! - 401/403: the token is wrong or revoked, reported as such and never retried.
+//!
+//! Bodies are read in chunks up to [`Settings::max_body_bytes`] (20 MiB: a full page of
+//! 1000 sales is ~1–2 MiB), so an answer of any size costs at most that in memory.
 //!
 //! Responses are bare JSON arrays (some deployments answer 404 for "no rows", which we read
 //! as an empty page). Numbers sometimes arrive as strings, so amounts are parsed leniently.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,9 +28,14 @@ use serde::{Deserialize, Deserializer};
 use time::Date;
 
 use crate::backoff::Backoff;
+use crate::upstream::{self, BodyError};
 
 pub const MAX_WINDOW_DAYS: i64 = 15;
 pub const PAGE_LIMIT: usize = 1000;
+/// The longest `Retry-After` we wait out inside a request; longer ones fail the request.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// What an error answer may show of its body.
+const ERROR_BODY_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SaiposError {
@@ -34,42 +47,107 @@ pub enum SaiposError {
     Network(String),
     #[error("unexpected answer from Saipos: {0}")]
     Unexpected(String),
+    /// The report needs more pages than one report may read.
+    #[error("this period needs more than {0} pages of Saipos data; ask for a shorter period")]
+    TooManyPages(u64),
 }
 
-/// A token bucket shared by every Saipos client of the process.
-pub struct RateLimiter {
+/// One token bucket: `capacity` tokens, refilled at `per_second`.
+struct Bucket {
     capacity: f64,
     per_second: f64,
     state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    fn new(per_second: f64, capacity: f64) -> Self {
+        Self {
+            capacity,
+            per_second,
+            state: Mutex::new((capacity, Instant::now())),
+        }
+    }
+
+    /// Takes a token now, or says how long until one is there.
+    fn try_take(&self) -> Result<(), Duration> {
+        let mut state = self.state.lock().expect("rate limiter lock");
+        let (tokens, last) = &mut *state;
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
+            .min(self.capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+    }
+
+    async fn take(&self) {
+        while let Err(wait) = self.try_take() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full again: forgetting it loses nothing.
+    fn is_full(&self) -> bool {
+        let (tokens, last) = *self.state.lock().expect("rate limiter lock");
+        tokens + last.elapsed().as_secs_f64() * self.per_second >= self.capacity
+    }
+}
+
+/// The share of the process-wide budget one account may use (a third: one owner's long
+/// report leaves two thirds of the budget to everyone else).
+const ACCOUNT_SHARE: f64 = 3.0;
+/// Accounts kept in memory before idle (full) buckets are forgotten.
+const MAX_ACCOUNTS: usize = 1024;
+
+/// A token bucket shared by every Saipos client of the process, fair across accounts.
+///
+/// A request first takes a token from its account's own bucket (a third of the global rate
+/// and burst), then waits its turn in one FIFO line for the global bucket. So an account
+/// has at most as many requests in the line as it has in flight (a report pages one at a
+/// time), one owner's long report can't use more than a third of the budget, and another
+/// owner's `test` waits behind at most the few requests already in line — never behind a
+/// whole report.
+pub struct RateLimiter {
+    global: Bucket,
+    /// The FIFO line for the global bucket: `tokio`'s mutex wakes waiters in arrival order.
+    line: tokio::sync::Mutex<()>,
+    accounts: Mutex<HashMap<String, Arc<Bucket>>>,
 }
 
 impl RateLimiter {
     /// `requests` per `period`, with bursts of up to `burst`.
     pub fn new(requests: u32, period: Duration, burst: u32) -> Self {
         Self {
-            capacity: burst as f64,
-            per_second: requests as f64 / period.as_secs_f64(),
-            state: Mutex::new((burst as f64, Instant::now())),
+            global: Bucket::new(requests as f64 / period.as_secs_f64(), burst as f64),
+            line: tokio::sync::Mutex::new(()),
+            accounts: Mutex::new(HashMap::new()),
         }
     }
 
-    pub async fn acquire(&self) {
-        loop {
-            let wait = {
-                let mut state = self.state.lock().expect("rate limiter lock");
-                let (tokens, last) = &mut *state;
-                let now = Instant::now();
-                *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
-                    .min(self.capacity);
-                *last = now;
-                if *tokens >= 1.0 {
-                    *tokens -= 1.0;
-                    return;
-                }
-                Duration::from_secs_f64((1.0 - *tokens) / self.per_second)
-            };
-            tokio::time::sleep(wait).await;
+    fn account(&self, account: &str) -> Arc<Bucket> {
+        let mut accounts = self.accounts.lock().expect("rate limiter lock");
+        if accounts.len() >= MAX_ACCOUNTS && !accounts.contains_key(account) {
+            accounts.retain(|_, b| Arc::strong_count(b) > 1 || !b.is_full());
         }
+        accounts
+            .entry(account.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Bucket::new(
+                    self.global.per_second / ACCOUNT_SHARE,
+                    (self.global.capacity / ACCOUNT_SHARE).max(1.0),
+                ))
+            })
+            .clone()
+    }
+
+    /// Waits until `account` may send one request.
+    pub async fn acquire(&self, account: &str) {
+        self.account(account).take().await;
+        let _turn = self.line.lock().await;
+        self.global.take().await;
     }
 }
 
@@ -80,6 +158,11 @@ pub struct Settings {
     pub max_attempts: u32,
     pub backoff: Duration,
     pub limiter: Arc<RateLimiter>,
+    /// The largest answer read (bigger ones fail the request, unread).
+    pub max_body_bytes: usize,
+    /// The most pages one client (one report) reads: 25 windows × 2 endpoints × 12 pages,
+    /// a year of a store with ~800 sales a day.
+    pub max_pages: u64,
 }
 
 impl Default for Settings {
@@ -90,6 +173,8 @@ impl Default for Settings {
             backoff: Duration::from_millis(500),
             // Under Saipos's ~500 requests / 5 minutes per IP.
             limiter: Arc::new(RateLimiter::new(450, Duration::from_secs(300), 60)),
+            max_body_bytes: 20 * 1024 * 1024,
+            max_pages: 600,
         }
     }
 }
@@ -172,7 +257,10 @@ pub struct SaiposClient {
     base_url: String,
     token: String,
     settings: Settings,
+    /// Who this client counts as for the rate limiter (a hash of base URL and token).
+    account: String,
     requests: AtomicU64,
+    pages: AtomicU64,
 }
 
 impl std::fmt::Debug for SaiposClient {
@@ -210,17 +298,20 @@ impl SaiposClient {
             .unwrap_or(token)
             .trim()
             .to_owned();
+        let base_url = base_url.trim_end_matches('/').to_owned();
         Self {
+            account: super::cache::fingerprint(&[&base_url, &token]),
             http: reqwest::Client::builder()
                 .timeout(settings.timeout)
                 .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
                 .user_agent(concat!("platefull/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("HTTP client"),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url,
             token,
             settings,
             requests: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
         }
     }
 
@@ -284,10 +375,14 @@ impl SaiposClient {
             ("p_limit", limit.to_string()),
             ("p_offset", offset.to_string()),
         ];
+        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        if pages > self.settings.max_pages {
+            return Err(SaiposError::TooManyPages(self.settings.max_pages));
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.settings.limiter.acquire().await;
+            self.settings.limiter.acquire(&self.account).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = match self
                 .http
@@ -298,32 +393,29 @@ impl SaiposClient {
                 .await
             {
                 Ok(response) => match response.status().as_u16() {
-                    200 => {
-                        let body = response
-                            .text()
-                            .await
-                            .map_err(|e| SaiposError::Network(e.to_string()));
-                        match body {
-                            Ok(body) => return parse_rows(&body),
-                            Err(e) => Attempt::Retry(e.to_string(), None),
+                    200 => match upstream::read_capped(response, self.settings.max_body_bytes)
+                        .await
+                    {
+                        Ok(body) => return parse_rows(&body),
+                        Err(err @ BodyError::TooLarge { .. }) => {
+                            Attempt::Fail(SaiposError::Unexpected(err.to_string()))
                         }
-                    }
+                        Err(BodyError::Read(e)) => Attempt::Retry(format!("network error: {e}"), None),
+                    },
                     404 => return Ok(Vec::new()),
                     code @ (401 | 403) => Attempt::Fail(SaiposError::InvalidToken(code)),
                     code @ (408 | 429 | 500 | 502 | 503 | 504) => {
-                        let after = response
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(|s| Duration::from_secs(s.min(30)));
+                        let after = upstream::retry_after(response.headers())
+                            .map(|wait| wait.min(MAX_RETRY_AFTER));
                         Attempt::Retry(format!("HTTP {code}"), after)
                     }
                     code => {
-                        let text = response.text().await.unwrap_or_default();
+                        let text = upstream::read_capped(response, ERROR_BODY_BYTES)
+                            .await
+                            .unwrap_or_default();
                         Attempt::Fail(SaiposError::Unexpected(format!(
                             "HTTP {code}: {}",
-                            text.chars().take(200).collect::<String>()
+                            String::from_utf8_lossy(&text).chars().take(200).collect::<String>()
                         )))
                     }
                 },
@@ -358,14 +450,14 @@ impl SaiposClient {
     }
 }
 
-fn parse_rows<T: DeserializeOwned>(body: &str) -> Result<Vec<T>, SaiposError> {
+fn parse_rows<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, SaiposError> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Rows<T> {
         Bare(Vec<T>),
         Wrapped { data: Vec<T> },
     }
-    match serde_json::from_str::<Rows<T>>(body) {
+    match serde_json::from_slice::<Rows<T>>(body) {
         Ok(Rows::Bare(rows)) | Ok(Rows::Wrapped { data: rows }) => Ok(rows),
         Err(e) => Err(SaiposError::Unexpected(format!(
             "the answer is not a list of rows: {e}"
@@ -408,11 +500,11 @@ mod tests {
         assert_eq!(sale.total_amount, 12.5);
         assert_eq!(sale.payments.unwrap()[0].payment_amount, 0.0);
         assert!(
-            parse_rows::<Sale>(r#"{"data":[{"id_sale":2}]}"#)
+            parse_rows::<Sale>(br#"{"data":[{"id_sale":2}]}"#)
                 .unwrap()
                 .len()
                 == 1
         );
-        assert!(parse_rows::<Sale>("<html>").is_err());
+        assert!(parse_rows::<Sale>(b"<html>").is_err());
     }
 }
