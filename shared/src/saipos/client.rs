@@ -4,7 +4,7 @@
 //!   report that would need more than [`Settings::max_pages`] pages (a year of a busy store
 //!   fits; a server that never sends a short page doesn't keep us paging forever);
 //! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450,
-//!   shared fairly between accounts ([`RateLimiter`]);
+//!   handed to accounts in turn ([`RateLimiter`]);
 //! - transient 429/500/502/503/504 and timeouts at peak: retried with capped exponential
 //!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After` (seconds or an
 //!   HTTP-date, at most 30 s);
@@ -16,11 +16,12 @@
 //! Responses are bare JSON arrays (some deployments answer 404 for "no rows", which we read
 //! as an empty page). Numbers sometimes arrive as strings, so amounts are parsed leniently.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use serde::de::DeserializeOwned;
@@ -68,53 +69,83 @@ impl Bucket {
         }
     }
 
-    /// Takes a token now, or says how long until one is there.
-    fn try_take(&self) -> Result<(), Duration> {
-        let mut state = self.state.lock().expect("rate limiter lock");
-        let (tokens, last) = &mut *state;
-        let now = Instant::now();
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
-            .min(self.capacity);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            return Ok(());
-        }
-        Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
-    }
-
     async fn take(&self) {
-        while let Err(wait) = self.try_take() {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().expect("rate limiter lock");
+                let (tokens, last) = &mut *state;
+                let now = Instant::now();
+                *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second)
+                    .min(self.capacity);
+                *last = now;
+                if *tokens >= 1.0 {
+                    *tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - *tokens) / self.per_second)
+            };
             tokio::time::sleep(wait).await;
         }
     }
+}
 
-    /// Full again: forgetting it loses nothing.
-    fn is_full(&self) -> bool {
-        let (tokens, last) = *self.state.lock().expect("rate limiter lock");
-        tokens + last.elapsed().as_secs_f64() * self.per_second >= self.capacity
+/// Who waits for a token: accounts in turn, each with its waiters in arrival order.
+#[derive(Default)]
+struct Waiting {
+    turn: VecDeque<String>,
+    waiters: HashMap<String, VecDeque<oneshot::Sender<()>>>,
+}
+
+impl Waiting {
+    fn join(&mut self, account: &str, waiter: oneshot::Sender<()>) {
+        let queue = self.waiters.entry(account.to_owned()).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(account.to_owned());
+        }
+        queue.push_back(waiter);
+    }
+
+    /// Hands a token to the next account in turn (round robin), skipping waiters that gave
+    /// up (their request was dropped).
+    fn grant(&mut self) {
+        while let Some(account) = self.turn.pop_front() {
+            let Some(queue) = self.waiters.get_mut(&account) else {
+                continue;
+            };
+            let granted = loop {
+                match queue.pop_front() {
+                    Some(waiter) => {
+                        if waiter.send(()).is_ok() {
+                            break true;
+                        }
+                    }
+                    None => break false,
+                }
+            };
+            if queue.is_empty() {
+                self.waiters.remove(&account);
+            } else {
+                self.turn.push_back(account);
+            }
+            if granted {
+                return;
+            }
+        }
     }
 }
 
-/// The share of the process-wide budget one account may use (a third: one owner's long
-/// report leaves two thirds of the budget to everyone else).
-const ACCOUNT_SHARE: f64 = 3.0;
-/// Accounts kept in memory before idle (full) buckets are forgotten.
-const MAX_ACCOUNTS: usize = 1024;
-
 /// A token bucket shared by every Saipos client of the process, fair across accounts.
 ///
-/// A request first takes a token from its account's own bucket (a third of the global rate
-/// and burst), then waits its turn in one FIFO line for the global bucket. So an account
-/// has at most as many requests in the line as it has in flight (a report pages one at a
-/// time), one owner's long report can't use more than a third of the budget, and another
-/// owner's `test` waits behind at most the few requests already in line — never behind a
-/// whole report.
+/// Tokens go to accounts in turn (round robin), each account's requests in arrival order:
+/// an owner's eight long reports at once queue behind each other, and another owner's
+/// `test` gets the next token but one, however many of the first owner's requests wait.
+/// An account alone gets the whole rate. Whoever holds `dispatch` (a FIFO lock) waits for
+/// the next token and hands it to the next account in turn — possibly itself — so no task
+/// runs in the background and a dropped request only gives up its place.
 pub struct RateLimiter {
     global: Bucket,
-    /// The FIFO line for the global bucket: `tokio`'s mutex wakes waiters in arrival order.
-    line: tokio::sync::Mutex<()>,
-    accounts: Mutex<HashMap<String, Arc<Bucket>>>,
+    dispatch: tokio::sync::Mutex<()>,
+    waiting: Mutex<Waiting>,
 }
 
 impl RateLimiter {
@@ -122,32 +153,28 @@ impl RateLimiter {
     pub fn new(requests: u32, period: Duration, burst: u32) -> Self {
         Self {
             global: Bucket::new(requests as f64 / period.as_secs_f64(), burst as f64),
-            line: tokio::sync::Mutex::new(()),
-            accounts: Mutex::new(HashMap::new()),
+            dispatch: tokio::sync::Mutex::new(()),
+            waiting: Mutex::new(Waiting::default()),
         }
-    }
-
-    fn account(&self, account: &str) -> Arc<Bucket> {
-        let mut accounts = self.accounts.lock().expect("rate limiter lock");
-        if accounts.len() >= MAX_ACCOUNTS && !accounts.contains_key(account) {
-            accounts.retain(|_, b| Arc::strong_count(b) > 1 || !b.is_full());
-        }
-        accounts
-            .entry(account.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Bucket::new(
-                    self.global.per_second / ACCOUNT_SHARE,
-                    (self.global.capacity / ACCOUNT_SHARE).max(1.0),
-                ))
-            })
-            .clone()
     }
 
     /// Waits until `account` may send one request.
     pub async fn acquire(&self, account: &str) {
-        self.account(account).take().await;
-        let _turn = self.line.lock().await;
-        self.global.take().await;
+        let (tx, mut granted) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("rate limiter lock")
+            .join(account, tx);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut granted => return,
+                _guard = self.dispatch.lock() => {
+                    self.global.take().await;
+                    self.waiting.lock().expect("rate limiter lock").grant();
+                }
+            }
+        }
     }
 }
 
