@@ -76,7 +76,9 @@ async fn main() {
     let mut orders = 0;
     for _ in 0..30 {
         let started = Instant::now();
-        let mut days: Vec<_> = aggregate(&sales, &items, &time_zone("America/Sao_Paulo")).into_iter().collect();
+        let mut days: Vec<_> = aggregate(&sales, &items, &time_zone("America/Sao_Paulo"))
+            .into_iter()
+            .collect();
         days.sort_by(|a, b| a.0.cmp(&b.0));
         let report = build(&from.to_string(), &to.to_string(), days);
         samples.push(started.elapsed());

@@ -11,8 +11,8 @@ use axum::http::{Method, Request, StatusCode};
 use platefull::bot::chat::{self, ChatRef, TurnLimit};
 use platefull::bot::cloud_api::{self, GraphClient};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible};
-use platefull::bot::reply::Pacing;
 use platefull::bot::prompt;
+use platefull::bot::reply::Pacing;
 use platefull::bot::worker::{self, Bot};
 use platefull::jobs::{BotJob, Line, OutboundReply};
 use platefull::queue::memory::MemoryQueue;
@@ -585,7 +585,11 @@ async fn the_llm_client_reads_at_most_its_cap_and_keeps_to_the_turns_deadline() 
         matches!(err, LlmError::Unavailable { ref message, .. } if message.contains("deadline")),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -631,7 +635,10 @@ async fn a_huge_message_costs_the_model_at_most_its_cap() {
     assert_eq!(history.len(), 1);
     let sent = &history[0].1;
     assert!(sent.starts_with("pizza pizza"), "{}", &sent[..40]);
-    assert!(sent.contains("[mensagem cortada: mais"), "a marker says it was cut");
+    assert!(
+        sent.contains("[mensagem cortada: mais"),
+        "a marker says it was cut"
+    );
     assert!(
         sent.chars().count() <= prompt::MAX_MESSAGE_CHARS + 60,
         "{} characters reached the model",
@@ -640,16 +647,18 @@ async fn a_huge_message_costs_the_model_at_most_its_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chat_flooding_messages_gets_its_ration_of_model_calls_and_its_last_message_answered(
-) {
+async fn a_chat_flooding_messages_gets_its_ration_of_model_calls_and_its_last_message_answered() {
     let limit = TurnLimit {
         calls: 3,
         per: Duration::from_secs(2),
     };
     let p = Pipeline::with(embedded_store().await, Pacing::none(), limit).await;
     let started = std::time::Instant::now();
+    // Paced so that each message is the chat's latest when its turn runs: without the
+    // ration every one of them would cost a model call.
     for i in 1..=20 {
         p.customer(CUSTOMER, &format!("mensagem {i}"), None).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
     }
     // Within the first window: at most the ration, however many messages came.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -674,14 +683,16 @@ async fn a_chat_flooding_messages_gets_its_ration_of_model_calls_and_its_last_me
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(whole, "a turn answered the whole flood");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the last turn waited for the ration ({:?})",
+        started.elapsed()
+    );
     p.settle().await;
     let total = p.llm.script.count();
     assert!(total <= 6, "{total} model calls for one flood");
     let replies = p.outbox(CUSTOMER);
-    assert!(
-        !replies.is_empty() && replies.len() <= total,
-        "{replies:?}"
-    );
+    assert!(!replies.is_empty() && replies.len() <= total, "{replies:?}");
     assert!(p.dead.is_empty(), "no turn went to the dead letters");
 }
 

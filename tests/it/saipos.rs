@@ -217,7 +217,9 @@ fn aggregation_matches_hand_computed_totals() {
         .into_iter()
         .map(|s| serde_json::from_value(s).unwrap())
         .collect();
-    let mut days: Vec<_> = aggregate(&sales, &items, &cache::time_zone(SAO_PAULO)).into_iter().collect();
+    let mut days: Vec<_> = aggregate(&sales, &items, &cache::time_zone(SAO_PAULO))
+        .into_iter()
+        .collect();
     days.sort_by(|a, b| a.0.cmp(&b.0));
     days.insert(1, ("2026-03-01b".into(), Default::default()));
     let report = serde_json::to_value(build("2026-03-01", "2026-03-02", days)).unwrap();
@@ -559,9 +561,11 @@ async fn a_report_stops_at_its_page_cap() {
     assert_eq!(fake.requests(), 3, "no page past the cap was asked for");
 
     // Through the route: a clear 400 that names the way out, and nothing cached.
-    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = Settings {
-        max_pages: 3,
-        ..fast()
+    let app = TestApp::new(embedded_store().await).with_state(|s| {
+        s.saipos = Settings {
+            max_pages: 3,
+            ..fast()
+        }
     });
     let id = saipos_account(&app, &fake, TOKEN).await;
     let path = format!(
@@ -604,10 +608,7 @@ async fn one_owners_long_report_does_not_stall_another_owners_test() {
     let fake = FakeSaipos::start(many_sales(start, 100, 10), vec![]).await;
     // 20 requests a second, bursts of 3.
     let limiter = Arc::new(RateLimiter::new(20, Duration::from_secs(1), 3));
-    let settings = Settings {
-        limiter,
-        ..fast()
-    };
+    let settings = Settings { limiter, ..fast() };
     // Owner A: eight reports at once over 30 days (2 windows each = 16 requests), on one
     // account. Owner B's account reaches the same fake under another host name.
     let a = Arc::new(SaiposClient::new(&fake.url, TOKEN, settings.clone()));
@@ -688,9 +689,7 @@ async fn a_saipos_account_counts_days_in_its_own_zone_and_caches_per_zone() {
     let fake = FakeSaipos::start(sales, vec![]).await;
     let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
     let alice = app.token("alice");
-    let create = |zone: &str| {
-        json!({"name": "Saipos", "type": "saipos", "apiKey": TOKEN, "baseUrl": fake.url, "timezone": zone})
-    };
+    let create = |zone: &str| json!({"name": "Saipos", "type": "saipos", "apiKey": TOKEN, "baseUrl": fake.url, "timezone": zone});
     // Validated like the bot's zone; refused requests create nothing.
     for bad in ["Mars/Olympus", "UTC-5", ""] {
         let (status, err) = app
@@ -775,7 +774,11 @@ async fn a_saipos_account_counts_days_in_its_own_zone_and_caches_per_zone() {
     };
     patch("America/Manaus").await;
     let (_, manaus) = app.call(Method::GET, &path, Some(&alice), None).await;
-    assert_eq!(orders(&manaus), [0, 1, 1, 0], "00:30 in Manaus is the next day");
+    assert_eq!(
+        orders(&manaus),
+        [0, 1, 1, 0],
+        "00:30 in Manaus is the next day"
+    );
     assert_eq!(
         manaus["source"]["cachedDays"], 0,
         "Rio Branco's cached days are not Manaus's"

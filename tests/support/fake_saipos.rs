@@ -80,7 +80,9 @@ async fn serve(
             .into_response();
     }
     if data.knobs.fail_503_until_date.load(Ordering::SeqCst) > 0 {
-        data.knobs.fail_503_until_date.fetch_sub(1, Ordering::SeqCst);
+        data.knobs
+            .fail_503_until_date
+            .fetch_sub(1, Ordering::SeqCst);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [("retry-after", http_date_in(2))],

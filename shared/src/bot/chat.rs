@@ -381,7 +381,11 @@ pub async fn reserve_model_call(
         ..before
     };
     let written = match seen {
-        None => store.write(vec![put(state_item(chat, &state)?, Cond::NotExists)]).await,
+        None => {
+            store
+                .write(vec![put(state_item(chat, &state)?, Cond::NotExists)])
+                .await
+        }
         Some(seen) => {
             let update = Update {
                 set: vec![

@@ -181,7 +181,10 @@ mod tests {
             at_ms: 0,
         });
         let messages = build(&config(), &history, 0);
-        assert!(messages[1].content.contains("mensagem cortada"), "the owner's text is capped");
+        assert!(
+            messages[1].content.contains("mensagem cortada"),
+            "the owner's text is capped"
+        );
         assert_eq!(messages[2].content.len(), 3000, "our own replies are not");
     }
 

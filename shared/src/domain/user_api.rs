@@ -277,8 +277,10 @@ mod tests {
 
     #[test]
     fn a_saipos_zone_is_an_iana_zone_and_only_for_saipos() {
-        match req(r#"{"name":"S","type":"saipos","apiKey":"tok_12345","timezone":"America/Rio_Branco"}"#)
-            .unwrap()
+        match req(
+            r#"{"name":"S","type":"saipos","apiKey":"tok_12345","timezone":"America/Rio_Branco"}"#,
+        )
+        .unwrap()
         {
             NewUserApi::Saipos { timezone, .. } => assert_eq!(timezone, "America/Rio_Branco"),
             other => panic!("{other:?}"),

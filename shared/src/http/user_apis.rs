@@ -278,9 +278,11 @@ async fn sales_report(
     let (report, source) = saipos::cache::sales_report(
         state.store.as_ref(),
         &client,
-        &api.id,
-        &account,
-        zone,
+        saipos::cache::Account {
+            api_id: &api.id,
+            fingerprint: &account,
+            zone,
+        },
         from,
         to,
         today,

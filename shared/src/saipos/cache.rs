@@ -80,18 +80,25 @@ fn runs(days: &[Date]) -> Vec<(Date, Date)> {
     out
 }
 
+/// Whose report it is: the Saipos user API, its [`account_fingerprint`] and its zone.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub api_id: &'a str,
+    pub fingerprint: &'a str,
+    pub zone: &'a str,
+}
+
 pub async fn sales_report(
     store: &dyn Store,
     client: &SaiposClient,
-    api_id: &str,
-    account: &str,
-    zone: &str,
+    account: Account<'_>,
     from: Date,
     to: Date,
     today: Date,
 ) -> Result<(Report, Source), ReportError> {
-    let tz = time_zone(zone);
-    let pk = report_pk(api_id);
+    let tz = time_zone(account.zone);
+    let pk = report_pk(account.api_id);
+    let account = account.fingerprint;
     let mut cached = cached_days(store, &pk, account).await?;
     let all_days = days_between(from, to);
     let missing: Vec<Date> = all_days

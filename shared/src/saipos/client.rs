@@ -420,15 +420,17 @@ impl SaiposClient {
                 .await
             {
                 Ok(response) => match response.status().as_u16() {
-                    200 => match upstream::read_capped(response, self.settings.max_body_bytes)
-                        .await
-                    {
-                        Ok(body) => return parse_rows(&body),
-                        Err(err @ BodyError::TooLarge { .. }) => {
-                            Attempt::Fail(SaiposError::Unexpected(err.to_string()))
+                    200 => {
+                        match upstream::read_capped(response, self.settings.max_body_bytes).await {
+                            Ok(body) => return parse_rows(&body),
+                            Err(err @ BodyError::TooLarge { .. }) => {
+                                Attempt::Fail(SaiposError::Unexpected(err.to_string()))
+                            }
+                            Err(BodyError::Read(e)) => {
+                                Attempt::Retry(format!("network error: {e}"), None)
+                            }
                         }
-                        Err(BodyError::Read(e)) => Attempt::Retry(format!("network error: {e}"), None),
-                    },
+                    }
                     404 => return Ok(Vec::new()),
                     code @ (401 | 403) => Attempt::Fail(SaiposError::InvalidToken(code)),
                     code @ (408 | 429 | 500 | 502 | 503 | 504) => {
@@ -442,7 +444,10 @@ impl SaiposClient {
                             .unwrap_or_default();
                         Attempt::Fail(SaiposError::Unexpected(format!(
                             "HTTP {code}: {}",
-                            String::from_utf8_lossy(&text).chars().take(200).collect::<String>()
+                            String::from_utf8_lossy(&text)
+                                .chars()
+                                .take(200)
+                                .collect::<String>()
                         )))
                     }
                 },
