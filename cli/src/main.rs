@@ -244,6 +244,7 @@ async fn dev(
         outbound: Some(outbound.clone()),
         graph: platefull::bot::cloud_api::GraphClient::new(&platefull::config::graph_url()),
         backoff: platefull::bot::worker::DEFAULT_BACKOFF,
+        turn_limit: Default::default(),
     });
     let llm = bot.llm.describe();
     let gateway = Gateway::new(

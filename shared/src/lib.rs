@@ -9,7 +9,8 @@
 //! - `http/`: the axum routers every Lambda function and the local stack mount unchanged,
 //!   their extractors and the JSON error contract (`error`);
 //! - `bot/`, `queue/`, `whatsapp/`, `saipos/`: the reply pipeline, the queue port, the
-//!   WhatsApp gateway, the Saipos client;
+//!   WhatsApp gateway, the Saipos client; `upstream`: the bounds on every call to an
+//!   external service (capped bodies, `Retry-After`);
 //! - `config/`: the settings of each deployed part from its environment; `local`: the local
 //!   stack's data dir.
 //!
@@ -38,6 +39,7 @@ pub mod records;
 pub mod saipos;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 pub mod whatsapp;
 
 pub use error::ApiError;

@@ -54,11 +54,19 @@ pub async fn create_user_api(
     let now = now_rfc3339();
     let id = new_id("api");
     let store_id = new_id("st");
-    let (name, api_type, base_url) = match &new {
-        NewUserApi::Whatsapp { name } => (name.clone(), ApiType::Whatsapp, None),
-        NewUserApi::Saipos { name, base_url, .. } => {
-            (name.clone(), ApiType::Saipos, Some(base_url.clone()))
-        }
+    let (name, api_type, base_url, timezone) = match &new {
+        NewUserApi::Whatsapp { name } => (name.clone(), ApiType::Whatsapp, None, None),
+        NewUserApi::Saipos {
+            name,
+            base_url,
+            timezone,
+            ..
+        } => (
+            name.clone(),
+            ApiType::Saipos,
+            Some(base_url.clone()),
+            Some(timezone.clone()),
+        ),
     };
     let mut api = UserApi {
         id: id.clone(),
@@ -67,6 +75,7 @@ pub async fn create_user_api(
         api_type,
         store_id: store_id.clone(),
         base_url,
+        timezone,
         status: ConnectionStatus::Disconnected,
         status_reason: None,
         api_key_preview: String::new(),
@@ -184,6 +193,9 @@ pub async fn update_user_api(
     }
     if let Some(url) = change.base_url {
         update.set.push(("baseUrl".into(), url.into()));
+    }
+    if let Some(zone) = change.timezone {
+        update.set.push(("timezone".into(), zone.into()));
     }
     if let Some(token) = change.saipos_token {
         update

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use platefull::saipos::cache::today;
+use platefull::saipos::cache::{time_zone, today};
 use platefull::saipos::client::{RateLimiter, SaiposClient, Settings};
 use platefull::saipos::report::{aggregate, build};
 use platefull_tests::bench::Latencies;
@@ -17,7 +17,7 @@ const SALES: i64 = 30_000;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let from = today() - Days::days(DAYS + 1);
+    let from = today("America/Sao_Paulo") - Days::days(DAYS + 1);
     let to = from + Days::days(DAYS - 1);
     let payments = ["Pix", "Crédito", "Débito", "Dinheiro", "Vale"];
     let partners = [Some("iFood"), None, Some("99 Food"), None, None];
@@ -76,7 +76,9 @@ async fn main() {
     let mut orders = 0;
     for _ in 0..30 {
         let started = Instant::now();
-        let mut days: Vec<_> = aggregate(&sales, &items).into_iter().collect();
+        let mut days: Vec<_> = aggregate(&sales, &items, &time_zone("America/Sao_Paulo"))
+            .into_iter()
+            .collect();
         days.sort_by(|a, b| a.0.cmp(&b.0));
         let report = build(&from.to_string(), &to.to_string(), days);
         samples.push(started.elapsed());

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use platefull::bot::chat::{self, ChatRef};
+use platefull::bot::chat::{self, ChatRef, TurnLimit};
 use platefull::bot::cloud_api::{self, GraphClient};
 use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible};
+use platefull::bot::prompt;
 use platefull::bot::reply::Pacing;
 use platefull::bot::worker::{self, Bot};
 use platefull::jobs::{BotJob, Line, OutboundReply};
@@ -22,6 +23,7 @@ use platefull::whatsapp::events::{ChatMessage, SlotKey};
 use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
 use platefull::whatsapp::simulator::Simulator;
 use platefull::whatsapp::slots;
+use platefull_tests::fake_huge::{self, Mode};
 use platefull_tests::fake_llm::{self, completion, Fake};
 use platefull_tests::stack::{self, APP_SECRET, VERIFY_TOKEN};
 use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
@@ -50,6 +52,10 @@ impl Pipeline {
     }
 
     async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
+        Self::with(t, pacing, TurnLimit::default()).await
+    }
+
+    async fn with(t: TestStore, pacing: Pacing, turn_limit: TurnLimit) -> Self {
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
         let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
         let dead_replies = Arc::new(MemoryQueue::fifo(Duration::from_secs(1)));
@@ -64,6 +70,7 @@ impl Pipeline {
         let sim = Simulator::new("http://localhost");
         let bot = Arc::new(Bot {
             graph: GraphClient::new(&graph.url),
+            turn_limit,
             ..app.bot_over_fake_llm(&llm.url, inbound.clone(), outbound.clone())
         });
         let gateway = app.gateway(
@@ -538,6 +545,155 @@ async fn the_fallback_model_answers_when_the_first_fails_but_not_for_a_bad_key()
         5,
         "the fallback isn't tried with the same dead key"
     );
+}
+
+#[tokio::test]
+async fn the_llm_client_reads_at_most_its_cap_and_keeps_to_the_turns_deadline() {
+    let mut settings = stack::llm_settings("http://unused");
+    settings.max_body_bytes = 64 * 1024;
+    settings.attempts = 1;
+    for mode in [Mode::Length, Mode::Chunked] {
+        let huge = fake_huge::start(mode, 64 << 20).await;
+        settings.base_url = huge.url.clone();
+        let err = OpenAiCompatible::new(settings.clone())
+            .complete(&ask())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LlmError::Unavailable { ref message, .. } if message.contains("larger than 65536 bytes")),
+            "{mode:?}: {err:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            huge.written() < 16 << 20,
+            "{mode:?}: the client stopped reading ({} bytes sent)",
+            huge.written()
+        );
+    }
+    // A reply that trickles forever: the turn's deadline ends it, whatever the tries left.
+    let trickle = fake_huge::start(Mode::Trickle, 0).await;
+    settings.base_url = trickle.url.clone();
+    settings.timeout = Duration::from_secs(30);
+    settings.attempts = 3;
+    settings.deadline = Duration::from_millis(400);
+    let started = std::time::Instant::now();
+    let err = OpenAiCompatible::new(settings)
+        .complete(&ask())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LlmError::Unavailable { ref message, .. } if message.contains("deadline")),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_graph_answer_over_its_cap_is_not_read() {
+    let huge = fake_huge::start(Mode::Chunked, 64 << 20).await;
+    let err = GraphClient::new(&huge.url)
+        .send_text(NUMBER_ID, "token", CUSTOMER, "Oi")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, cloud_api::SendError::Transient(ref m) if m.contains("larger than")),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(huge.written() < 16 << 20, "{} bytes sent", huge.written());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_message_costs_the_model_at_most_its_cap() {
+    // Through Meta's webhook, which takes WhatsApp's full 65,536 characters.
+    let p = Pipeline::new(embedded_store().await).await;
+    attach_number(&p).await;
+    let text = "pizza ".repeat(65_536 / 6);
+    let body = String::from_utf8(fixture("text-message.json"))
+        .unwrap()
+        .replace("Oi, vocês têm pizza de calabresa?", &text);
+    let (status, _) = webhook(
+        &p,
+        body.as_bytes(),
+        Some(cloud_api::sign(APP_SECRET, body.as_bytes())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..400 {
+        if p.llm.script.count() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    p.settle().await;
+    assert_eq!(p.llm.script.count(), 1);
+    let history = p.llm_history(1);
+    assert_eq!(history.len(), 1);
+    let sent = &history[0].1;
+    assert!(sent.starts_with("pizza pizza"), "{}", &sent[..40]);
+    assert!(
+        sent.contains("[mensagem cortada: mais"),
+        "a marker says it was cut"
+    );
+    assert!(
+        sent.chars().count() <= prompt::MAX_MESSAGE_CHARS + 60,
+        "{} characters reached the model",
+        sent.chars().count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_flooding_messages_gets_its_ration_of_model_calls_and_its_last_message_answered() {
+    let limit = TurnLimit {
+        calls: 3,
+        per: Duration::from_secs(2),
+    };
+    let p = Pipeline::with(embedded_store().await, Pacing::none(), limit).await;
+    let started = std::time::Instant::now();
+    // Paced so that each message is the chat's latest when its turn runs: without the
+    // ration every one of them would cost a model call.
+    for i in 1..=20 {
+        p.customer(CUSTOMER, &format!("mensagem {i}"), None).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // Within the first window: at most the ration, however many messages came.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let early = p.llm.script.count();
+    if started.elapsed() < limit.per {
+        assert!(early <= 3, "{early} model calls in the first window");
+    }
+    // The messages past the ration are answered by a later turn, which sees the whole
+    // flood (every message recorded).
+    let customer_texts = |n: usize| {
+        p.llm_history(n)
+            .into_iter()
+            .filter(|(role, _)| role == "user")
+            .count()
+    };
+    let mut whole = false;
+    for _ in 0..800 {
+        if (1..=p.llm.script.count()).any(|n| customer_texts(n) == 20) {
+            whole = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(whole, "a turn answered the whole flood");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the last turn waited for the ration ({:?})",
+        started.elapsed()
+    );
+    p.settle().await;
+    let total = p.llm.script.count();
+    assert!(total <= 6, "{total} model calls for one flood");
+    let replies = p.outbox(CUSTOMER);
+    assert!(!replies.is_empty() && replies.len() <= total, "{replies:?}");
+    assert!(p.dead.is_empty(), "no turn went to the dead letters");
 }
 
 // --- Meta's Cloud API: webhook in, Graph API out ---------------------------------------

@@ -1,15 +1,18 @@
 //! Saipos integration against a fake Saipos at the HTTP level: the client (windows,
-//! pagination, retries, timeouts, bad tokens), the aggregation (checked against totals
-//! computed by hand), and the owner's routes (connection test, sales report, cache).
+//! pagination, retries, timeouts, bad tokens), its bounds (body and page caps, HTTP-date
+//! `Retry-After`, a rate limiter fair across accounts), the aggregation (checked against
+//! totals computed by hand, and in Manaus and Rio Branco near midnight), and the owner's
+//! routes (connection test, sales report, cache per zone).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use platefull::saipos::cache::today;
+use platefull::saipos::cache;
 use platefull::saipos::client::{RateLimiter, SaiposClient, SaiposError, Settings};
 use platefull::saipos::report::{aggregate, build};
+use platefull_tests::fake_huge::{self, Mode};
 use platefull_tests::fake_saipos::{sale, sale_items, FakeSaipos, TOKEN};
 use platefull_tests::{embedded_store, TestApp};
 use serde_json::{json, Value};
@@ -21,7 +24,15 @@ fn fast() -> Settings {
         max_attempts: 3,
         backoff: Duration::from_millis(5),
         limiter: Arc::new(RateLimiter::new(10_000, Duration::from_secs(1), 1000)),
+        ..Settings::default()
     }
+}
+
+const SAO_PAULO: &str = "America/Sao_Paulo";
+
+/// Today in São Paulo (the default zone of a Saipos account).
+fn today() -> Date {
+    cache::today(SAO_PAULO)
 }
 
 fn day(d: Date) -> String {
@@ -144,7 +155,7 @@ async fn the_rate_limit_spaces_requests_out() {
     let limiter = RateLimiter::new(10, Duration::from_secs(1), 2);
     let started = tokio::time::Instant::now();
     for _ in 0..6 {
-        limiter.acquire().await;
+        limiter.acquire("one account").await;
     }
     // 2 at once (the burst), then 4 more at 10 a second.
     let elapsed = started.elapsed();
@@ -206,7 +217,9 @@ fn aggregation_matches_hand_computed_totals() {
         .into_iter()
         .map(|s| serde_json::from_value(s).unwrap())
         .collect();
-    let mut days: Vec<_> = aggregate(&sales, &items).into_iter().collect();
+    let mut days: Vec<_> = aggregate(&sales, &items, &cache::time_zone(SAO_PAULO))
+        .into_iter()
+        .collect();
     days.sort_by(|a, b| a.0.cmp(&b.0));
     days.insert(1, ("2026-03-01b".into(), Default::default()));
     let report = serde_json::to_value(build("2026-03-01", "2026-03-02", days)).unwrap();
@@ -494,4 +507,301 @@ async fn report_ranges_are_checked() {
         .call(Method::GET, &ok.replace(&id, &wa.id), Some(&alice), None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_without_reading_them_whole() {
+    let start = today() - Days::days(5);
+    let settings = Settings {
+        max_body_bytes: 256 * 1024,
+        ..fast()
+    };
+    // 64 MiB announced by Content-Length: refused before a byte of the body is read.
+    let announced = fake_huge::start(Mode::Length, 64 << 20).await;
+    let err = SaiposClient::new(&announced.url, TOKEN, settings.clone())
+        .search_sales(start, start)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SaiposError::Unexpected(ref m) if m.contains("larger than 262144 bytes")),
+        "{err:?}"
+    );
+    // 64 MiB chunked, no length: reading stops at the cap.
+    let chunked = fake_huge::start(Mode::Chunked, 64 << 20).await;
+    let client = SaiposClient::new(&chunked.url, TOKEN, settings);
+    let err = client.search_sales(start, start).await.unwrap_err();
+    assert!(
+        matches!(err, SaiposError::Unexpected(ref m) if m.contains("larger than")),
+        "{err:?}"
+    );
+    assert_eq!(client.requests(), 1, "a body too big is not retried");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        chunked.written() < 16 << 20,
+        "the client hung up early: {} bytes written of 64 MiB",
+        chunked.written()
+    );
+}
+
+#[tokio::test]
+async fn a_report_stops_at_its_page_cap() {
+    let start = today() - Days::days(20);
+    // 4 windows' worth: 5000 sales on 5 days = 5 full pages + 1 short one.
+    let fake = FakeSaipos::start(many_sales(start, 5000, 1000), vec![]).await;
+    let settings = Settings {
+        max_pages: 3,
+        ..fast()
+    };
+    let client = SaiposClient::new(&fake.url, TOKEN, settings);
+    let err = client
+        .search_sales(start, start + Days::days(4))
+        .await
+        .unwrap_err();
+    assert_eq!(err, SaiposError::TooManyPages(3));
+    assert_eq!(fake.requests(), 3, "no page past the cap was asked for");
+
+    // Through the route: a clear 400 that names the way out, and nothing cached.
+    let app = TestApp::new(embedded_store().await).with_state(|s| {
+        s.saipos = Settings {
+            max_pages: 3,
+            ..fast()
+        }
+    });
+    let id = saipos_account(&app, &fake, TOKEN).await;
+    let path = format!(
+        "/api/user-apis/{id}/reports/sales?from={}&to={}",
+        day(start),
+        day(start + Days::days(4))
+    );
+    let (status, err) = app
+        .call(Method::GET, &path, Some(&app.token("alice")), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["code"], "report_too_large");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("shorter period"));
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let start = today() - Days::days(5);
+    let fake = FakeSaipos::start(many_sales(start, 2, 2), vec![]).await;
+    fake.knobs.fail_503_until_date.store(1, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let client = SaiposClient::new(&fake.url, TOKEN, fast());
+    assert_eq!(client.search_sales(start, start).await.unwrap().len(), 2);
+    let waited = started.elapsed();
+    // The date is 2 s ahead at one-second resolution: between 1 and 2 s, not the 5 ms
+    // backoff the client would use without it.
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(client.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_owners_long_report_does_not_stall_another_owners_test() {
+    let start = today() - Days::days(40);
+    let fake = FakeSaipos::start(many_sales(start, 100, 10), vec![]).await;
+    // 20 requests a second, bursts of 3.
+    let limiter = Arc::new(RateLimiter::new(20, Duration::from_secs(1), 3));
+    let settings = Settings { limiter, ..fast() };
+    // Owner A: eight reports at once over 30 days (2 windows each = 16 requests), on one
+    // account. Owner B's account reaches the same fake under another host name.
+    let a = Arc::new(SaiposClient::new(&fake.url, TOKEN, settings.clone()));
+    let b_url = fake.url.replace("127.0.0.1", "localhost");
+    let b = SaiposClient::new(&b_url, TOKEN, settings);
+    let mut reports = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let a = a.clone();
+        reports.spawn(async move { a.search_sales(start, start + Days::days(29)).await });
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let served_before = fake.requests();
+    b.check(today()).await.unwrap();
+    let served_with = fake.requests();
+    // B's request waited behind at most the few of A's already in line, not A's 16.
+    assert!(
+        served_with - served_before <= 3,
+        "B waited behind {} of A's requests",
+        served_with - served_before - 1
+    );
+    while let Some(done) = reports.join_next().await {
+        assert_eq!(done.unwrap().unwrap().len(), 100);
+    }
+    assert_eq!(a.requests(), 16, "A's reports all finished, unhurried by B");
+}
+
+/// A sale closed at `utc` (an instant), as a Saipos that sends instants would list it.
+fn sale_at(id: i64, utc: &str, total: f64) -> Value {
+    sale(id, utc, total, false, 1, None, &[("Pix", total)])
+}
+
+#[test]
+fn sales_near_midnight_fall_on_the_stores_own_day() {
+    let d = "2026-01-15";
+    let sales: Vec<platefull::saipos::client::Sale> = [
+        // 22:30 in Rio Branco (UTC−5), 23:30 in Manaus (UTC−4), 00:30 next day in São Paulo.
+        sale_at(1, "2026-01-16T03:30:00Z", 10.0),
+        // 23:30 in Rio Branco, 00:30 next day in Manaus, 01:30 next day in São Paulo.
+        sale_at(2, "2026-01-16T04:30:00+00:00", 20.0),
+        // A local date as Saipos's shift date: the store's day whatever the zone.
+        sale(3, d, 40.0, false, 1, None, &[]),
+    ]
+    .into_iter()
+    .map(|s| serde_json::from_value(s).unwrap())
+    .collect();
+    let revenue = |zone: &str| {
+        let days = aggregate(&sales, &[], &cache::time_zone(zone));
+        let mut days: Vec<_> = days
+            .into_iter()
+            .map(|(day, t)| (day, t.revenue_cents))
+            .collect();
+        days.sort();
+        days
+    };
+    assert_eq!(
+        revenue("America/Rio_Branco"),
+        [(d.to_owned(), 7000)],
+        "both late sales belong to the 15th in Rio Branco"
+    );
+    assert_eq!(
+        revenue("America/Manaus"),
+        [(d.to_owned(), 5000), ("2026-01-16".to_owned(), 2000)]
+    );
+    assert_eq!(
+        revenue(SAO_PAULO),
+        [(d.to_owned(), 4000), ("2026-01-16".to_owned(), 3000)]
+    );
+}
+
+#[tokio::test]
+async fn a_saipos_account_counts_days_in_its_own_zone_and_caches_per_zone() {
+    let d = today() - Days::days(10);
+    let next = day(d + Days::days(1));
+    let sales = vec![
+        sale_at(1, &format!("{next}T03:30:00Z"), 10.0),
+        sale_at(2, &format!("{next}T04:30:00Z"), 20.0),
+    ];
+    let fake = FakeSaipos::start(sales, vec![]).await;
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
+    let alice = app.token("alice");
+    let create = |zone: &str| json!({"name": "Saipos", "type": "saipos", "apiKey": TOKEN, "baseUrl": fake.url, "timezone": zone});
+    // Validated like the bot's zone; refused requests create nothing.
+    for bad in ["Mars/Olympus", "UTC-5", ""] {
+        let (status, err) = app
+            .call(
+                Method::POST,
+                "/api/user-apis",
+                Some(&alice),
+                Some(create(bad)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {err}");
+        assert_eq!(err["error"]["field"], "timezone");
+    }
+    let (status, err) = app
+        .call(
+            Method::POST,
+            "/api/user-apis",
+            Some(&alice),
+            Some(json!({"name": "W", "type": "whatsapp", "timezone": "America/Manaus"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (_, list) = app
+        .call(Method::GET, "/api/user-apis", Some(&alice), None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    let default = saipos_account(&app, &fake, TOKEN).await;
+    let (_, api) = app
+        .call(
+            Method::GET,
+            &format!("/api/user-apis/{default}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(api["timezone"], SAO_PAULO);
+
+    let (status, api) = app
+        .call(
+            Method::POST,
+            "/api/user-apis",
+            Some(&alice),
+            Some(create("America/Rio_Branco")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(api["timezone"], "America/Rio_Branco");
+    let id = api["id"].as_str().unwrap().to_owned();
+    let path = format!(
+        "/api/user-apis/{id}/reports/sales?from={}&to={}",
+        day(d - Days::days(1)),
+        day(d + Days::days(2))
+    );
+    let orders = |report: &Value| -> Vec<u64> {
+        report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["orders"].as_u64().unwrap())
+            .collect()
+    };
+    let (status, rio) = app.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{rio}");
+    assert_eq!(orders(&rio), [0, 2, 0, 0], "both on the evening of d");
+    assert_eq!(rio["source"]["fetchedDays"], 4);
+
+    let patch = |zone: &'static str| {
+        let (app, id, alice) = (&app, &id, &alice);
+        async move {
+            let (status, api) = app
+                .call(
+                    Method::PATCH,
+                    &format!("/api/user-apis/{id}"),
+                    Some(alice),
+                    Some(json!({ "timezone": zone })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{api}");
+            assert_eq!(api["timezone"], zone);
+        }
+    };
+    patch("America/Manaus").await;
+    let (_, manaus) = app.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(
+        orders(&manaus),
+        [0, 1, 1, 0],
+        "00:30 in Manaus is the next day"
+    );
+    assert_eq!(
+        manaus["source"]["cachedDays"], 0,
+        "Rio Branco's cached days are not Manaus's"
+    );
+    patch("America/Rio_Branco").await;
+    let (_, back) = app.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(
+        back["source"]["cachedDays"], 0,
+        "Manaus's entries took the days' places: fetched again, never read as Rio Branco's"
+    );
+    assert_eq!(orders(&back), [0, 2, 0, 0]);
+    let (_, again) = app.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(again["source"]["cachedDays"], 4, "{}", again["source"]);
+    assert_eq!(orders(&again), [0, 2, 0, 0]);
+
+    let (status, err) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/user-apis/{id}"),
+            Some(&alice),
+            Some(json!({ "timezone": "Brasil/Acre" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["field"], "timezone");
 }

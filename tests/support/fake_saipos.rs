@@ -26,6 +26,17 @@ pub struct Knobs {
     pub fail_503: AtomicUsize,
     /// Delay every answer by this many milliseconds.
     pub delay_ms: AtomicU64,
+    /// Answer this many requests with 503 and a `Retry-After` HTTP-date 2 s ahead.
+    pub fail_503_until_date: AtomicUsize,
+}
+
+/// An HTTP-date (RFC 9110 IMF-fixdate) `secs` from now.
+fn http_date_in(secs: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    at.format(time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    ))
+    .unwrap()
 }
 
 pub struct FakeSaipos {
@@ -64,6 +75,17 @@ async fn serve(
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [("retry-after", "0")],
+            Json(json!({"message": "Service Unavailable"})),
+        )
+            .into_response();
+    }
+    if data.knobs.fail_503_until_date.load(Ordering::SeqCst) > 0 {
+        data.knobs
+            .fail_503_until_date
+            .fetch_sub(1, Ordering::SeqCst);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", http_date_in(2))],
             Json(json!({"message": "Service Unavailable"})),
         )
             .into_response();

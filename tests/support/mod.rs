@@ -6,6 +6,7 @@
 //! figures), `process` (a test alone in a child process), and the fakes.
 
 pub mod bench;
+pub mod fake_huge;
 pub mod fake_llm;
 pub mod fake_saipos;
 pub mod process;

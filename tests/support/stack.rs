@@ -106,6 +106,7 @@ impl TestApp {
             outbound: Some(outbound),
             graph: GraphClient::new("http://127.0.0.1:9"),
             backoff: Duration::from_millis(20),
+            turn_limit: Default::default(),
         }
     }
 

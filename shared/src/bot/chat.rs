@@ -5,7 +5,7 @@
 //! | `SEEN#<line>#<messageId>`              | dedupe marker of a message, kept 8 days          |
 //! | `CHAT#<line>#<chat>#M#<ms>#<id>`       | one message of the history (expires after the context time) |
 //! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
-//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply |
+//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply, the recent model calls |
 //! | `STATUS#<line>#<messageId>`            | delivery status of a message sent through the Cloud API, kept 8 days |
 //!
 //! The keys are built in [`crate::store::keys`]. `~` sorts after `M`, so one newest-first
@@ -13,6 +13,17 @@
 //! by a conditional write of `~st` (nobody else replied, the owner didn't take over
 //! meanwhile) and *delivered* after another conditional write that checks the pause again:
 //! the moment before sending is the last word.
+//!
+//! Model calls are rationed per chat ([`TurnLimit`]: 6 a minute by default), because a
+//! customer pays nothing to flood a chat and we pay the LLM for every turn. Before asking
+//! the model a worker *reserves* the call with a conditional update of `~st` (the times of
+//! the chat's recent calls and a `callSeq` counter), so the ration holds across workers and
+//! Lambda invocations; a flood's extra messages are recorded as usual and answered together
+//! by the next turn the ration allows. Each customer text is stored capped
+//! ([`super::prompt::capped`]), so a 65,536-character message costs the model at most
+//! 2,000 characters, in this turn and in every later one that sees it in the history.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -59,6 +70,40 @@ pub struct ChatState {
     pub delivered_seq: i64,
     pub paused_until: i64,
     pub last_reply: Option<PendingReply>,
+    /// When the model was asked for this chat (ms, oldest first): at most the last
+    /// [`TurnLimit::calls`] of them, those inside the window.
+    pub model_calls: Vec<i64>,
+    /// Counts reservations, so that two workers can't both reserve from the same state.
+    /// Absent (`None`) on states written before the ration existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_seq: Option<i64>,
+}
+
+/// How many model calls one chat may cost: at most `calls` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TurnLimit {
+    pub calls: u32,
+    pub per: Duration,
+}
+
+impl Default for TurnLimit {
+    fn default() -> Self {
+        Self {
+            calls: 6,
+            per: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What asking to call the model for a chat got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// Go ahead; the chat's state is now this (claim the reply against it).
+    Granted(ChatState),
+    /// The chat used its ration: ask again at this time (ms).
+    Limited { until_ms: i64 },
+    /// Another worker changed the chat meanwhile: look again shortly.
+    Lost,
 }
 
 /// What the worker knows about a chat when a turn is due.
@@ -138,7 +183,7 @@ pub async fn record_customer(
             chat.message_item(
                 &message.id,
                 Role::Customer,
-                &message.text,
+                &super::prompt::capped(&message.text),
                 now_ms,
                 keep_minutes,
             ),
@@ -211,6 +256,7 @@ pub async fn record_owner(
         chat,
         &ChatState {
             paused_until: until,
+            call_seq: Some(0),
             ..ChatState::default()
         },
     )?;
@@ -290,9 +336,81 @@ pub async fn load_turn(
     Ok(turn)
 }
 
+/// The condition that `~st` is still as `seen` (same reply sequence, pause and reservation
+/// count; states older than the ration have no count to compare).
+fn unchanged_since(seen: &ChatState) -> Cond {
+    let mut attrs = vec![
+        ("replySeq".into(), seen.reply_seq.into()),
+        ("pausedUntil".into(), seen.paused_until.into()),
+    ];
+    if let Some(seq) = seen.call_seq {
+        attrs.push(("callSeq".into(), seq.into()));
+    }
+    Cond::Matches(attrs)
+}
+
+/// Reserves one model call for the chat if its ration allows: one conditional write (an
+/// update of the recent calls and `callSeq` only, so the delivery mark the gateway may be
+/// writing meanwhile is left alone; a chat's first state is written whole). Nothing is
+/// written when the ration is used up.
+pub async fn reserve_model_call(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seen: Option<&ChatState>,
+    limit: TurnLimit,
+    now_ms: i64,
+) -> Result<Reservation, StoreError> {
+    let before = seen.cloned().unwrap_or_default();
+    let window = limit.per.as_millis() as i64;
+    let allowed = limit.calls.max(1) as usize;
+    let mut calls: Vec<i64> = before
+        .model_calls
+        .iter()
+        .copied()
+        .filter(|at| *at > now_ms - window)
+        .collect();
+    if calls.len() >= allowed {
+        // The call that must leave the window before another fits.
+        let until_ms = calls[calls.len() - allowed] + window;
+        return Ok(Reservation::Limited { until_ms });
+    }
+    calls.push(now_ms);
+    let state = ChatState {
+        model_calls: calls,
+        call_seq: Some(before.call_seq.unwrap_or(0) + 1),
+        ..before
+    };
+    let written = match seen {
+        None => {
+            store
+                .write(vec![put(state_item(chat, &state)?, Cond::NotExists)])
+                .await
+        }
+        Some(seen) => {
+            let update = Update {
+                set: vec![
+                    ("modelCalls".into(), json!(state.model_calls)),
+                    ("callSeq".into(), json!(state.call_seq)),
+                ],
+                cond: unchanged_since(seen),
+                ..Update::default()
+            };
+            store
+                .update(&chat.pk(), &chat.state_sk(), update)
+                .await
+                .map(|_| ())
+        }
+    };
+    Ok(if applied(written)? {
+        Reservation::Granted(state)
+    } else {
+        Reservation::Lost
+    })
+}
+
 /// Claims the turn answered through `latest_at` with `reply`: one conditional write that
-/// fails if anyone replied or the owner took over since `seen` was read. The reply joins
-/// the history. `Ok(None)`: lost the claim.
+/// fails if anyone replied, reserved a model call or the owner took over since `seen` was
+/// read. The reply joins the history. `Ok(None)`: lost the claim.
 pub async fn claim_reply(
     store: &dyn Store,
     chat: &ChatRef<'_>,
@@ -315,10 +433,7 @@ pub async fn claim_reply(
     };
     let cond = match seen {
         None => Cond::NotExists,
-        Some(seen) => Cond::Matches(vec![
-            ("replySeq".into(), seen.reply_seq.into()),
-            ("pausedUntil".into(), seen.paused_until.into()),
-        ]),
+        Some(seen) => unchanged_since(seen),
     };
     let state_item = state_item(chat, &state)?;
     let text = chunks.join("\n\n");

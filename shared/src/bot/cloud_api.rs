@@ -354,9 +354,17 @@ pub enum SendError {
     Refused(String),
 }
 
+/// The largest Graph API answer read: its replies are a few hundred bytes.
+pub const GRAPH_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Meta's Graph API for sending. Bounded: each request times out after 15 s, an answer
+/// is read up to [`GRAPH_MAX_BODY_BYTES`], and all the messages of one reply together get
+/// [`GraphClient::deadline`] (20 s by default, inside the `bot-reply` function's 60 s).
 pub struct GraphClient {
     http: reqwest::Client,
     base_url: String,
+    /// What sending one turn's reply (all its chunks) may take.
+    pub deadline: Duration,
 }
 
 impl GraphClient {
@@ -368,7 +376,14 @@ impl GraphClient {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            deadline: Duration::from_secs(20),
         }
+    }
+
+    /// The same client with another per-turn deadline.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Sends a text to a phone number or a business-scoped user id; returns the wamid.
@@ -405,7 +420,12 @@ impl GraphClient {
                 })
             })?;
         let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body: Value = match crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            // A 200 we can't read may still have been sent: the caller treats it as
+            // transient, which can repeat a message, as a lost answer would.
+            Err(err) => return Err(SendError::Transient(err.to_string())),
+        };
         if status == 200 {
             return body
                 .pointer("/messages/0/id")

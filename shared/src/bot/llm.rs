@@ -7,6 +7,11 @@
 //! ([`crate::backoff`]); never 400/401/402/403; and tries the fallback model, if any,
 //! before giving up. Giving up returns the turn to the queue (and after a few tries to its
 //! DLQ): a reply is never silently dropped.
+//!
+//! Bounds: a reply body is read in chunks up to `max_body_bytes` (2 MiB; a 600-token reply
+//! is a few KiB), and one turn's tries, waits and fallback together stop at `deadline`
+//! (40 s, inside the `bot-reply` function's 60 s), so a slow or huge answer can neither
+//! hold memory nor outlive the invocation.
 
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::backoff::Backoff;
+use crate::upstream;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LlmMessage {
@@ -73,6 +79,10 @@ pub struct OpenAiSettings {
     /// A `Retry-After` longer than this ends the tries: the turn waits in the queue instead.
     pub max_wait: Duration,
     pub max_tokens: u32,
+    /// The largest reply body read; a bigger one is an unavailable model (unread).
+    pub max_body_bytes: usize,
+    /// Everything one turn may spend on the model: tries, waits and the fallback.
+    pub deadline: Duration,
 }
 
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
@@ -90,6 +100,8 @@ impl OpenAiSettings {
             backoff_base: Duration::from_millis(500),
             max_wait: Duration::from_secs(10),
             max_tokens: 600,
+            max_body_bytes: 2 * 1024 * 1024,
+            deadline: Duration::from_secs(40),
         }
     }
 }
@@ -136,17 +148,14 @@ impl OpenAiCompatible {
                 retry_after: None,
             })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = response.text().await.map_err(|e| LlmError::Unavailable {
-            message: format!("reading the reply failed: {}", without_url(&e)),
-            retry_after: None,
-        })?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let retry_after = upstream::retry_after(response.headers());
+        let text = upstream::read_capped(response, self.settings.max_body_bytes)
+            .await
+            .map_err(|e| LlmError::Unavailable {
+                message: e.to_string(),
+                retry_after: None,
+            })?;
+        let body: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
         if status != 200 {
             return Err(classify(status, &body, retry_after));
         }
@@ -252,6 +261,21 @@ impl Llm for OpenAiCompatible {
     }
 
     async fn complete(&self, messages: &[LlmMessage]) -> Result<String, LlmError> {
+        let deadline = self.settings.deadline;
+        tokio::time::timeout(deadline, self.with_fallback(messages))
+            .await
+            .unwrap_or_else(|_| {
+                Err(LlmError::Unavailable {
+                    message: format!("no reply within the turn's deadline ({deadline:?})"),
+                    retry_after: None,
+                })
+            })
+    }
+}
+
+impl OpenAiCompatible {
+    /// The primary model with its retries, then the fallback model with its own.
+    async fn with_fallback(&self, messages: &[LlmMessage]) -> Result<String, LlmError> {
         let primary = self.with_retries(&self.settings.model, messages).await;
         match (&primary, &self.settings.fallback_model) {
             // A bad key or no credits fail the fallback too; anything else may not.

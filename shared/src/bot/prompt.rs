@@ -2,6 +2,13 @@
 //! (name, kind of store, base prompt, forbidden topics) and its local date and time, then
 //! the chat's recent history as user/assistant turns. Customers' words never enter the
 //! system message, so a customer can't rewrite the bot's rules.
+//!
+//! One message contributes at most [`MAX_MESSAGE_CHARS`] characters ([`capped`], with a
+//! marker saying how much was cut): WhatsApp allows 65,536 per message, a customer pays
+//! nothing to send them and we pay the model for each. Customer texts are stored capped
+//! already; the owner's are capped here.
+
+use std::borrow::Cow;
 
 use super::chat::{Entry, Role};
 use super::llm::LlmMessage;
@@ -16,6 +23,24 @@ const WEEKDAYS: [&str; 7] = [
     "sábado",
     "domingo",
 ];
+
+/// The most characters one customer or owner message gives the model.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `text` cut to [`MAX_MESSAGE_CHARS`] characters plus a marker with what was left out
+/// (the model then knows the message went on); shorter texts unchanged.
+pub fn capped(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let cut = text[end..].chars().count();
+            Cow::Owned(format!(
+                "{}… [mensagem cortada: mais {cut} caracteres omitidos]",
+                &text[..end]
+            ))
+        }
+    }
+}
 
 /// The store's local date and time in Portuguese, e.g. `sexta-feira, 27/11/2026 19:05`.
 pub fn local_time(timezone: &str, now_ms: i64) -> String {
@@ -76,14 +101,13 @@ pub fn build(config: &BotConfig, history: &[Entry], now_ms: i64) -> Vec<LlmMessa
         content: system_prompt(config, now_ms),
     });
     for entry in history {
-        let role = match entry.role {
-            Role::Customer => "user",
-            Role::Bot | Role::Owner => "assistant",
+        let (role, content) = match entry.role {
+            Role::Customer => ("user", capped(&entry.text).into_owned()),
+            Role::Owner => ("assistant", capped(&entry.text).into_owned()),
+            // Our own replies, bounded by the model's `max_tokens`.
+            Role::Bot => ("assistant", entry.text.clone()),
         };
-        messages.push(LlmMessage {
-            role,
-            content: entry.text.clone(),
-        });
+        messages.push(LlmMessage { role, content });
     }
     messages
 }
@@ -139,6 +163,29 @@ mod tests {
             .map(|m| m.role)
             .collect();
         assert_eq!(roles, ["system", "user", "assistant", "assistant"]);
+    }
+
+    #[test]
+    fn long_messages_are_capped_with_a_marker() {
+        assert!(matches!(capped("curta"), Cow::Borrowed("curta")));
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(capped(&exact), exact.as_str());
+        let long = "á".repeat(65_536);
+        let cut = capped(&long);
+        assert!(cut.starts_with(&"á".repeat(MAX_MESSAGE_CHARS)));
+        assert!(cut.ends_with("[mensagem cortada: mais 63536 caracteres omitidos]"));
+        assert!(cut.chars().count() < MAX_MESSAGE_CHARS + 60);
+        let history = [Role::Owner, Role::Bot].map(|role| Entry {
+            role,
+            text: "x".repeat(3000),
+            at_ms: 0,
+        });
+        let messages = build(&config(), &history, 0);
+        assert!(
+            messages[1].content.contains("mensagem cortada"),
+            "the owner's text is capped"
+        );
+        assert_eq!(messages[2].content.len(), 3000, "our own replies are not");
     }
 
     #[test]

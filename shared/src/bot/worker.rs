@@ -4,14 +4,20 @@
 //! Per customer message: read the config, record the message once (a redelivery stops
 //! there), then either answer now (debounce 0) or queue a `TurnDue` for the end of the
 //! debounce window. When a turn is due and its message is still the chat's latest, read the
-//! chat, ask the LLM, claim the turn, and hand the reply over. Every failure returns the job
-//! to the queue with a delay (and, after a few tries, to its dead-letter queue).
+//! chat, reserve a model call from the chat's ration ([`TurnLimit`]; a used-up ration
+//! queues the turn again for when a call is free, as a new job so a flood never pushes it
+//! towards the dead letters), ask the LLM, claim the turn, and hand the reply over. Every
+//! failure returns the job to the queue with a delay (and, after a few tries, to its
+//! dead-letter queue).
+//!
+//! Storage round trips per reply: config read, record, chat read, reservation, claim, and
+//! the sender's delivery mark = 6.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::chat::{self, ChatRef, ChatState, OwnerAction, Turn};
+use super::chat::{self, ChatRef, ChatState, OwnerAction, Reservation, Turn, TurnLimit};
 use super::cloud_api::{self, GraphClient, SendError};
 use super::llm::{Llm, LlmError};
 use super::prompt;
@@ -37,6 +43,8 @@ pub struct Bot {
     /// The unit of retry delays: a store or queue hiccup waits this long, an unavailable
     /// model 5×, a refusing model or API 30× (default 2 s).
     pub backoff: Duration,
+    /// Model calls one chat may cost (default 6 a minute).
+    pub turn_limit: TurnLimit,
 }
 
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(2);
@@ -193,12 +201,35 @@ impl Bot {
             Pending::Resend { seq, chunks } => return self.deliver(chat, seq, chunks).await,
             Pending::Nothing => return Ok(()),
         };
+        let reserved = chat::reserve_model_call(
+            self.store.as_ref(),
+            chat,
+            turn.state.as_ref(),
+            self.turn_limit,
+            now,
+        )
+        .await
+        .map_err(|e| self.store_failed(e))?;
+        let state = match reserved {
+            Reservation::Granted(state) => state,
+            Reservation::Limited { until_ms } => {
+                tracing::info!(store = %chat.store_id, line = %chat.line.key(), "the chat used its model calls for now; its turn waits");
+                let wait = Duration::from_millis((until_ms - now).max(0) as u64);
+                return self.answer_later(chat, message_id, config, wait).await;
+            }
+            // Another worker is on a turn of this chat: look again once it is done.
+            Reservation::Lost => {
+                return self
+                    .answer_later(chat, message_id, config, Duration::ZERO)
+                    .await
+            }
+        };
         let text = self.ask_model(chat, config, &turn, now).await?;
         let chunks = reply::split(&text, reply::MAX_MESSAGE_CHARS);
         let claimed = chat::claim_reply(
             self.store.as_ref(),
             chat,
-            turn.state.as_ref(),
+            Some(&state),
             latest_at,
             chunks,
             config.context_time,
@@ -214,6 +245,31 @@ impl Bot {
             // Someone else answered, or the owner took over while the model was thinking.
             _ => Ok(()),
         }
+    }
+
+    /// Queues the turn of `message_id` again, due after `wait` (whole seconds, at least one:
+    /// SQS delays are whole seconds). A new job, so its receive count starts again.
+    async fn answer_later(
+        &self,
+        chat: &ChatRef<'_>,
+        message_id: &str,
+        config: &BotConfig,
+        wait: Duration,
+    ) -> Outcome {
+        let secs = wait.as_millis().div_ceil(1000).clamp(1, 900) as u64;
+        let due = BotJob::TurnDue {
+            store_id: chat.store_id.to_owned(),
+            line: chat.line.clone(),
+            chat: chat.chat.to_owned(),
+            message_id: message_id.to_owned(),
+            config: Box::new(config.clone()),
+        };
+        let outgoing = due.outgoing().delayed(Duration::from_secs(secs));
+        if let Err(err) = self.inbound.send(outgoing).await {
+            tracing::warn!(error = %err, "could not queue the turn again; retrying");
+            return Err(self.later(1));
+        }
+        Ok(())
     }
 
     /// What a due turn still needs, given what the store knows of the chat.
@@ -332,11 +388,22 @@ impl Bot {
         {
             return Ok(()); // delivered already, or the owner took over
         }
+        // The whole reply within the Graph client's per-turn deadline: a chunk still
+        // pending then counts as a transient failure (the reply is given back, resent later).
+        let deadline = tokio::time::Instant::now() + self.graph.deadline;
         for chunk in chunks {
-            let sent = self
-                .graph
-                .send_text(phone_number_id, &token, chat.chat, chunk)
-                .await;
+            let sent = tokio::time::timeout_at(
+                deadline,
+                self.graph
+                    .send_text(phone_number_id, &token, chat.chat, chunk),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Transient(format!(
+                    "the reply took longer than {:?}",
+                    self.graph.deadline
+                )))
+            });
             let retry = match sent {
                 Ok(_) => continue,
                 Err(SendError::OutsideWindow) => {

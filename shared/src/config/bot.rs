@@ -21,5 +21,6 @@ pub async fn bot_from_env() -> Result<Bot, ConfigError> {
         outbound: Some(sqs_queue(&aws, "PLATEFULL_OUTBOUND_QUEUE_URL")?),
         graph: crate::bot::cloud_api::GraphClient::new(&graph_url()),
         backoff: DEFAULT_BACKOFF,
+        turn_limit: Default::default(),
     })
 }

@@ -19,7 +19,7 @@ pub const STORE_TYPE_MAX: usize = 40;
 pub const BASE_PROMPT_MAX: usize = 8000;
 pub const FORBIDDEN_MAX: usize = 4000;
 pub const DEFAULT_DEBOUNCE_SECONDS: u32 = 3;
-pub const DEFAULT_TIMEZONE: &str = "America/Sao_Paulo";
+pub use super::validate::DEFAULT_TIMEZONE;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -213,15 +213,9 @@ impl ConfigChange {
         match value {
             None => {}
             Some(None) => self.set.push(("timezone", DEFAULT_TIMEZONE.into())),
-            Some(Some(zone)) => {
-                if jiff::tz::TimeZone::get(&zone).is_err() {
-                    return Err(DomainError::invalid(
-                        "timezone",
-                        format!("timezone must be an IANA time zone such as {DEFAULT_TIMEZONE} (got {zone:?})"),
-                    ));
-                }
-                self.set.push(("timezone", zone.into()));
-            }
+            Some(Some(zone)) => self
+                .set
+                .push(("timezone", validate::time_zone("timezone", &zone)?.into())),
         }
         Ok(())
     }

@@ -49,6 +49,11 @@ pub struct UserApi {
     pub store_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// A Saipos account's IANA time zone: whose calendar days its sales are grouped by.
+    /// Absent on WhatsApp connections (their bot config has its own) and on accounts saved
+    /// before the field existed, which use [`validate::DEFAULT_TIMEZONE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub status: ConnectionStatus,
     /// Why the last connection test failed (absent when it passed or never ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +73,7 @@ pub struct CreateUserApiRequest {
     pub api_type: String,
     pub api_key: Option<String>,
     pub base_url: Option<String>,
+    pub timezone: Option<String>,
 }
 
 /// A validated creation request.
@@ -80,8 +86,12 @@ pub enum NewUserApi {
         name: String,
         token: String,
         base_url: String,
+        timezone: String,
     },
 }
+
+const TIMEZONE_ONLY_SAIPOS: &str =
+    "timezone applies only to Saipos accounts (a WhatsApp connection's is in its bot config)";
 
 impl CreateUserApiRequest {
     pub fn validate(self) -> Result<NewUserApi, DomainError> {
@@ -100,6 +110,9 @@ impl CreateUserApiRequest {
                         "baseUrl applies only to Saipos accounts",
                     ));
                 }
+                if self.timezone.is_some() {
+                    return Err(DomainError::invalid("timezone", TIMEZONE_ONLY_SAIPOS));
+                }
                 Ok(NewUserApi::Whatsapp { name })
             }
             "saipos" => {
@@ -116,10 +129,15 @@ impl CreateUserApiRequest {
                     Some(url) => validate::base_url("baseUrl", url)?,
                     None => SAIPOS_DEFAULT_BASE_URL.to_owned(),
                 };
+                let timezone = match self.timezone.as_deref() {
+                    Some(zone) => validate::time_zone("timezone", zone)?,
+                    None => validate::DEFAULT_TIMEZONE.to_owned(),
+                };
                 Ok(NewUserApi::Saipos {
                     name,
                     token,
                     base_url,
+                    timezone,
                 })
             }
             other => Err(DomainError::invalid(
@@ -148,6 +166,7 @@ pub struct UpdateUserApiRequest {
     pub name: Option<String>,
     pub base_url: Option<String>,
     pub api_key: Option<String>,
+    pub timezone: Option<String>,
 }
 
 /// A validated change to a user API.
@@ -156,6 +175,7 @@ pub struct UserApiChange {
     pub name: Option<String>,
     pub base_url: Option<String>,
     pub saipos_token: Option<String>,
+    pub timezone: Option<String>,
 }
 
 impl UpdateUserApiRequest {
@@ -178,6 +198,9 @@ impl UpdateUserApiRequest {
                         "a WhatsApp connection's apiKey can't be set; use POST /api/user-apis/{id}/rotate-key",
                     ));
                 }
+                if self.timezone.is_some() {
+                    return Err(DomainError::invalid("timezone", TIMEZONE_ONLY_SAIPOS));
+                }
             }
             ApiType::Saipos => {
                 if let Some(url) = self.base_url {
@@ -186,12 +209,15 @@ impl UpdateUserApiRequest {
                 if let Some(token) = self.api_key {
                     change.saipos_token = Some(saipos_token(&token)?);
                 }
+                if let Some(zone) = self.timezone {
+                    change.timezone = Some(validate::time_zone("timezone", &zone)?);
+                }
             }
         }
         if change == UserApiChange::default() {
             return Err(DomainError::refused(
                 "nothing_to_update",
-                "send at least one of name, baseUrl, apiKey",
+                "send at least one of name, baseUrl, apiKey, timezone",
             ));
         }
         Ok(change)
@@ -235,14 +261,43 @@ mod tests {
     fn saipos_needs_a_token_and_defaults_its_base_url() {
         match req(r#"{"name":"S","type":"saipos","apiKey":"tok_12345"}"#).unwrap() {
             NewUserApi::Saipos {
-                base_url, token, ..
+                base_url,
+                token,
+                timezone,
+                ..
             } => {
                 assert_eq!(base_url, SAIPOS_DEFAULT_BASE_URL);
                 assert_eq!(token, "tok_12345");
+                assert_eq!(timezone, validate::DEFAULT_TIMEZONE);
             }
             other => panic!("{other:?}"),
         }
         assert!(req(r#"{"name":"S","type":"saipos"}"#).is_err());
+    }
+
+    #[test]
+    fn a_saipos_zone_is_an_iana_zone_and_only_for_saipos() {
+        match req(
+            r#"{"name":"S","type":"saipos","apiKey":"tok_12345","timezone":"America/Rio_Branco"}"#,
+        )
+        .unwrap()
+        {
+            NewUserApi::Saipos { timezone, .. } => assert_eq!(timezone, "America/Rio_Branco"),
+            other => panic!("{other:?}"),
+        }
+        let err = req(r#"{"name":"S","type":"saipos","apiKey":"tok_12345","timezone":"UTC-3"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("IANA"), "{err}");
+        assert!(req(r#"{"name":"W","type":"whatsapp","timezone":"America/Manaus"}"#).is_err());
+        let patch: UpdateUserApiRequest =
+            serde_json::from_str(r#"{"timezone":"America/Manaus"}"#).unwrap();
+        assert_eq!(
+            patch.validate(ApiType::Saipos).unwrap().timezone.as_deref(),
+            Some("America/Manaus")
+        );
+        let patch: UpdateUserApiRequest =
+            serde_json::from_str(r#"{"timezone":"America/Manaus"}"#).unwrap();
+        assert!(patch.validate(ApiType::Whatsapp).is_err());
     }
 
     #[test]

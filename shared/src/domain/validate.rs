@@ -3,6 +3,21 @@
 
 use super::error::DomainError;
 
+/// The zone of a store that names none: Brasília time.
+pub const DEFAULT_TIMEZONE: &str = "America/Sao_Paulo";
+
+/// An IANA time zone name known to jiff's bundled tz database (`America/Manaus`, …).
+pub fn time_zone(field: &'static str, zone: &str) -> Result<String, DomainError> {
+    let zone = zone.trim();
+    if zone.is_empty() || jiff::tz::TimeZone::get(zone).is_err() {
+        return Err(DomainError::invalid(
+            field,
+            format!("{field} must be an IANA time zone such as {DEFAULT_TIMEZONE} (got {zone:?})"),
+        ));
+    }
+    Ok(zone.to_owned())
+}
+
 /// Trims `value` and checks its length in characters; control characters other than
 /// newlines and tabs are refused (they have no business in names and prompts).
 pub fn text(

@@ -162,7 +162,7 @@ async fn test(
         }
         ApiType::Saipos => {
             let (client, _) = saipos_client(&state, &api, &item)?;
-            let outcome = client.check(saipos::cache::today()).await;
+            let outcome = client.check(saipos::cache::today(saipos_zone(&api))).await;
             let (status, reason, message) = match &outcome {
                 Ok(()) => (
                     ConnectionStatus::Connected,
@@ -191,7 +191,15 @@ async fn test(
     }
 }
 
-/// A Saipos client for a Saipos user API, with its account fingerprint.
+/// The IANA zone a Saipos account's days are counted in.
+fn saipos_zone(api: &UserApi) -> &str {
+    api.timezone
+        .as_deref()
+        .unwrap_or(crate::domain::validate::DEFAULT_TIMEZONE)
+}
+
+/// A Saipos client for a Saipos user API, with its account fingerprint (base URL, token
+/// and zone: a cache entry is only read back under the same three).
 fn saipos_client(
     state: &AppState,
     api: &UserApi,
@@ -207,7 +215,7 @@ fn saipos_client(
         .base_url
         .as_deref()
         .unwrap_or(crate::domain::user_api::SAIPOS_DEFAULT_BASE_URL);
-    let account = saipos::cache::account_fingerprint(base_url, &token);
+    let account = saipos::cache::account_fingerprint(base_url, &token, saipos_zone(api));
     Ok((
         SaiposClient::new(base_url, &token, state.saipos.clone()),
         account,
@@ -242,7 +250,6 @@ async fn sales_report(
 ) -> Result<Json<Value>, ApiError> {
     let from = report_date(&query, "from")?;
     let to = report_date(&query, "to")?;
-    let today = saipos::cache::today();
     if from > to {
         return Err(ApiError::invalid("from", "from must not be after to"));
     }
@@ -252,12 +259,6 @@ async fn sales_report(
             format!("a report covers at most {MAX_REPORT_DAYS} days"),
         ));
     }
-    if to > today {
-        return Err(ApiError::invalid(
-            "to",
-            format!("to can't be in the future (today is {today})"),
-        ));
-    }
     let (api, item) = records::get_user_api(state.store.as_ref(), &user, &id).await?;
     if api.api_type != ApiType::Saipos {
         return Err(ApiError::bad_request(
@@ -265,12 +266,23 @@ async fn sales_report(
             "sales reports come from Saipos accounts",
         ));
     }
+    let zone = saipos_zone(&api);
+    let today = saipos::cache::today(zone);
+    if to > today {
+        return Err(ApiError::invalid(
+            "to",
+            format!("to can't be in the future (today is {today} in {zone})"),
+        ));
+    }
     let (client, account) = saipos_client(&state, &api, &item)?;
     let (report, source) = saipos::cache::sales_report(
         state.store.as_ref(),
         &client,
-        &api.id,
-        &account,
+        saipos::cache::Account {
+            api_id: &api.id,
+            fingerprint: &account,
+            zone,
+        },
         from,
         to,
         today,
@@ -279,6 +291,9 @@ async fn sales_report(
     .map_err(|e| match e {
         ReportError::Saipos(SaiposError::InvalidToken(_)) => {
             ApiError::Upstream("saipos_rejected_token", e.to_string())
+        }
+        ReportError::Saipos(SaiposError::TooManyPages(_)) => {
+            ApiError::bad_request("report_too_large", e.to_string())
         }
         ReportError::Saipos(other) => ApiError::Upstream("saipos_unavailable", other.to_string()),
         ReportError::Store(store) => store.into(),

@@ -1,7 +1,8 @@
 //! Report assembly with a cache of settled days. A day is settled once it is older than
 //! yesterday (Saipos data may lag a day): its totals are stored under the Saipos account's
 //! user API and never fetched again. Cached days are tagged with a fingerprint of the
-//! account (base URL + token), so replacing the token starts a fresh cache.
+//! account (base URL + token + time zone), so replacing the token or changing the zone
+//! (which moves sales between days) starts a fresh cache: entries of two zones never mix.
 //!
 //! Layout: pk `REPORT#<apiId>`, sk `DAY#<YYYY-MM-DD>`, attributes `account`, `totals`,
 //! `expiresAt` (epoch seconds, the DynamoDB TTL attribute: kept ~13 months).
@@ -10,27 +11,44 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 use super::client::{SaiposClient, SaiposError};
 use super::report::{aggregate, build, DayTotals, Report};
 use crate::store::keys::{self, day_sk, report_pk, DAY_PREFIX};
 use crate::store::{attr_str, Cond, Store, StoreError, WriteOp, MAX_BATCH};
 
-/// Restaurants' days are Brazilian days (America/Sao_Paulo has had no DST since 2019).
-pub const STORE_OFFSET_HOURS: i8 = -3;
 const KEEP_SECS: i64 = 400 * 24 * 3600;
 
-pub fn today() -> Date {
-    OffsetDateTime::now_utc()
-        .to_offset(UtcOffset::from_hms(STORE_OFFSET_HOURS, 0, 0).expect("valid offset"))
-        .date()
+/// Today's date in `zone` (an IANA name, validated when the account was saved; an unknown
+/// one falls back to the default zone).
+pub fn today(zone: &str) -> Date {
+    let today = jiff::Timestamp::now().to_zoned(time_zone(zone)).date();
+    Date::from_calendar_date(
+        today.year().into(),
+        time::Month::try_from(today.month() as u8).expect("a month is 1–12"),
+        today.day() as u8,
+    )
+    .expect("jiff's dates are valid dates")
 }
 
-/// Identifies the Saipos account a cache entry was computed from (never the token itself).
-pub fn account_fingerprint(base_url: &str, token: &str) -> String {
-    let digest = Sha256::digest(format!("{base_url}\n{token}").as_bytes());
+/// The account's zone from jiff's bundled tz database.
+pub fn time_zone(zone: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
+        jiff::tz::TimeZone::get(crate::domain::validate::DEFAULT_TIMEZONE)
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    })
+}
+
+/// A short hash of `parts`, one per line (identifies without revealing: never the token).
+pub fn fingerprint(parts: &[&str]) -> String {
+    let digest = Sha256::digest(parts.join("\n").as_bytes());
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Identifies the Saipos account and zone a cache entry was computed from.
+pub fn account_fingerprint(base_url: &str, token: &str, zone: &str) -> String {
+    fingerprint(&[base_url, token, zone])
 }
 
 /// Where a report's days came from.
@@ -62,16 +80,25 @@ fn runs(days: &[Date]) -> Vec<(Date, Date)> {
     out
 }
 
+/// Whose report it is: the Saipos user API, its [`account_fingerprint`] and its zone.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub api_id: &'a str,
+    pub fingerprint: &'a str,
+    pub zone: &'a str,
+}
+
 pub async fn sales_report(
     store: &dyn Store,
     client: &SaiposClient,
-    api_id: &str,
-    account: &str,
+    account: Account<'_>,
     from: Date,
     to: Date,
     today: Date,
 ) -> Result<(Report, Source), ReportError> {
-    let pk = report_pk(api_id);
+    let tz = time_zone(account.zone);
+    let pk = report_pk(account.api_id);
+    let account = account.fingerprint;
     let mut cached = cached_days(store, &pk, account).await?;
     let all_days = days_between(from, to);
     let missing: Vec<Date> = all_days
@@ -83,7 +110,7 @@ pub async fn sales_report(
     for (start, end) in runs(&missing) {
         let sales = client.search_sales(start, end).await?;
         let items = client.sales_items(start, end).await?;
-        fetched.extend(aggregate(&sales, &items));
+        fetched.extend(aggregate(&sales, &items, &tz));
     }
     cache_settled_days(store, &pk, account, &missing, &fetched, today).await;
     let source = Source {
@@ -222,10 +249,16 @@ mod tests {
 
     #[test]
     fn fingerprints_differ_by_token_and_hide_it() {
-        let a = account_fingerprint("https://data.saipos.io/v1", "token-a");
+        let zone = "America/Sao_Paulo";
+        let a = account_fingerprint("https://data.saipos.io/v1", "token-a", zone);
         assert_ne!(
             a,
-            account_fingerprint("https://data.saipos.io/v1", "token-b")
+            account_fingerprint("https://data.saipos.io/v1", "token-b", zone)
+        );
+        assert_ne!(
+            a,
+            account_fingerprint("https://data.saipos.io/v1", "token-a", "America/Manaus"),
+            "another zone groups other days: its cache entries never mix with these"
         );
         assert!(!a.contains("token"));
         assert_eq!(a.len(), 24);

@@ -1,18 +1,27 @@
 //! The Saipos Data API client. What Saipos asks of clients, and what we do:
 //! - a query window of at most 15 days: longer ranges are split into 15-day windows;
-//! - `p_limit` ≤ 1000 with `p_offset`: we page at 1000 until a short page;
-//! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450;
+//! - `p_limit` ≤ 1000 with `p_offset`: we page at 1000 until a short page, and stop a
+//!   report that would need more than [`Settings::max_pages`] pages (a year of a busy store
+//!   fits; a server that never sends a short page doesn't keep us paging forever);
+//! - ~500 requests per 5 minutes per IP: a process-wide token bucket keeps us under 450,
+//!   handed to accounts in turn ([`RateLimiter`]);
 //! - transient 429/500/502/503/504 and timeouts at peak: retried with capped exponential
-//!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After`;
+//!   backoff and jitter ([`crate::backoff`]), honouring `Retry-After` (seconds or an
+//!   HTTP-date, at most 30 s);
 //! - 401/403: the token is wrong or revoked, reported as such and never retried.
+//!
+//! Bodies are read in chunks up to [`Settings::max_body_bytes`] (20 MiB: a full page of
+//! 1000 sales is ~1–2 MiB), so an answer of any size costs at most that in memory.
 //!
 //! Responses are bare JSON arrays (some deployments answer 404 for "no rows", which we read
 //! as an empty page). Numbers sometimes arrive as strings, so amounts are parsed leniently.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use serde::de::DeserializeOwned;
@@ -20,9 +29,14 @@ use serde::{Deserialize, Deserializer};
 use time::Date;
 
 use crate::backoff::Backoff;
+use crate::upstream::{self, BodyError};
 
 pub const MAX_WINDOW_DAYS: i64 = 15;
 pub const PAGE_LIMIT: usize = 1000;
+/// The longest `Retry-After` we wait out inside a request; longer ones fail the request.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// What an error answer may show of its body.
+const ERROR_BODY_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SaiposError {
@@ -34,26 +48,28 @@ pub enum SaiposError {
     Network(String),
     #[error("unexpected answer from Saipos: {0}")]
     Unexpected(String),
+    /// The report needs more pages than one report may read.
+    #[error("this period needs more than {0} pages of Saipos data; ask for a shorter period")]
+    TooManyPages(u64),
 }
 
-/// A token bucket shared by every Saipos client of the process.
-pub struct RateLimiter {
+/// One token bucket: `capacity` tokens, refilled at `per_second`.
+struct Bucket {
     capacity: f64,
     per_second: f64,
     state: Mutex<(f64, Instant)>,
 }
 
-impl RateLimiter {
-    /// `requests` per `period`, with bursts of up to `burst`.
-    pub fn new(requests: u32, period: Duration, burst: u32) -> Self {
+impl Bucket {
+    fn new(per_second: f64, capacity: f64) -> Self {
         Self {
-            capacity: burst as f64,
-            per_second: requests as f64 / period.as_secs_f64(),
-            state: Mutex::new((burst as f64, Instant::now())),
+            capacity,
+            per_second,
+            state: Mutex::new((capacity, Instant::now())),
         }
     }
 
-    pub async fn acquire(&self) {
+    async fn take(&self) {
         loop {
             let wait = {
                 let mut state = self.state.lock().expect("rate limiter lock");
@@ -73,6 +89,95 @@ impl RateLimiter {
     }
 }
 
+/// Who waits for a token: accounts in turn, each with its waiters in arrival order.
+#[derive(Default)]
+struct Waiting {
+    turn: VecDeque<String>,
+    waiters: HashMap<String, VecDeque<oneshot::Sender<()>>>,
+}
+
+impl Waiting {
+    fn join(&mut self, account: &str, waiter: oneshot::Sender<()>) {
+        let queue = self.waiters.entry(account.to_owned()).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(account.to_owned());
+        }
+        queue.push_back(waiter);
+    }
+
+    /// Hands a token to the next account in turn (round robin), skipping waiters that gave
+    /// up (their request was dropped).
+    fn grant(&mut self) {
+        while let Some(account) = self.turn.pop_front() {
+            let Some(queue) = self.waiters.get_mut(&account) else {
+                continue;
+            };
+            let granted = loop {
+                match queue.pop_front() {
+                    Some(waiter) => {
+                        if waiter.send(()).is_ok() {
+                            break true;
+                        }
+                    }
+                    None => break false,
+                }
+            };
+            if queue.is_empty() {
+                self.waiters.remove(&account);
+            } else {
+                self.turn.push_back(account);
+            }
+            if granted {
+                return;
+            }
+        }
+    }
+}
+
+/// A token bucket shared by every Saipos client of the process, fair across accounts.
+///
+/// Tokens go to accounts in turn (round robin), each account's requests in arrival order:
+/// an owner's eight long reports at once queue behind each other, and another owner's
+/// `test` gets the next token but one, however many of the first owner's requests wait.
+/// An account alone gets the whole rate. Whoever holds `dispatch` (a FIFO lock) waits for
+/// the next token and hands it to the next account in turn — possibly itself — so no task
+/// runs in the background and a dropped request only gives up its place.
+pub struct RateLimiter {
+    global: Bucket,
+    dispatch: tokio::sync::Mutex<()>,
+    waiting: Mutex<Waiting>,
+}
+
+impl RateLimiter {
+    /// `requests` per `period`, with bursts of up to `burst`.
+    pub fn new(requests: u32, period: Duration, burst: u32) -> Self {
+        Self {
+            global: Bucket::new(requests as f64 / period.as_secs_f64(), burst as f64),
+            dispatch: tokio::sync::Mutex::new(()),
+            waiting: Mutex::new(Waiting::default()),
+        }
+    }
+
+    /// Waits until `account` may send one request.
+    pub async fn acquire(&self, account: &str) {
+        let (tx, mut granted) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("rate limiter lock")
+            .join(account, tx);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut granted => return,
+                _guard = self.dispatch.lock() => {
+                    self.global.take().await;
+                    self.waiting.lock().expect("rate limiter lock").grant();
+                }
+            }
+        }
+    }
+}
+
 /// How the client talks to Saipos. Shared by every client of a process.
 #[derive(Clone)]
 pub struct Settings {
@@ -80,6 +185,11 @@ pub struct Settings {
     pub max_attempts: u32,
     pub backoff: Duration,
     pub limiter: Arc<RateLimiter>,
+    /// The largest answer read (bigger ones fail the request, unread).
+    pub max_body_bytes: usize,
+    /// The most pages one client (one report) reads: 25 windows × 2 endpoints × 12 pages,
+    /// a year of a store with ~800 sales a day.
+    pub max_pages: u64,
 }
 
 impl Default for Settings {
@@ -90,6 +200,8 @@ impl Default for Settings {
             backoff: Duration::from_millis(500),
             // Under Saipos's ~500 requests / 5 minutes per IP.
             limiter: Arc::new(RateLimiter::new(450, Duration::from_secs(300), 60)),
+            max_body_bytes: 20 * 1024 * 1024,
+            max_pages: 600,
         }
     }
 }
@@ -172,7 +284,10 @@ pub struct SaiposClient {
     base_url: String,
     token: String,
     settings: Settings,
+    /// Who this client counts as for the rate limiter (a hash of base URL and token).
+    account: String,
     requests: AtomicU64,
+    pages: AtomicU64,
 }
 
 impl std::fmt::Debug for SaiposClient {
@@ -210,17 +325,20 @@ impl SaiposClient {
             .unwrap_or(token)
             .trim()
             .to_owned();
+        let base_url = base_url.trim_end_matches('/').to_owned();
         Self {
+            account: super::cache::fingerprint(&[&base_url, &token]),
             http: reqwest::Client::builder()
                 .timeout(settings.timeout)
                 .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
                 .user_agent(concat!("platefull/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("HTTP client"),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url,
             token,
             settings,
             requests: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
         }
     }
 
@@ -284,10 +402,14 @@ impl SaiposClient {
             ("p_limit", limit.to_string()),
             ("p_offset", offset.to_string()),
         ];
+        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        if pages > self.settings.max_pages {
+            return Err(SaiposError::TooManyPages(self.settings.max_pages));
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.settings.limiter.acquire().await;
+            self.settings.limiter.acquire(&self.account).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = match self
                 .http
@@ -299,31 +421,33 @@ impl SaiposClient {
             {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
-                        let body = response
-                            .text()
-                            .await
-                            .map_err(|e| SaiposError::Network(e.to_string()));
-                        match body {
+                        match upstream::read_capped(response, self.settings.max_body_bytes).await {
                             Ok(body) => return parse_rows(&body),
-                            Err(e) => Attempt::Retry(e.to_string(), None),
+                            Err(err @ BodyError::TooLarge { .. }) => {
+                                Attempt::Fail(SaiposError::Unexpected(err.to_string()))
+                            }
+                            Err(BodyError::Read(e)) => {
+                                Attempt::Retry(format!("network error: {e}"), None)
+                            }
                         }
                     }
                     404 => return Ok(Vec::new()),
                     code @ (401 | 403) => Attempt::Fail(SaiposError::InvalidToken(code)),
                     code @ (408 | 429 | 500 | 502 | 503 | 504) => {
-                        let after = response
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(|s| Duration::from_secs(s.min(30)));
+                        let after = upstream::retry_after(response.headers())
+                            .map(|wait| wait.min(MAX_RETRY_AFTER));
                         Attempt::Retry(format!("HTTP {code}"), after)
                     }
                     code => {
-                        let text = response.text().await.unwrap_or_default();
+                        let text = upstream::read_capped(response, ERROR_BODY_BYTES)
+                            .await
+                            .unwrap_or_default();
                         Attempt::Fail(SaiposError::Unexpected(format!(
                             "HTTP {code}: {}",
-                            text.chars().take(200).collect::<String>()
+                            String::from_utf8_lossy(&text)
+                                .chars()
+                                .take(200)
+                                .collect::<String>()
                         )))
                     }
                 },
@@ -358,14 +482,14 @@ impl SaiposClient {
     }
 }
 
-fn parse_rows<T: DeserializeOwned>(body: &str) -> Result<Vec<T>, SaiposError> {
+fn parse_rows<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, SaiposError> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Rows<T> {
         Bare(Vec<T>),
         Wrapped { data: Vec<T> },
     }
-    match serde_json::from_str::<Rows<T>>(body) {
+    match serde_json::from_slice::<Rows<T>>(body) {
         Ok(Rows::Bare(rows)) | Ok(Rows::Wrapped { data: rows }) => Ok(rows),
         Err(e) => Err(SaiposError::Unexpected(format!(
             "the answer is not a list of rows: {e}"
@@ -408,11 +532,11 @@ mod tests {
         assert_eq!(sale.total_amount, 12.5);
         assert_eq!(sale.payments.unwrap()[0].payment_amount, 0.0);
         assert!(
-            parse_rows::<Sale>(r#"{"data":[{"id_sale":2}]}"#)
+            parse_rows::<Sale>(br#"{"data":[{"id_sale":2}]}"#)
                 .unwrap()
                 .len()
                 == 1
         );
-        assert!(parse_rows::<Sale>("<html>").is_err());
+        assert!(parse_rows::<Sale>(b"<html>").is_err());
     }
 }

@@ -1,7 +1,10 @@
 //! Sales reports from Saipos data: totals per day (orders, revenue, average ticket), by
 //! payment type and by channel, and the best-selling items. Sales are grouped by their
-//! shift date (a shift past midnight belongs to the day it opened). Money is summed in
-//! integer centavos, so totals are exact.
+//! shift date (a shift past midnight belongs to the day it opened), in the store's own time
+//! zone: a date or a local date-time is the store's calendar day as written; an instant
+//! (`…Z`, `…+00:00`) is placed on the store's calendar with jiff's tz database, so a sale at
+//! 23:30 in Rio Branco (UTC−5) stays on its day though it is already the next day in UTC and
+//! in São Paulo. Money is summed in integer centavos, so totals are exact.
 //!
 //! Aggregation is per day first ([`DayTotals`]), because that is also the unit we cache:
 //! a settled day's totals never change, so a report over a range combines cached days with
@@ -71,21 +74,31 @@ pub fn channel(sale: &Sale) -> String {
     .to_owned()
 }
 
-fn day_of(shift_date: &Option<String>, created_at: &Option<String>) -> Option<String> {
-    shift_date
-        .as_deref()
-        .or(created_at.as_deref())
-        .filter(|d| d.len() >= 10)
-        .map(|d| d[..10].to_owned())
+/// The store's day (`YYYY-MM-DD`) of a sale: its shift date, else its creation time.
+fn day_of(
+    shift_date: &Option<String>,
+    created_at: &Option<String>,
+    zone: &jiff::tz::TimeZone,
+) -> Option<String> {
+    let raw = shift_date.as_deref().or(created_at.as_deref())?.trim();
+    // An instant carries its offset (or `Z`); a plain date or local time carries none.
+    if let Ok(at) = raw.parse::<jiff::Timestamp>() {
+        return Some(at.to_zoned(zone.clone()).date().to_string());
+    }
+    (raw.len() >= 10 && raw.is_char_boundary(10)).then(|| raw[..10].to_owned())
 }
 
-/// Groups sales and their items by day (`YYYY-MM-DD`). Canceled sales count only as
-/// canceled: no revenue, no payments, no items. Deleted items are left out.
-pub fn aggregate(sales: &[Sale], items: &[SaleItems]) -> HashMap<String, DayTotals> {
+/// Groups sales and their items by the store's day (`YYYY-MM-DD`) in `zone`. Canceled sales
+/// count only as canceled: no revenue, no payments, no items. Deleted items are left out.
+pub fn aggregate(
+    sales: &[Sale],
+    items: &[SaleItems],
+    zone: &jiff::tz::TimeZone,
+) -> HashMap<String, DayTotals> {
     let mut days: HashMap<String, DayTotals> = HashMap::new();
     let mut canceled = HashSet::new();
     for sale in sales {
-        let Some(day) = day_of(&sale.shift_date, &sale.created_at) else {
+        let Some(day) = day_of(&sale.shift_date, &sale.created_at, zone) else {
             continue;
         };
         let totals = days.entry(day).or_default();
@@ -116,7 +129,7 @@ pub fn aggregate(sales: &[Sale], items: &[SaleItems]) -> HashMap<String, DayTota
         if canceled.contains(&sale.id_sale) {
             continue;
         }
-        let Some(day) = day_of(&sale.shift_date, &sale.created_at) else {
+        let Some(day) = day_of(&sale.shift_date, &sale.created_at, zone) else {
             continue;
         };
         let totals = days.entry(day).or_default();
