@@ -10,6 +10,7 @@
 //!   their extractors and the JSON error contract (`error`);
 //! - `bot/`, `queue/`, `whatsapp/`, `saipos/`: the reply pipeline, the queue port, the
 //!   WhatsApp gateway, the Saipos client;
+//! - `panics`: a panic caught at the edge of one slot or job, so it stops only that one;
 //! - `config/`: the settings of each deployed part from its environment; `local`: the local
 //!   stack's data dir.
 //!
@@ -32,6 +33,7 @@ pub mod ids;
 pub mod jobs;
 pub mod local;
 pub mod metrics;
+pub mod panics;
 pub mod private_file;
 pub mod queue;
 pub mod records;

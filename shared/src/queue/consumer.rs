@@ -11,6 +11,8 @@
 //! - [`Concurrency`] says how a batch is worked through: one message after another, or
 //!   every message at once (with a bound on how many may be in flight before the next
 //!   receive: a message held unstarted would come back when its visibility expires).
+//! - A handler that panics fails its message only ([`crate::panics`]): logged, retried
+//!   after [`PANIC_RETRY`] (and after `max_receives`, dead-lettered); the loop goes on.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub struct RetryAfter(pub Duration);
 /// What became of one message: `Ok(())` done (it is deleted), `Err(RetryAfter(delay))`
 /// try again after `delay` (and after the queue's `max_receives`, to its dead letters).
 pub type Outcome = Result<(), RetryAfter>;
+
+/// How long a message whose handler panicked waits before it is tried again.
+pub const PANIC_RETRY: RetryAfter = RetryAfter(Duration::from_secs(5));
 
 /// How a consumer works through a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +112,13 @@ impl Consumer {
             for message in batch {
                 let work = read(self.job_name, &message.body).map(&handle);
                 let queue = self.queue.clone();
+                let job_name = self.job_name;
                 let settled = async move {
                     let outcome = match work {
-                        Some(work) => work.await,
+                        Some(work) => crate::panics::caught(work).await.unwrap_or_else(|panic| {
+                            tracing::error!(error = %panic, "a {job_name} handler panicked; it will be retried");
+                            Err(PANIC_RETRY)
+                        }),
                         None => Ok(()),
                     };
                     settle(queue.as_ref(), &message.receipt, outcome).await;
