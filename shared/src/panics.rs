@@ -65,7 +65,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, Panicked("malformed frame in slot 2".into()));
-        let err = caught(async { std::panic::panic_any(42u8) }).await.unwrap_err();
+        let err = caught(async { std::panic::panic_any(42u8) })
+            .await
+            .unwrap_err();
         assert_eq!(err.0, "a panic without a message");
         assert_eq!(
             caught(async { panic!("static") }).await.unwrap_err().0,

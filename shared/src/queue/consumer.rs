@@ -225,6 +225,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_handler_that_panics_fails_its_message_only() {
+        let queue = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        for n in 1..=3 {
+            queue
+                .send(Outgoing::new(format!(r#"{{"n":{n}}}"#)))
+                .await
+                .unwrap();
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = done.clone();
+        let consumer = Consumer::new(queue.clone(), "test", "job", Concurrency::Sequential);
+        let task = tokio::spawn(consumer.run(
+            move |job: Job| {
+                let count = count.clone();
+                async move {
+                    assert_ne!(job.n, 2, "a bug in the handler");
+                    count.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            stopped,
+        ));
+        for _ in 0..100 {
+            if done.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.expect("the loop survived the panic");
+        assert_eq!(done.load(Ordering::SeqCst), 2, "the jobs after it ran");
+        assert_eq!(
+            queue.bodies(),
+            [r#"{"n":2}"#],
+            "the panicking job waits to be retried"
+        );
+    }
+
+    #[tokio::test]
     async fn a_bounded_consumer_finishes_its_jobs_in_flight_on_shutdown() {
         let queue = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
         for n in 0..5 {

@@ -153,7 +153,9 @@ impl InboundDurabilityHook for DurableInbound {
         _client: Arc<Client>,
         batch: &[InboundMessage],
     ) -> whatsapp_rust::anyhow::Result<()> {
-        self.commit(batch).await.map_err(whatsapp_rust::anyhow::Error::from)
+        self.commit(batch)
+            .await
+            .map_err(whatsapp_rust::anyhow::Error::from)
     }
 }
 
@@ -647,11 +649,13 @@ mod tests {
 
     /// The hook over the gateway's commit of slot 1, queueing on `queue`, with a store for
     /// the slot's records.
-    fn hook(queue: Arc<dyn crate::queue::Queue>) -> (DurableInbound, Arc<impl Sized>, tempfile::TempDir) {
+    fn hook(
+        queue: Arc<dyn crate::queue::Queue>,
+    ) -> (DurableInbound, Arc<impl Sized>, tempfile::TempDir) {
         use crate::whatsapp::gateway::inbound::{InboundGate, SlotInbound};
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = crate::store::embedded::EmbeddedStore::open(&dir.path().join("s.redb"))
-            .expect("store");
+        let store =
+            crate::store::embedded::EmbeddedStore::open(&dir.path().join("s.redb")).expect("store");
         let gate = InboundGate::new(Some(queue));
         let slot = SlotInbound {
             gate: Arc::downgrade(&gate),
@@ -754,7 +758,10 @@ mod tests {
             }
         }
         let (hook, _gate, _dir) = hook(Arc::new(Broken));
-        let batch = [inbound(text("oi"), from("5511900000001@s.whatsapp.net", "3EB0B1"))];
+        let batch = [inbound(
+            text("oi"),
+            from("5511900000001@s.whatsapp.net", "3EB0B1"),
+        )];
         let err = hook.commit(&batch).await.unwrap_err();
         assert!(err.to_string().contains("malformed message"), "{err}");
     }

@@ -80,9 +80,17 @@ impl Gateway {
             if let Some(connection) = left_open {
                 let _ = caught(async move { connection.close().await }).await;
             }
-            self.record_panic(&key, "the connection's task", &panic).await;
-            if self.wait(&mut stop, backoff.delay(panics)).await != Stop::Run {
-                if *stop.borrow() == Stop::Logout {
+            self.record_panic(&key, "the connection's task", &panic)
+                .await;
+            // A stop the task got before it panicked holds; a restart it was asked for is
+            // this restart (marked seen, so it doesn't cut the wait short).
+            let current = *stop.borrow_and_update();
+            let next = match current {
+                Stop::Close | Stop::Logout => current,
+                _ => self.wait(&mut stop, backoff.delay(panics)).await,
+            };
+            if next != Stop::Run {
+                if next == Stop::Logout {
                     self.forget_link(&key).await;
                     self.finish(&key).await;
                 }
