@@ -728,6 +728,15 @@ impl Answering {
         self.outbox(slot, chat)
     }
 
+    /// A new customer writes to `slot`; how many replies they got.
+    async fn answered(&self, slot: u8, chat: &str) -> usize {
+        self.sim
+            .customer_message(&self.key(slot), chat, "Oi", None)
+            .await
+            .unwrap();
+        self.replies(slot, chat, 1).await.len()
+    }
+
     /// How many history records of slot 1's `chat` the message `id` has.
     async fn records(&self, chat: &str, id: &str) -> usize {
         let prefix = format!("{}M#", keys::chat_prefix("w1", chat));
@@ -826,12 +835,7 @@ async fn a_panic_in_one_slot_stops_only_that_slot_which_comes_back() {
         "the slot task's panic is on the slot: {seen:?}"
     );
     // Meanwhile slot 2 receives and sends as ever.
-    let other = "5511922220002";
-    a.sim
-        .customer_message(&a.key(2), other, "Boa noite", None)
-        .await
-        .unwrap();
-    assert_eq!(a.replies(2, other, 1).await.len(), 1, "slot 2 answered");
+    assert_eq!(a.answered(2, "5511922220002").await, 1, "slot 2 answered");
     // Slot 1 comes back with its link and answers again.
     a.wait_connected(1).await;
     assert_eq!(transport.panicking_opens.load(Ordering::SeqCst), 0);
@@ -839,13 +843,8 @@ async fn a_panic_in_one_slot_stops_only_that_slot_which_comes_back() {
         a.slot(1).await.get("lastError").is_none(),
         "cleared once connected"
     );
-    let customer = "5511933330003";
-    a.sim
-        .customer_message(&a.key(1), customer, "Oi de novo", None)
-        .await
-        .unwrap();
     assert_eq!(
-        a.replies(1, customer, 1).await.len(),
+        a.answered(1, "5511933330003").await,
         1,
         "slot 1 answers again"
     );

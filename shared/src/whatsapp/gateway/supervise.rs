@@ -58,7 +58,7 @@ impl Gateway {
         connection_slot: ConnectionSlot,
         pair_phone: Option<String>,
     ) {
-        let backoff = Backoff::new(self.config.backoff_base, self.config.backoff_cap);
+        let backoff = self.reconnect_backoff();
         let mut panics = 0u32;
         loop {
             let started = Instant::now();
@@ -99,6 +99,11 @@ impl Gateway {
         }
     }
 
+    /// The pace of a slot's reconnects and restarts.
+    fn reconnect_backoff(&self) -> Backoff {
+        Backoff::new(self.config.backoff_base, self.config.backoff_cap)
+    }
+
     /// Work done for a slot outside its task (delivering a reply) panicked: recorded on
     /// the slot, and its connection restarted after the reconnect backoff.
     pub(super) async fn slot_panicked(&self, key: &SlotKey, during: &str, panic: &Panicked) {
@@ -135,7 +140,7 @@ impl Gateway {
         connection_slot: ConnectionSlot,
         pair_phone: Option<String>,
     ) {
-        let backoff = Backoff::new(self.config.backoff_base, self.config.backoff_cap);
+        let backoff = self.reconnect_backoff();
         let mut attempt = 0u32;
         loop {
             let (connection, mut events) = match self.open(&key, pair_phone.as_deref()).await {
