@@ -11,6 +11,7 @@
 //! - `bot/`, `queue/`, `whatsapp/`, `saipos/`: the reply pipeline, the queue port, the
 //!   WhatsApp gateway, the Saipos client; `upstream`: the bounds on every call to an
 //!   external service (capped bodies, `Retry-After`);
+//! - `panics`: a panic caught at the edge of one slot or job, so it stops only that one;
 //! - `config/`: the settings of each deployed part from its environment; `local`: the local
 //!   stack's data dir.
 //!
@@ -33,6 +34,7 @@ pub mod ids;
 pub mod jobs;
 pub mod local;
 pub mod metrics;
+pub mod panics;
 pub mod private_file;
 pub mod queue;
 pub mod records;

@@ -1,22 +1,34 @@
 //! WhatsApp slots end to end, in-process: the session routes, the command queue, the
 //! gateway and the simulator transport over both stores. Start → QR (decoded like a phone
 //! camera would) → pair → connected → logout; idempotent commands; credentials that survive
-//! a gateway restart; unlink from the phone; reconnects; leases between two gateways.
+//! a gateway restart; unlink from the phone; reconnects; leases between two gateways. With
+//! the bot worker behind it (fake LLM): a batch of chat messages the gateway could not
+//! queue is refused and, redelivered, answered once; a panic in one slot stops only that
+//! slot, which comes back.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use base64::Engine;
+use platefull::bot::worker;
+use platefull::queue::faulty::FaultyQueue;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::Queue;
-use platefull::whatsapp::events::SlotKey;
-use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
-use platefull::whatsapp::simulator::Simulator;
+use platefull::store::keys;
+use platefull::whatsapp::commands::SessionCommand;
+use platefull::whatsapp::events::{ConnectionEvent, SlotKey};
+use platefull::whatsapp::gateway::{Gateway, GatewayConfig, GatewayQueues};
+use platefull::whatsapp::simulator::{SimError, Simulator, SimulatorTransport};
 use platefull::whatsapp::slots;
+use platefull::whatsapp::transport::{Connection, Inbound, Transport, TransportError};
+use platefull_tests::fake_llm::{self, Fake};
 use platefull_tests::stack::{self, GatewayProcess};
-use platefull_tests::{for_each_store, TestApp, TestStore};
+use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
 
 /// Decodes a QR PNG data URL back to its payload, as a phone camera would.
 fn scan(data_url: &str) -> String {
@@ -524,3 +536,344 @@ for_each_store!(
     a_dropped_connection_reconnects_and_records_why,
     two_gateways_never_hold_one_slot_and_a_dead_ones_slots_are_taken_over,
 );
+
+/// The simulator, except that sending to [`POISON`] panics in the connection (a malformed
+/// frame) and that the next `panicking_opens` opens of slot 1 panic.
+struct PanickyTransport {
+    sim: SimulatorTransport,
+    panicking_opens: AtomicUsize,
+}
+
+const POISON: &str = "5511900000666";
+
+#[async_trait]
+impl Transport for PanickyTransport {
+    fn kind(&self) -> &'static str {
+        "panicky-simulator"
+    }
+
+    async fn open(
+        &self,
+        slot: &SlotKey,
+        credentials: Option<Vec<u8>>,
+        pair_phone: Option<&str>,
+        events: mpsc::Sender<ConnectionEvent>,
+        inbound: Arc<dyn Inbound>,
+    ) -> Result<Box<dyn Connection>, TransportError> {
+        let armed = slot.slot == 1
+            && self
+                .panicking_opens
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        assert!(!armed, "malformed frame while connecting {slot}");
+        let inner = self
+            .sim
+            .open(slot, credentials, pair_phone, events, inbound)
+            .await?;
+        Ok(Box::new(PanickyConnection(inner)))
+    }
+}
+
+struct PanickyConnection(Box<dyn Connection>);
+
+#[async_trait]
+impl Connection for PanickyConnection {
+    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
+        assert!(to != POISON, "malformed frame while sending");
+        self.0.send_text(to, text).await
+    }
+
+    async fn logout(&self) -> Result<(), TransportError> {
+        self.0.logout().await
+    }
+
+    async fn close(&self) {
+        self.0.close().await
+    }
+}
+
+/// A gateway over `transport` with the bot worker behind it (fake LLM, debounce off), its
+/// inbound queue faulty on demand, and slots 1 and 2 paired.
+struct Answering {
+    app: TestApp,
+    sim: Arc<Simulator>,
+    llm: Fake,
+    inbound: Arc<FaultyQueue>,
+    queued: Arc<MemoryQueue>,
+    gateway: Arc<Gateway>,
+    store_id: String,
+    _stop: watch::Sender<bool>,
+}
+
+impl Answering {
+    async fn new(transport: impl FnOnce(Arc<Simulator>) -> Arc<dyn Transport>) -> Self {
+        let app = TestApp::new(embedded_store().await);
+        let wa = app.whatsapp("alice", "Pizzaria X").await;
+        let llm = fake_llm::llm().await;
+        let sim = Simulator::new("http://localhost");
+        let queued = stack::standard_queue();
+        let inbound = Arc::new(FaultyQueue::new(queued.clone()));
+        let outbound = stack::fifo_queue();
+        let bot = Arc::new(app.bot_over_fake_llm(&llm.url, inbound.clone(), outbound.clone()));
+        let gateway = Gateway::new(
+            app.state.store.clone(),
+            app.state.secrets.clone(),
+            transport(sim.clone()),
+            GatewayQueues {
+                commands: stack::fifo_queue(),
+                inbound: Some(inbound.clone()),
+                outbound: Some(outbound),
+            },
+            GatewayConfig {
+                pacing: platefull::bot::reply::Pacing::none(),
+                backoff_base: Duration::from_millis(300),
+                backoff_cap: Duration::from_secs(1),
+                ..GatewayConfig::default()
+            },
+        );
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(gateway.clone().run(stopped.clone()));
+        tokio::spawn(worker::run_local(bot, stopped));
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/api/client/{}/config", wa.store_id),
+                Some(&wa.api_key),
+                Some(json!({"botName": "Maria", "storeType": "pizzaria", "debounceSeconds": 0})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let a = Self {
+            app,
+            sim,
+            llm,
+            inbound,
+            queued,
+            gateway,
+            store_id: wa.store_id,
+            _stop: stop,
+        };
+        for slot in [1, 2] {
+            a.pair(slot).await;
+        }
+        a
+    }
+
+    fn key(&self, slot: u8) -> SlotKey {
+        SlotKey {
+            store_id: self.store_id.clone(),
+            slot,
+        }
+    }
+
+    async fn pair(&self, slot: u8) {
+        let command = SessionCommand::Start {
+            slot: self.key(slot),
+            pair_phone: None,
+        };
+        self.gateway.handle(command).await.unwrap();
+        let phone = format!("551190000000{slot}");
+        for _ in 0..200 {
+            if self
+                .sim
+                .pair(&self.key(slot), None, Some(&phone))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.wait_connected(slot).await;
+    }
+
+    async fn slot(&self, slot: u8) -> Value {
+        slots::get_slot(self.app.state.store.as_ref(), &self.key(slot))
+            .await
+            .unwrap()
+            .map(Value::Object)
+            .expect("the slot")
+    }
+
+    /// Waits (5 s at most) until the slot is connected and active.
+    async fn wait_connected(&self, slot: u8) {
+        for _ in 0..500 {
+            let item = self.slot(slot).await;
+            if item["status"] == "connected" && item["isActive"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("slot {slot} never connected: {}", self.slot(slot).await);
+    }
+
+    fn outbox(&self, slot: u8, chat: &str) -> Vec<String> {
+        self.sim
+            .outbox(&self.key(slot), chat)
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
+
+    /// Waits until `chat` on `slot` got `n` replies (5 s at most), then 300 ms more, so that
+    /// a duplicate would show too.
+    async fn replies(&self, slot: u8, chat: &str, n: usize) -> Vec<String> {
+        for _ in 0..500 {
+            if self.outbox(slot, chat).len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.outbox(slot, chat)
+    }
+
+    /// A new customer writes to `slot`; how many replies they got.
+    async fn answered(&self, slot: u8, chat: &str) -> usize {
+        self.sim
+            .customer_message(&self.key(slot), chat, "Oi", None)
+            .await
+            .unwrap();
+        self.replies(slot, chat, 1).await.len()
+    }
+
+    /// How many history records of slot 1's `chat` the message `id` has.
+    async fn records(&self, chat: &str, id: &str) -> usize {
+        let prefix = format!("{}M#", keys::chat_prefix("w1", chat));
+        let items = self
+            .app
+            .state
+            .store
+            .query(&keys::store_pk(&self.store_id), &prefix)
+            .await
+            .unwrap();
+        items
+            .iter()
+            .filter(|item| {
+                item["sk"]
+                    .as_str()
+                    .is_some_and(|sk| sk.ends_with(&format!("#{id}")))
+            })
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_gateway_could_not_queue_is_refused_then_redelivered_and_answered_once() {
+    let a = Answering::new(|sim| Arc::new(SimulatorTransport(sim))).await;
+    let (ana, bia) = ("5511911110001", "5511911110002");
+    let batch = [
+        (ana, "Oi, tem pizza?", "3EB0AAA1"),
+        (bia, "Vocês entregam?", "3EB0AAA2"),
+    ];
+    // The inbound queue is down: the batch is refused (WhatsApp keeps it), nothing queued.
+    a.inbound.fail_sends();
+    let refused = a.sim.customer_batch(&a.key(1), &batch).await;
+    assert!(
+        matches!(refused, Err(SimError::NotQueued(_))),
+        "{refused:?}"
+    );
+    assert!(a.queued.is_empty());
+    // Down after the first message: the batch is refused still.
+    a.inbound.fail_sends_after(1);
+    assert!(a.sim.customer_batch(&a.key(1), &batch).await.is_err());
+    // Back: WhatsApp delivers the batch again, and once more (the acknowledgement was lost).
+    a.inbound.heal();
+    a.sim.customer_batch(&a.key(1), &batch).await.unwrap();
+    a.sim.customer_batch(&a.key(1), &batch).await.unwrap();
+    assert_eq!(a.replies(1, ana, 1).await.len(), 1, "one reply to Ana");
+    assert_eq!(a.replies(1, bia, 1).await.len(), 1, "one reply to Bia");
+    assert_eq!(
+        a.llm.script.count(),
+        2,
+        "the model was asked once per customer"
+    );
+    assert_eq!(a.records(ana, "3EB0AAA1").await, 1);
+    assert_eq!(a.records(bia, "3EB0AAA2").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_slot_stops_only_that_slot_which_comes_back() {
+    let mut armed = None;
+    let a = Answering::new(|sim| {
+        let transport = Arc::new(PanickyTransport {
+            sim: SimulatorTransport(sim),
+            panicking_opens: AtomicUsize::new(0),
+        });
+        armed = Some(transport.clone());
+        transport
+    })
+    .await;
+    let transport = armed.unwrap();
+    // Slot 1's reply to the poisoned chat panics while sending; the restarted connection
+    // then panics once more while connecting (in the slot's own task).
+    transport.panicking_opens.store(1, Ordering::SeqCst);
+    a.sim
+        .customer_message(&a.key(1), POISON, "Oi", None)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        let slot = a.slot(1).await;
+        let why = format!("{} {}", slot["status"], slot["lastError"]);
+        if seen.last() != Some(&why) {
+            seen.push(why);
+        }
+        if seen.iter().any(|w| w.contains("task panicked")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        seen.iter()
+            .any(|w| w.contains("sending a reply panicked: malformed frame while sending")),
+        "the reply's panic is on the slot: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|w| w.contains("the connection's task panicked: malformed frame while connecting")),
+        "the slot task's panic is on the slot: {seen:?}"
+    );
+    // Meanwhile slot 2 receives and sends as ever.
+    assert_eq!(a.answered(2, "5511922220002").await, 1, "slot 2 answered");
+    // Slot 1 comes back with its link and answers again.
+    a.wait_connected(1).await;
+    assert_eq!(transport.panicking_opens.load(Ordering::SeqCst), 0);
+    assert!(
+        a.slot(1).await.get("lastError").is_none(),
+        "cleared once connected"
+    );
+    assert_eq!(
+        a.answered(1, "5511933330003").await,
+        1,
+        "slot 1 answers again"
+    );
+    assert_eq!(a.gateway.running(), vec![a.key(1), a.key(2)]);
+    assert!(
+        a.outbox(1, POISON).is_empty(),
+        "the poisoned reply never went out"
+    );
+}
+
+/// The long-lived binaries build with unwinding (so the supervisors above can catch a
+/// panic), the Lambda functions with `abort`.
+#[test]
+fn the_gateway_builds_with_unwinding() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let cargo = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let profile = |name: &str| {
+        let start = cargo
+            .find(&format!("[profile.{name}]"))
+            .unwrap_or_else(|| panic!("no [profile.{name}]"));
+        let rest = &cargo[start + 1..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
+    };
+    assert!(profile("server").contains("panic = \"unwind\""));
+    assert!(profile("server").contains("inherits = \"release\""));
+    assert!(profile("release").contains("panic = \"abort\""));
+    let docker = std::fs::read_to_string(format!("{root}/infra/gateway.Dockerfile")).unwrap();
+    assert!(
+        docker.contains("cargo build --profile server") && docker.contains("target/server/gateway"),
+        "the gateway image is built with the server profile"
+    );
+}

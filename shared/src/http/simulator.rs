@@ -43,6 +43,7 @@ impl From<SimError> for ApiError {
             SimError::NotPairing | SimError::NotConnected => ApiError::Conflict(err.to_string()),
             SimError::WrongCode => ApiError::bad_request("wrong_code", err.to_string()),
             SimError::Invalid(message) => ApiError::bad_request("validation_error", message),
+            SimError::NotQueued(_) => ApiError::Unavailable(err.to_string()),
         }
     }
 }

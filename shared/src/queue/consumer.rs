@@ -11,6 +11,8 @@
 //! - [`Concurrency`] says how a batch is worked through: one message after another, or
 //!   every message at once (with a bound on how many may be in flight before the next
 //!   receive: a message held unstarted would come back when its visibility expires).
+//! - A handler that panics fails its message only ([`crate::panics`]): logged, retried
+//!   after [`PANIC_RETRY`] (and after `max_receives`, dead-lettered); the loop goes on.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub struct RetryAfter(pub Duration);
 /// What became of one message: `Ok(())` done (it is deleted), `Err(RetryAfter(delay))`
 /// try again after `delay` (and after the queue's `max_receives`, to its dead letters).
 pub type Outcome = Result<(), RetryAfter>;
+
+/// How long a message whose handler panicked waits before it is tried again.
+pub const PANIC_RETRY: RetryAfter = RetryAfter(Duration::from_secs(5));
 
 /// How a consumer works through a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +112,13 @@ impl Consumer {
             for message in batch {
                 let work = read(self.job_name, &message.body).map(&handle);
                 let queue = self.queue.clone();
+                let job_name = self.job_name;
                 let settled = async move {
                     let outcome = match work {
-                        Some(work) => work.await,
+                        Some(work) => crate::panics::caught(work).await.unwrap_or_else(|panic| {
+                            tracing::error!(error = %panic, "a {job_name} handler panicked; it will be retried");
+                            Err(PANIC_RETRY)
+                        }),
                         None => Ok(()),
                     };
                     settle(queue.as_ref(), &message.receipt, outcome).await;
@@ -213,6 +222,46 @@ mod tests {
             "the retried job waits its delay"
         );
         assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_fails_its_message_only() {
+        let queue = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        for n in 1..=3 {
+            queue
+                .send(Outgoing::new(format!(r#"{{"n":{n}}}"#)))
+                .await
+                .unwrap();
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = done.clone();
+        let consumer = Consumer::new(queue.clone(), "test", "job", Concurrency::Sequential);
+        let task = tokio::spawn(consumer.run(
+            move |job: Job| {
+                let count = count.clone();
+                async move {
+                    assert_ne!(job.n, 2, "a bug in the handler");
+                    count.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            stopped,
+        ));
+        for _ in 0..100 {
+            if done.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.expect("the loop survived the panic");
+        assert_eq!(done.load(Ordering::SeqCst), 2, "the jobs after it ran");
+        assert_eq!(
+            queue.bodies(),
+            [r#"{"n":2}"#],
+            "the panicking job waits to be retried"
+        );
     }
 
     #[tokio::test]

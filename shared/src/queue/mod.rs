@@ -14,6 +14,8 @@
 //! like (group, deduplication id, delay) is decided by the job type's own `outgoing()`.
 
 pub mod consumer;
+#[cfg(any(test, feature = "test-hooks"))]
+pub mod faulty;
 pub mod memory;
 pub mod sqs;
 

@@ -2,6 +2,10 @@
 //! slot that opens without credentials shows a QR whose payload is a pairing link on the
 //! local stack; opening it (or `platefull simulate pair`) links a simulated phone. Customers
 //! and the owner "type" through the dev routes; what the bot sends lands in an outbox.
+//!
+//! Like WhatsApp Web, a message counts as delivered only once the gateway committed it to
+//! the inbound queue ([`Inbound`]): when that fails, the customer's send fails
+//! ([`SimError::NotQueued`]) and sending it again with the same id is the redelivery.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::events::{ChatMessage, ConnectionEvent, SlotKey};
-use super::transport::{Connection, Transport, TransportError};
+use super::transport::{Connection, Inbound, Transport, TransportError};
 
 /// One message the simulated phone sent (what a customer would receive).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +29,8 @@ pub struct SentMessage {
 #[derive(Default)]
 struct SimSlot {
     events: Option<mpsc::Sender<ConnectionEvent>>,
+    /// Where the open connection commits chat messages.
+    inbound: Option<Arc<dyn Inbound>>,
     pairing_code: Option<String>,
     /// A code to "type on the phone" and the phone it links, when pairing by phone number.
     phone_code: Option<(String, String)>,
@@ -45,6 +51,9 @@ pub enum SimError {
     NotConnected,
     #[error("{0}")]
     Invalid(String),
+    /// The gateway could not queue the message (WhatsApp would deliver it again).
+    #[error("the gateway could not take the message: {0}")]
+    NotQueued(String),
 }
 
 pub struct Simulator {
@@ -59,14 +68,6 @@ impl Simulator {
             public_url: public_url.trim_end_matches('/').to_owned(),
             slots: Mutex::default(),
         })
-    }
-
-    fn sender(&self, key: &SlotKey) -> Option<mpsc::Sender<ConnectionEvent>> {
-        self.slots
-            .lock()
-            .expect("lock")
-            .get(key)
-            .and_then(|s| s.events.clone())
     }
 
     /// Links a simulated phone to a slot that is showing a QR code. `code` (from the QR link)
@@ -123,14 +124,13 @@ impl Simulator {
         Ok(phone)
     }
 
-    async fn deliver(
-        &self,
-        key: &SlotKey,
+    /// Checks a chat and text as WhatsApp would accept them, as a message of ours.
+    fn message(
         chat: &str,
         text: &str,
         from_me: bool,
         id: Option<&str>,
-    ) -> Result<String, SimError> {
+    ) -> Result<ChatMessage, SimError> {
         if chat.is_empty() || !chat.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SimError::Invalid(
                 "the chat must be a phone number in digits, e.g. 5511999990000".into(),
@@ -141,32 +141,62 @@ impl Simulator {
                 "text must have 1 to 4096 characters".into(),
             ));
         }
-        let connected = self
-            .slots
-            .lock()
-            .expect("lock")
-            .get(key)
-            .is_some_and(|s| s.phone.is_some());
-        let events = self
-            .sender(key)
-            .filter(|_| connected)
-            .ok_or(SimError::NotConnected)?;
         let id = id
             .map(str::to_owned)
             .unwrap_or_else(|| format!("SIM{}", crate::ids::new_id("m").to_uppercase()));
-        let message = ChatMessage {
-            id: id.clone(),
+        Ok(ChatMessage {
+            id,
             chat: chat.to_owned(),
             from_me,
             text: text.to_owned(),
             timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
             is_group: false,
-        };
-        events
-            .send(ConnectionEvent::Message(message))
+        })
+    }
+
+    /// Hands a batch to the slot's open connection and waits for the gateway's commit.
+    async fn commit(&self, key: &SlotKey, batch: Vec<ChatMessage>) -> Result<(), SimError> {
+        let inbound = self
+            .slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .filter(|s| s.phone.is_some() && s.events.is_some())
+            .and_then(|s| s.inbound.clone())
+            .ok_or(SimError::NotConnected)?;
+        inbound
+            .commit(batch)
             .await
-            .map_err(|_| SimError::NotConnected)?;
+            .map_err(|e| SimError::NotQueued(e.to_string()))
+    }
+
+    async fn deliver(
+        &self,
+        key: &SlotKey,
+        chat: &str,
+        text: &str,
+        from_me: bool,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        let message = Self::message(chat, text, from_me, id)?;
+        let id = message.id.clone();
+        self.commit(key, vec![message]).await?;
         Ok(id)
+    }
+
+    /// Customers' messages arriving as one batch (as after a reconnect), `(chat, text, id)`
+    /// each: committed all together or not at all.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub async fn customer_batch(
+        &self,
+        key: &SlotKey,
+        batch: &[(&str, &str, &str)],
+    ) -> Result<(), SimError> {
+        let batch = batch
+            .iter()
+            .map(|(chat, text, id)| Self::message(chat, text, false, Some(id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.commit(key, batch).await
     }
 
     /// A customer writes to the slot's number. Sending the same `id` again is a redelivery.
@@ -270,6 +300,7 @@ impl Transport for SimulatorTransport {
         credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
+        inbound: Arc<dyn Inbound>,
     ) -> Result<Box<dyn Connection>, TransportError> {
         let phone = credentials
             .and_then(|c| String::from_utf8(c).ok())
@@ -279,6 +310,7 @@ impl Transport for SimulatorTransport {
             let mut slots = self.0.slots.lock().expect("lock");
             let slot = slots.entry(key.clone()).or_default();
             slot.events = Some(events.clone());
+            slot.inbound = Some(inbound);
             slot.phone = phone.clone();
             match phone {
                 Some(phone) => {
@@ -356,6 +388,7 @@ impl Connection for SimConnection {
         if let Some(slot) = slots.get_mut(&self.key) {
             slot.phone = None;
             slot.events = None;
+            slot.inbound = None;
             slot.pairing_code = None;
         }
         Ok(())
@@ -364,6 +397,7 @@ impl Connection for SimConnection {
     async fn close(&self) {
         if let Some(slot) = self.sim.slots.lock().expect("lock").get_mut(&self.key) {
             slot.events = None;
+            slot.inbound = None;
         }
     }
 }

@@ -1,11 +1,32 @@
 //! The transport port: how the gateway opens a WhatsApp connection for a slot. Adapters:
 //! `simulator` (local, default) and the WhatsApp Web client. A connection reports
-//! everything through [`ConnectionEvent`]s on the channel it is given.
+//! everything through [`ConnectionEvent`]s on the channel it is given, except the chat
+//! messages it can hold back from acknowledging: those it hands to the [`Inbound`] it is
+//! given, and acknowledges (tells WhatsApp to drop) only once that commit succeeded — so a
+//! gateway killed between receipt and the inbound queue loses nothing: WhatsApp delivers
+//! the unacknowledged messages again on the next connect.
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::events::{ConnectionEvent, SlotKey};
+use super::events::{ChatMessage, ConnectionEvent, SlotKey};
+
+/// Why a batch of chat messages could not be committed: the transport must not acknowledge
+/// it, so that WhatsApp delivers it again.
+#[derive(Debug, thiserror::Error)]
+#[error("chat messages not queued: {0}")]
+pub struct InboundError(pub String);
+
+/// Where a connection commits the chat messages it receives (the gateway's side of the
+/// at-least-once handover: they go to the inbound queue).
+#[async_trait]
+pub trait Inbound: Send + Sync {
+    /// Commits a batch, all or nothing as far as the transport can tell: `Ok` once every
+    /// message is queued (or rightly dropped: groups, echoes of our own replies, one already
+    /// queued); `Err` and the transport acknowledges none of them. Idempotent: committing a
+    /// batch again (a redelivery, a retry after a partial failure) queues no message twice.
+    async fn commit(&self, batch: Vec<ChatMessage>) -> Result<(), InboundError>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -34,13 +55,16 @@ pub trait Transport: Send + Sync + 'static {
     /// Opens a connection for `slot`: with `credentials` from an earlier pairing it
     /// reconnects silently, without them it starts pairing (QR events, and with
     /// `pair_phone` also a pairing code to type on that phone). Events go to `events` until
-    /// the connection is closed.
+    /// the connection is closed; chat messages are committed to `inbound` before they are
+    /// acknowledged (a transport that can't hold back acknowledgements sends them as
+    /// [`ConnectionEvent::Message`] instead).
     async fn open(
         &self,
         slot: &SlotKey,
         credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
+        inbound: std::sync::Arc<dyn Inbound>,
     ) -> Result<Box<dyn Connection>, TransportError>;
 }
 

@@ -128,7 +128,7 @@ impl Gateway {
         }
         let (stop, stop_rx) = watch::channel(Stop::Run);
         let connection = Arc::new(tokio::sync::RwLock::new(None));
-        let handle = tokio::spawn(self.clone().supervise(
+        let handle = tokio::spawn(self.clone().run_slot(
             key.clone(),
             stop_rx,
             connection.clone(),

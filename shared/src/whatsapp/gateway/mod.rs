@@ -13,11 +13,20 @@
 //! with a typing pause proportional to its length and at a paced rate per number. On
 //! shutdown no new replies are taken and the ones in flight finish before connections close.
 //!
+//! A panic in one slot's work stops that slot only (the gateway and `platefull dev` build
+//! with unwinding, [`crate::panics`]): a slot's task runs under a supervisor that logs the
+//! panic, records it on the slot (`lastError`) and starts the slot again with backoff; a
+//! panic while delivering a slot's reply restarts that slot's connection the same way; a
+//! panic while committing its chat messages refuses the batch (WhatsApp delivers it again).
+//!
 //! One file per job: [`commands`] (the command loop: start, logout), [`supervise`] (one
-//! slot's connection: connect, follow events, reconnect), [`replies`] (reply delivery),
-//! [`leases`] (renewal, takeover, release), [`recent_ids`] (the echo and redelivery filters).
+//! slot's connection: connect, follow events, reconnect; its panic supervisor),
+//! [`inbound`] (chat messages to the inbound queue, acknowledged only once queued),
+//! [`replies`] (reply delivery), [`leases`] (renewal, takeover, release), [`recent_ids`]
+//! (the echo and redelivery filters).
 
 mod commands;
+pub(crate) mod inbound;
 mod leases;
 mod recent_ids;
 mod replies;
@@ -36,7 +45,7 @@ use crate::bot::reply::{Pacer, Pacing};
 use crate::crypto::SecretBox;
 use crate::queue::Queue;
 use crate::store::Store;
-use recent_ids::RecentIds;
+use inbound::InboundGate;
 
 #[derive(Clone)]
 pub struct GatewayConfig {
@@ -89,6 +98,9 @@ enum Stop {
     Logout,
     /// The phone unlinked us; already recorded on the slot.
     Unlinked,
+    /// Close the connection and open it again after the reconnect backoff (work done for
+    /// the slot outside its task panicked; recorded on the slot).
+    Restart,
 }
 
 /// Where a slot task publishes its open connection (none while it connects or waits).
@@ -105,15 +117,12 @@ pub struct Gateway {
     secrets: Arc<SecretBox>,
     transport: Arc<dyn Transport>,
     commands: Arc<dyn Queue>,
-    inbound: Option<Arc<dyn Queue>>,
     outbound: Option<Arc<dyn Queue>>,
     config: GatewayConfig,
     slots: Mutex<HashMap<SlotKey, SlotTask>>,
     pacer: Pacer,
-    /// Ids of the messages this task sent, so their echoes aren't taken for the owner's.
-    sent: Mutex<RecentIds>,
-    /// Ids of the chat messages this task queued for the bot, so redeliveries aren't.
-    forwarded: Mutex<RecentIds>,
+    /// The inbound queue and the echo and redelivery filters, shared by every slot.
+    gate: Arc<InboundGate>,
 }
 
 impl Gateway {
@@ -129,13 +138,11 @@ impl Gateway {
             secrets,
             transport,
             commands: queues.commands,
-            inbound: queues.inbound,
             outbound: queues.outbound,
             pacer: Pacer::new(config.pacing),
             config,
             slots: Mutex::default(),
-            sent: Mutex::default(),
-            forwarded: Mutex::default(),
+            gate: InboundGate::new(queues.inbound),
         })
     }
 
@@ -157,6 +164,9 @@ impl Gateway {
     /// shutdown every connection is closed (links kept) and every lease released.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         tracing::info!(task = %self.config.task_id, transport = self.transport.kind(), "gateway started");
+        if !crate::panics::UNWINDS {
+            tracing::error!("built with panic = \"abort\": a panic in one slot stops every slot; build the gateway with `--profile server`");
+        }
         if self.config.sole_gateway {
             self.resume_last_run().await;
         }

@@ -3,7 +3,8 @@
 //! concurrently. Each reply is checked and marked in the store in one conditional write
 //! right before it goes out (not delivered yet, the owner hasn't taken the chat over), then
 //! sent chunk by chunk with a typing pause proportional to its length, at a paced rate per
-//! number. A reply for a slot this task doesn't hold goes back to the queue for the task that
+//! number. A panic while delivering restarts the slot's connection (recorded on the slot);
+//! the reply, past its delivery mark, is not sent again. A reply for a slot this task doesn't hold goes back to the queue for the task that
 //! does (or, if none, to the dead letters).
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::Gateway;
 use crate::bot::chat::{self, ChatRef};
 use crate::ids::now_ms;
 use crate::jobs::{Line, OutboundReply};
-use crate::queue::consumer::{Concurrency, Consumer, Outcome, RetryAfter};
+use crate::queue::consumer::{Concurrency, Consumer, Outcome, RetryAfter, PANIC_RETRY};
 
 impl Gateway {
     /// Takes replies from the outbound queue until shutdown, then waits for the ones in
@@ -30,7 +31,21 @@ impl Gateway {
         let consumer = Consumer::new(outbound, "outbound", "reply", concurrency);
         let handle = move |reply: OutboundReply| {
             let gateway = self.clone();
-            async move { gateway.deliver(&reply).await }
+            async move {
+                let key = SlotKey {
+                    store_id: reply.store_id.clone(),
+                    slot: reply.slot,
+                };
+                let sender = gateway.clone();
+                match crate::panics::caught(async move { sender.deliver(&reply).await }).await {
+                    Ok(outcome) => outcome,
+                    // Past its delivery mark, the reply is not sent again (as after a crash).
+                    Err(panic) => {
+                        gateway.slot_panicked(&key, "sending a reply", &panic).await;
+                        Err(PANIC_RETRY)
+                    }
+                }
+            }
         };
         consumer.run(handle, shutdown).await;
     }
@@ -48,7 +63,7 @@ impl Gateway {
             .ok_or(TransportError::NotConnected)?
             .send_text(to, text)
             .await?;
-        self.sent.lock().expect("lock").insert(id.clone());
+        self.gate.sent.lock().expect("lock").insert(id.clone());
         Ok(id)
     }
 

@@ -4,22 +4,27 @@
 //! messages to the inbound queue, and reconnects after a drop with capped exponential
 //! backoff and jitter, waiting out temporary bans. It ends when stopped (shutdown, lease
 //! lost, logout), when the phone unlinks us, or when the slot is deleted.
+//!
+//! The task runs under [`Gateway::run_slot`], its panic supervisor: a panic anywhere in it
+//! (a bug, a malformed frame) is logged and recorded on the slot, whatever connection it
+//! had open is closed, and after a backoff (growing with panics in a row) the slot starts
+//! again with its stored credentials. The other slots never notice.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::super::events::{ChatMessage, ConnectionEvent, DisconnectReason, SlotKey};
+use super::super::events::{ConnectionEvent, DisconnectReason, SlotKey};
 use super::super::qr;
 use super::super::slots;
-use super::super::transport::Connection;
+use super::super::transport::{Connection, Inbound};
+use super::inbound::SlotInbound;
 use super::{ConnectionSlot, Gateway, Stop};
 use crate::backoff::Backoff;
 use crate::domain::slot::SlotStatus;
-use crate::jobs::{BotJob, Line};
-use crate::queue::Queue;
+use crate::panics::{caught, Panicked};
 use crate::store::{Store, StoreError};
 
 /// The outcome of trying to open a slot's connection.
@@ -42,16 +47,100 @@ enum Next {
 }
 
 impl Gateway {
-    /// One slot's life: connect, follow events, reconnect with backoff, until stopped,
-    /// logged out, or the slot is deleted.
-    pub(super) async fn supervise(
+    /// A slot's task: [`Self::supervise`] under a panic supervisor. A panic is logged and
+    /// recorded on the slot, the connection it left is closed, and the slot starts again
+    /// after a backoff (growing with panics in a row; a run that lasted longer than the
+    /// backoff cap starts the count again). Stopped meanwhile, it ends as `supervise` would.
+    pub(super) async fn run_slot(
         self: Arc<Self>,
         key: SlotKey,
         mut stop: watch::Receiver<Stop>,
         connection_slot: ConnectionSlot,
         pair_phone: Option<String>,
     ) {
-        let backoff = Backoff::new(self.config.backoff_base, self.config.backoff_cap);
+        let backoff = self.reconnect_backoff();
+        let mut panics = 0u32;
+        loop {
+            let started = Instant::now();
+            let run = self.clone().supervise(
+                key.clone(),
+                stop.clone(),
+                connection_slot.clone(),
+                pair_phone.clone(),
+            );
+            let Err(panic) = caught(run).await else {
+                return;
+            };
+            if started.elapsed() > self.config.backoff_cap {
+                panics = 0;
+            }
+            panics += 1;
+            tracing::error!(slot = %key, error = %panic, panics, "the slot's task panicked; restarting the slot");
+            let left_open = connection_slot.write().await.take();
+            if let Some(connection) = left_open {
+                let _ = caught(async move { connection.close().await }).await;
+            }
+            self.record_panic(&key, "the connection's task", &panic)
+                .await;
+            // A stop the task got before it panicked holds; a restart it was asked for is
+            // this restart (marked seen, so it doesn't cut the wait short).
+            let current = *stop.borrow_and_update();
+            let next = match current {
+                Stop::Close | Stop::Logout => current,
+                _ => self.wait(&mut stop, backoff.delay(panics)).await,
+            };
+            if next != Stop::Run {
+                if next == Stop::Logout {
+                    self.forget_link(&key).await;
+                    self.finish(&key).await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// The pace of a slot's reconnects and restarts.
+    fn reconnect_backoff(&self) -> Backoff {
+        Backoff::new(self.config.backoff_base, self.config.backoff_cap)
+    }
+
+    /// Work done for a slot outside its task (delivering a reply) panicked: recorded on
+    /// the slot, and its connection restarted after the reconnect backoff.
+    pub(super) async fn slot_panicked(&self, key: &SlotKey, during: &str, panic: &Panicked) {
+        tracing::error!(slot = %key, error = %panic, "{during} panicked; restarting the slot's connection");
+        self.record_panic(key, during, panic).await;
+        if let Some(task) = self.slots.lock().expect("lock").get(key) {
+            let _ = task.stop.send(Stop::Restart);
+        }
+    }
+
+    /// Shows a panic on the slot: connecting again, not active, and why.
+    async fn record_panic(&self, key: &SlotKey, during: &str, panic: &Panicked) {
+        let why = format!("{during} {panic}; reconnecting");
+        if let Err(err) = record_drop(self.store.as_ref(), key, SlotStatus::Connecting, &why).await
+        {
+            tracing::warn!(slot = %key, error = %err, "could not record a panic on the slot");
+        }
+    }
+
+    /// A slot this task stops running for good: its lease released, the connection's
+    /// status refreshed.
+    async fn finish(&self, key: &SlotKey) {
+        let store = self.store.as_ref();
+        let _ = slots::release_lease(store, key, &self.config.task_id, false).await;
+        let _ = slots::refresh_connection_status(store, key).await;
+    }
+
+    /// One slot's life: connect, follow events, reconnect with backoff, until stopped,
+    /// logged out, or the slot is deleted.
+    async fn supervise(
+        self: Arc<Self>,
+        key: SlotKey,
+        mut stop: watch::Receiver<Stop>,
+        connection_slot: ConnectionSlot,
+        pair_phone: Option<String>,
+    ) {
+        let backoff = self.reconnect_backoff();
         let mut attempt = 0u32;
         loop {
             let (connection, mut events) = match self.open(&key, pair_phone.as_deref()).await {
@@ -82,9 +171,7 @@ impl Gateway {
                 Next::Leave => return,
             }
         }
-        let store = self.store.as_ref();
-        let _ = slots::release_lease(store, &key, &self.config.task_id, false).await;
-        let _ = slots::refresh_connection_status(store, &key).await;
+        self.finish(&key).await;
     }
 
     /// Marks the slot connecting and opens the transport, with the stored credentials if
@@ -104,7 +191,16 @@ impl Gateway {
             return Opened::Gone;
         }
         let (tx, events) = mpsc::channel(64);
-        match self.transport.open(key, credentials, pair_phone, tx).await {
+        let inbound: Arc<dyn Inbound> = Arc::new(SlotInbound {
+            gate: Arc::downgrade(&self.gate),
+            store: self.store.clone(),
+            key: key.clone(),
+        });
+        match self
+            .transport
+            .open(key, credentials, pair_phone, tx, inbound)
+            .await
+        {
             Ok(connection) => Opened::Open(Arc::from(connection), events),
             Err(err) => {
                 let why = format!("could not connect: {err}");
@@ -170,8 +266,8 @@ impl Gateway {
                 self.forget_link(key).await;
                 Next::Finish
             }
-            Stop::Run => {
-                // Disconnected: back off, then reconnect.
+            Stop::Run | Stop::Restart => {
+                // Disconnected (or asked to restart): back off, then reconnect.
                 connection.close().await;
                 if self.wait(stop, retry).await == Stop::Run {
                     return Next::Reconnect;
@@ -191,10 +287,14 @@ impl Gateway {
         let _ = slots::mark_logged_out(self.store.as_ref(), key, None).await;
     }
 
-    /// Waits `delay` unless stopped first; returns the stop state.
+    /// Waits `delay` unless stopped first; returns the stop state (a restart asked for
+    /// meanwhile just ends the wait: `Run`).
     async fn wait(&self, stop: &mut watch::Receiver<Stop>, delay: Duration) -> Stop {
         tokio::select! {
-            _ = stop.changed() => *stop.borrow(),
+            _ = stop.changed() => match *stop.borrow() {
+                Stop::Restart => Stop::Run,
+                other => other,
+            },
             _ = tokio::time::sleep(delay) => Stop::Run,
         }
     }
@@ -238,7 +338,12 @@ impl Gateway {
             ConnectionEvent::Disconnected { reason } => {
                 return self.on_disconnect(key, reason, attempt).await;
             }
-            ConnectionEvent::Message(message) => self.on_message(key, message).await,
+            // A message the transport acknowledged by itself: queued best effort.
+            ConnectionEvent::Message(message) => {
+                if let Err(err) = self.gate.commit(key, vec![message]).await {
+                    tracing::error!(slot = %key, error = %err, "a chat message could not be queued; it is lost");
+                }
+            }
         }
         Ok(None)
     }
@@ -303,33 +408,6 @@ impl Gateway {
             }
         }
     }
-
-    /// A chat message: forwarded to the bot, unless it is a group's, the echo of a reply
-    /// this task sent (not the owner typing), or a redelivery of one already queued.
-    async fn on_message(&self, key: &SlotKey, message: ChatMessage) {
-        if message.is_group {
-            return;
-        }
-        if message.from_me && self.sent.lock().expect("lock").contains(&message.id) {
-            return;
-        }
-        if self.forwarded.lock().expect("lock").contains(&message.id) {
-            tracing::debug!(slot = %key, message = %message.id, "redelivered message; already queued");
-            return;
-        }
-        let Some(inbound) = &self.inbound else {
-            return;
-        };
-        let id = message.id.clone();
-        let job = BotJob::Message {
-            store_id: key.store_id.clone(),
-            line: Line::Web { slot: key.slot },
-            message,
-        };
-        if forward(key, inbound.as_ref(), &job).await {
-            self.forwarded.lock().expect("lock").insert(id);
-        }
-    }
 }
 
 /// How long a temporary ban until `until` (RFC 3339) still lasts, at most a day.
@@ -357,23 +435,4 @@ async fn record_drop(
     ];
     slots::update_slot(store, key, fields, &[]).await?;
     slots::refresh_connection_status(store, key).await
-}
-
-/// Queues a chat message for the bot, trying a few times: WhatsApp won't deliver it
-/// again once we've received it. False: it could not be queued (it is lost).
-async fn forward(key: &SlotKey, inbound: &dyn Queue, job: &BotJob) -> bool {
-    let outgoing = job.outgoing();
-    for attempt in 1..=5u32 {
-        match inbound.send(outgoing.clone()).await {
-            Ok(()) => return true,
-            Err(err) if attempt == 5 => {
-                tracing::error!(slot = %key, error = %err, "could not queue a chat message; it is lost");
-            }
-            Err(err) => {
-                tracing::warn!(slot = %key, error = %err, attempt, "could not queue a chat message; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            }
-        }
-    }
-    false
 }
