@@ -14,6 +14,7 @@
 //! like (group, deduplication id, delay) is decided by the job type's own `outgoing()`.
 
 pub mod consumer;
+pub mod durable;
 pub mod memory;
 pub mod sqs;
 
