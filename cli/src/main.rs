@@ -168,6 +168,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The simulator's outbox in the data dir (one JSON line per message sent).
+const SIMULATOR_OUTBOX: &str = "simulator-outbox.jsonl";
+
 async fn dev(
     addr: SocketAddr,
     data_dir: PathBuf,
@@ -191,7 +194,10 @@ async fn dev(
         .map_err(|e| format!("can't listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // The gateway runs in-process, with the simulator and an in-process command queue.
-    let simulator = Simulator::new(&format!("http://{bound}"));
+    // Its outbox (what simulated customers received) outlives the process, as a phone's would.
+    let simulator =
+        Simulator::with_outbox_file(&format!("http://{bound}"), &data_dir.join(SIMULATOR_OUTBOX))
+            .map_err(|e| format!("simulator outbox: {e}"))?;
     // Durable: what they held when the last run stopped (or died) carries on.
     let platefull::local::LocalQueues {
         commands,

@@ -62,7 +62,10 @@ pub fn killed_in_a_process(module: &str, test: &str, dir: &Path, body: impl FnOn
     // std's kill is SIGKILL on Unix.
     child.kill().expect("kill the child");
     let status = child.wait().expect("reap the child");
-    assert!(ready, "{name}: the child ended before it was ready ({status})");
+    assert!(
+        ready,
+        "{name}: the child ended before it was ready ({status})"
+    );
 }
 
 /// Runs the test `test` of `module` (its `module_path!()`) in a child process of this
