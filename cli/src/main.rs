@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use platefull::queue::memory::MemoryQueue;
 
 #[derive(Parser)]
 #[command(
@@ -189,6 +188,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The simulator's outbox in the data dir (one JSON line per message sent).
+const SIMULATOR_OUTBOX: &str = "simulator-outbox.jsonl";
+
 async fn dev(
     addr: SocketAddr,
     data_dir: PathBuf,
@@ -213,14 +215,18 @@ async fn dev(
         .map_err(|e| format!("can't listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // The gateway runs in-process, with the simulator and an in-process command queue.
-    let simulator = Simulator::new(&format!("http://{bound}"));
-    let queues = LocalQueues::new();
-    queues.restore(&data_dir)?;
-    let LocalQueues {
+    // Its outbox (what simulated customers received) outlives the process, as a phone's would.
+    let simulator =
+        Simulator::with_outbox_file(&format!("http://{bound}"), &data_dir.join(SIMULATOR_OUTBOX))
+            .map_err(|e| format!("simulator outbox: {e}"))?;
+    // Durable: what they held when the last run stopped (or died) carries on.
+    let platefull::local::LocalQueues {
         commands,
         inbound,
         outbound,
-    } = queues.clone();
+    } = platefull::local::LocalQueues::open(&state.store)
+        .await
+        .map_err(|e| format!("queues: {e}"))?;
     state.sessions = Some(platefull::http::SessionCommands {
         queue: commands.clone(),
         wait: Duration::from_millis(session_wait_ms),
@@ -322,66 +328,8 @@ async fn dev(
     let _ = stop.send(true);
     let _ = bot_task.await;
     let _ = gateway_task.await;
-    queues.save(&data_dir);
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The local stack's in-process queues, each of the kind of its SQS twin (see
-/// infra/template.yaml): session commands in (FIFO, per slot), the bot's queue (standard:
-/// customers' messages and its own delayed turns) and replies out (FIFO, per chat). Five
-/// failed tries send a job to its queue's dead letters, as the SQS redrive policy does.
-#[derive(Clone)]
-struct LocalQueues {
-    commands: std::sync::Arc<MemoryQueue>,
-    inbound: std::sync::Arc<MemoryQueue>,
-    outbound: std::sync::Arc<MemoryQueue>,
-}
-
-impl LocalQueues {
-    fn new() -> Self {
-        use std::sync::Arc;
-        use std::time::Duration;
-        let secs = Duration::from_secs;
-        let commands =
-            MemoryQueue::fifo(secs(30)).with_dead_letters(5, Arc::new(MemoryQueue::fifo(secs(30))));
-        let inbound = MemoryQueue::standard(secs(90))
-            .with_dead_letters(5, Arc::new(MemoryQueue::standard(secs(30))));
-        let outbound =
-            MemoryQueue::fifo(secs(60)).with_dead_letters(5, Arc::new(MemoryQueue::fifo(secs(30))));
-        Self {
-            commands: Arc::new(commands),
-            inbound: Arc::new(inbound),
-            outbound: Arc::new(outbound),
-        }
-    }
-
-    /// The queues by the names they are kept under across restarts.
-    fn named(&self) -> [(&'static str, &MemoryQueue); 3] {
-        [
-            ("commands", &self.commands),
-            ("inbound", &self.inbound),
-            ("outbound", &self.outbound),
-        ]
-    }
-
-    /// Jobs left queued at the last graceful stop (a debounced turn, a reply) carry on.
-    fn restore(&self, data_dir: &std::path::Path) -> Result<(), String> {
-        let restored = platefull::local::restore_queues(data_dir, &self.named())?;
-        if restored > 0 {
-            tracing::info!(jobs = restored, "queued jobs from the last run restored");
-        }
-        Ok(())
-    }
-
-    /// Keeps what is still queued (the workers have stopped) for the next start.
-    fn save(&self, data_dir: &std::path::Path) {
-        match platefull::local::save_queues(data_dir, &self.named()) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(jobs = n, "queued jobs kept for the next start"),
-            Err(err) => tracing::error!(error = %err, "could not keep the queued jobs"),
-        }
-    }
 }
 
 async fn simulate(url: &str, action: Simulate) -> Result<(), String> {

@@ -1,15 +1,19 @@
-//! The local stack's data dir: the embedded store, the data key for secrets at rest and the
-//! key that signs dev user tokens, created on first use with owner-only permissions. Both
+//! The local stack's data dir: the embedded store (records and the queued jobs), the data
+//! key for secrets at rest and the key that signs dev user tokens, created on first use
+//! with owner-only permissions; and the local stack's queues over that store. Both
 //! `platefull dev` and `platefull dev-token` open the same dir, so their tokens agree.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::dev::DevSigner;
 use crate::crypto::SecretBox;
 use crate::http::AppState;
-use crate::private_file::write_private_file;
+use crate::queue::memory::MemoryQueue;
+use crate::queue::QueueError;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::Store;
 
 pub const STORE_FILE: &str = "store.redb";
 pub const DATA_KEY_FILE: &str = "secret.key";
@@ -50,51 +54,48 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
     })
 }
 
-/// Where the local stack keeps its queues' messages between a graceful stop and the next
-/// start (its queues live in memory while it runs).
-pub const QUEUES_FILE: &str = "queues.json";
-
-/// Saves what is left in the local stack's queues (after its workers stopped).
-pub fn save_queues(
-    dir: &Path,
-    queues: &[(&str, &crate::queue::memory::MemoryQueue)],
-) -> std::io::Result<usize> {
-    let mut all = serde_json::Map::new();
-    let mut count = 0;
-    for (name, queue) in queues {
-        let kept = queue.take_all();
-        count += kept.len();
-        all.insert((*name).to_owned(), serde_json::to_value(kept)?);
-    }
-    let path = dir.join(QUEUES_FILE);
-    let _ = std::fs::remove_file(&path);
-    if count > 0 {
-        write_private_file(&path, serde_json::Value::Object(all).to_string().as_bytes())?;
-    }
-    Ok(count)
+/// The local stack's in-process queues, each of the kind of its SQS twin (see
+/// infra/template.yaml): session commands in (FIFO, per slot), the bot's queue (standard:
+/// customers' messages and its own delayed turns) and replies out (FIFO, per chat). Five
+/// failed tries send a job to its queue's dead letters, as the SQS redrive policy does.
+/// Every one is durable in the data dir's store (`queue/durable.rs`): a job is kept from
+/// its send until its ack, so a stack killed at any instant carries on at the next start.
+#[derive(Clone)]
+pub struct LocalQueues {
+    pub commands: Arc<MemoryQueue>,
+    pub inbound: Arc<MemoryQueue>,
+    pub outbound: Arc<MemoryQueue>,
 }
 
-/// Puts back the messages saved by [`save_queues`] (and removes the file, so they are
-/// restored once).
-pub fn restore_queues(
-    dir: &Path,
-    queues: &[(&str, &crate::queue::memory::MemoryQueue)],
-) -> Result<usize, String> {
-    let path = dir.join(QUEUES_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mut all: std::collections::HashMap<String, Vec<crate::queue::memory::Kept>> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut count = 0;
-    for (name, queue) in queues {
-        if let Some(kept) = all.remove(*name) {
-            count += kept.len();
-            queue.restore(kept);
-        }
+impl LocalQueues {
+    /// Opens the queues kept in `store`, with what they held when the last run stopped.
+    pub async fn open(store: &Arc<dyn Store>) -> Result<Self, QueueError> {
+        let secs = Duration::from_secs;
+        let open = |queue: MemoryQueue, name: &'static str| queue.durable(store.clone(), name);
+        let with_dlq =
+            |queue: MemoryQueue, dlq: MemoryQueue| queue.with_dead_letters(5, Arc::new(dlq));
+        let commands_dlq = open(MemoryQueue::fifo(secs(30)), "commands-dlq").await?;
+        let commands = open(
+            with_dlq(MemoryQueue::fifo(secs(30)), commands_dlq),
+            "commands",
+        )
+        .await?;
+        let inbound_dlq = open(MemoryQueue::standard(secs(30)), "inbound-dlq").await?;
+        let inbound = open(
+            with_dlq(MemoryQueue::standard(secs(90)), inbound_dlq),
+            "inbound",
+        )
+        .await?;
+        let outbound_dlq = open(MemoryQueue::fifo(secs(30)), "outbound-dlq").await?;
+        let outbound = open(
+            with_dlq(MemoryQueue::fifo(secs(60)), outbound_dlq),
+            "outbound",
+        )
+        .await?;
+        Ok(Self {
+            commands: Arc::new(commands),
+            inbound: Arc::new(inbound),
+            outbound: Arc::new(outbound),
+        })
     }
-    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(count)
 }

@@ -3,7 +3,9 @@
 //! - pipeline overhead without the LLM (a zero-latency model), debounce off: from a
 //!   customer message's receipt to its reply handed to the outbound queue, and the storage
 //!   round trips it costs;
-//! - sustained throughput through the in-process worker with nothing lost.
+//! - sustained throughput through the in-process worker with nothing lost, over the
+//!   durable queues `platefull dev` runs (every send, receive and ack committed to the
+//!   embedded store) and, for comparison, over queues in memory only.
 //!
 //! Run: `cargo bench -p platefull-tests --bench bot`.
 
@@ -147,35 +149,62 @@ async fn main() {
         (after.1 - before.1) as f64 / n as f64
     );
 
-    // 3. Sustained throughput through the in-process worker, nothing lost.
-    let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
-    let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
-    let bot = Arc::new(Bot {
-        store: inner.clone(),
-        backoff: Duration::from_millis(50),
-        ..app.bot(Arc::new(InstantModel), inbound.clone(), outbound.clone())
-    });
+    // 3. Sustained throughput through the in-process worker, nothing lost: over durable
+    // queues in the same store (as `platefull dev`), then over queues in memory only.
     seed_store(inner.as_ref(), "st_load").await;
-    let total = 10_000;
-    for i in 0..total {
-        let job = job("st_load", i % 500, i);
-        inbound.send(Outgoing::new(job.to_json())).await.unwrap();
+    for durable in [true, false] {
+        let (inbound, outbound) = if durable {
+            let inbound = MemoryQueue::standard(Duration::from_secs(30))
+                .durable(inner.clone(), "bench-inbound")
+                .await
+                .unwrap();
+            let outbound = MemoryQueue::fifo(Duration::from_secs(30))
+                .durable(inner.clone(), "bench-outbound")
+                .await
+                .unwrap();
+            (Arc::new(inbound), Arc::new(outbound))
+        } else {
+            (
+                Arc::new(MemoryQueue::standard(Duration::from_secs(30))),
+                Arc::new(MemoryQueue::fifo(Duration::from_secs(30))),
+            )
+        };
+        let bot = Arc::new(Bot {
+            store: inner.clone(),
+            backoff: Duration::from_millis(50),
+            ..app.bot(Arc::new(InstantModel), inbound.clone(), outbound.clone())
+        });
+        let total = 10_000;
+        // Each round its own 500 chats (message ids name the chat): nothing seen before.
+        let first_chat = if durable { 0 } else { 500 };
+        // Queued 100 at a time (a durable send waits for its commit; concurrent ones share it).
+        for chunk in (0..total).collect::<Vec<_>>().chunks(100) {
+            let mut sends = tokio::task::JoinSet::new();
+            for &i in chunk {
+                let (inbound, job) = (inbound.clone(), job("st_load", first_chat + i % 500, i));
+                sends.spawn(async move { inbound.send(Outgoing::new(job.to_json())).await });
+            }
+            while let Some(sent) = sends.join_next().await {
+                sent.unwrap().unwrap();
+            }
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let started = Instant::now();
+        let task = tokio::spawn(worker::run_local(bot, stopped));
+        while outbound.len() < total && started.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = started.elapsed();
+        let _ = stop.send(true);
+        let _ = task.await;
+        assert_eq!(outbound.len(), total, "every message answered");
+        println!(
+            "sustained ({} queues): {total} messages from 500 chats answered in {:.2} s = {:.0} messages/s, {} lost",
+            if durable { "durable" } else { "in-memory" },
+            elapsed.as_secs_f64(),
+            total as f64 / elapsed.as_secs_f64(),
+            total - outbound.len()
+        );
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let started = Instant::now();
-    let task = tokio::spawn(worker::run_local(bot, stopped));
-    while outbound.len() < total && started.elapsed() < Duration::from_secs(120) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = started.elapsed();
-    let _ = stop.send(true);
-    let _ = task.await;
-    assert_eq!(outbound.len(), total, "every message answered");
-    println!(
-        "sustained: {total} messages from 500 chats answered in {:.2} s = {:.0} messages/s, {} lost",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64(),
-        total - outbound.len()
-    );
     let _ = json!({});
 }

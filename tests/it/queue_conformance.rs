@@ -1,7 +1,12 @@
 //! One conformance suite for the queue port, against the in-process queue and against SQS
 //! (the real AWS SDK on moto), each as a standard and as a FIFO queue: at-least-once
 //! delivery, visibility timeout, retry, dead letters; on FIFO queues groups in order and
-//! deduplication, on standard queues neither; delays taken by standard queues only.
+//! deduplication, on standard queues neither; delays taken by standard queues only. The
+//! in-process queue runs every case twice: in memory, and durable in an embedded store.
+//!
+//! Crash tests (`crash::`) for the durable queue: a child process sends, receives, acks
+//! and retries, and is killed with SIGKILL; the test reopens the store the dead process
+//! left and finds every message that wasn't acked, with its receive count and its delay.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +16,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::sqs::SqsQueue;
 use platefull::queue::{Outgoing, Queue, QueueError};
+use platefull::store::embedded::EmbeddedStore;
+use platefull::store::Store;
 
 const VISIBILITY: Duration = Duration::from_secs(1);
 const MAX_RECEIVES: u32 = 2;
@@ -20,6 +27,8 @@ struct Pair {
     queue: Arc<dyn Queue>,
     dead: Arc<dyn Queue>,
     fifo: bool,
+    /// The durable queue's store dir.
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn memory(fifo: bool) -> Pair {
@@ -30,7 +39,56 @@ fn memory(fifo: bool) -> Pair {
     };
     let dead = Arc::new(new(VISIBILITY));
     let queue = Arc::new(new(VISIBILITY).with_dead_letters(MAX_RECEIVES, dead.clone()));
-    Pair { queue, dead, fifo }
+    Pair {
+        queue,
+        dead,
+        fifo,
+        _dir: None,
+    }
+}
+
+fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    std::fs::create_dir_all(dir).expect("store dir");
+    Arc::new(EmbeddedStore::open(&dir.join("store.redb")).expect("embedded store"))
+}
+
+/// A durable queue `q` (dead letters `q-dlq`) in `store`, received `max_receives` times
+/// before its dead letters.
+async fn open_durable(
+    store: &Arc<dyn Store>,
+    fifo: bool,
+    visibility: Duration,
+    max_receives: u32,
+) -> (Arc<MemoryQueue>, Arc<MemoryQueue>) {
+    let new = if fifo {
+        MemoryQueue::fifo
+    } else {
+        MemoryQueue::standard
+    };
+    let dead = Arc::new(
+        new(visibility)
+            .durable(store.clone(), "q-dlq")
+            .await
+            .expect("open the dead letters"),
+    );
+    let queue = new(visibility)
+        .with_dead_letters(max_receives, dead.clone())
+        .durable(store.clone(), "q")
+        .await
+        .expect("open the queue");
+    (Arc::new(queue), dead)
+}
+
+async fn durable(fifo: bool) -> Pair {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let (queue, dead) = open_durable(&store, fifo, VISIBILITY, MAX_RECEIVES).await;
+    Pair {
+        queue,
+        dead,
+        fifo,
+        _dir: Some(dir),
+    }
 }
 
 async fn sqs(fifo: bool) -> Pair {
@@ -80,6 +138,7 @@ async fn sqs(fifo: bool) -> Pair {
         queue: Arc::new(SqsQueue::new(client.clone(), url)),
         dead: Arc::new(SqsQueue::new(client, dlq_url)),
         fifo,
+        _dir: None,
     }
 }
 
@@ -260,6 +319,12 @@ macro_rules! for_each_queue {
         mod memory_fifo {
             $(#[tokio::test] async fn $name() { super::$name(super::memory(true)).await })*
         }
+        mod durable_standard {
+            $(#[tokio::test] async fn $name() { super::$name(super::durable(false).await).await })*
+        }
+        mod durable_fifo {
+            $(#[tokio::test] async fn $name() { super::$name(super::durable(true).await).await })*
+        }
         mod sqs_standard {
             $(#[tokio::test] async fn $name() { super::$name(super::sqs(false).await).await })*
         }
@@ -278,3 +343,180 @@ for_each_queue!(
     delayed_messages_wait_their_delay,
     fifo_messages_need_a_group,
 );
+
+/// Crash tests for the durable queue: the first half runs in a child process killed with
+/// SIGKILL once its calls have returned; the second half reopens what it left.
+mod crash {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use platefull::queue::{Outgoing, Queue};
+    use platefull_tests::process::killed_in_a_process;
+
+    use super::{open_durable, open_store};
+
+    /// Longer than any test: a message comes back after the crash because its process died,
+    /// not because its visibility ran out.
+    const LONG: Duration = Duration::from_secs(600);
+    const WAIT: Duration = Duration::from_millis(300);
+
+    fn run<T>(work: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    }
+
+    fn bodies(batch: &[platefull::queue::Received]) -> Vec<(String, u32)> {
+        let mut got: Vec<_> = batch
+            .iter()
+            .map(|m| (m.body.clone(), m.receive_count))
+            .collect();
+        got.sort();
+        got
+    }
+
+    #[test]
+    fn a_kill_between_send_and_receive_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        killed_in_a_process(
+            module_path!(),
+            "a_kill_between_send_and_receive_loses_nothing",
+            dir.path(),
+            |dir: &Path| {
+                run(async {
+                    let store = open_store(dir);
+                    let (standard, _) = open_durable(&store, false, LONG, 5).await;
+                    standard.send(Outgoing::new("s1")).await.unwrap();
+                    standard.send(Outgoing::new("s2")).await.unwrap();
+                    let fifo_store = open_store(&dir.join("fifo"));
+                    let (fifo, _) = open_durable(&fifo_store, true, LONG, 5).await;
+                    for body in ["f1", "f2"] {
+                        fifo.send(Outgoing::new(body).in_group("g", body))
+                            .await
+                            .unwrap();
+                    }
+                })
+            },
+        );
+        run(async {
+            let store = open_store(dir.path());
+            let (standard, _) = open_durable(&store, false, LONG, 5).await;
+            let got = standard.receive(10, WAIT).await.unwrap();
+            assert_eq!(bodies(&got), [("s1".into(), 1), ("s2".into(), 1)]);
+            let store = open_store(&dir.path().join("fifo"));
+            let (fifo, _) = open_durable(&store, true, LONG, 5).await;
+            let mut order = Vec::new();
+            for _ in 0..2 {
+                let got = fifo.receive(10, WAIT).await.unwrap();
+                assert_eq!(got.len(), 1, "one of the group in flight");
+                order.push(got[0].body.clone());
+                fifo.ack(&got[0].receipt).await.unwrap();
+            }
+            assert_eq!(order, ["f1", "f2"], "the group's order kept");
+            // The deduplication ids outlived the process too.
+            fifo.send(Outgoing::new("f1").in_group("g", "f1"))
+                .await
+                .unwrap();
+            assert!(fifo.receive(10, WAIT).await.unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_kill_between_receive_and_ack_redelivers_with_the_receive_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        killed_in_a_process(
+            module_path!(),
+            "a_kill_between_receive_and_ack_redelivers_with_the_receive_counts",
+            dir.path(),
+            |dir: &Path| {
+                run(async {
+                    let store = open_store(dir);
+                    let (queue, _) = open_durable(&store, false, LONG, 3).await;
+                    for body in ["a", "b", "done"] {
+                        queue.send(Outgoing::new(body)).await.unwrap();
+                    }
+                    let got = queue.receive(10, WAIT).await.unwrap();
+                    assert_eq!(got.len(), 3);
+                    for m in &got {
+                        match m.body.as_str() {
+                            "done" => queue.ack(&m.receipt).await.unwrap(),
+                            "b" => queue.retry(&m.receipt, Duration::ZERO).await.unwrap(),
+                            _ => {}
+                        }
+                    }
+                    let again = queue.receive(10, WAIT).await.unwrap();
+                    assert_eq!(bodies(&again), [("b".into(), 2)]);
+                })
+            },
+        );
+        run(async {
+            let store = open_store(dir.path());
+            let (queue, dead) = open_durable(&store, false, LONG, 3).await;
+            let started = Instant::now();
+            let got = queue.receive(10, WAIT).await.unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "in flight at the kill: visible at once"
+            );
+            assert_eq!(
+                bodies(&got),
+                [("a".into(), 2), ("b".into(), 3)],
+                "not the acked one; receive counts kept"
+            );
+            // b has been received 3 times: retried once more, it goes to the dead letters.
+            let b = got.iter().find(|m| m.body == "b").unwrap();
+            queue.retry(&b.receipt, Duration::ZERO).await.unwrap();
+            assert!(queue.receive(10, WAIT).await.unwrap().is_empty());
+            let dead = dead.receive(10, WAIT).await.unwrap();
+            assert_eq!(bodies(&dead), [("b".into(), 1)]);
+        });
+    }
+
+    #[test]
+    fn a_kill_during_a_delay_keeps_the_delay() {
+        const DELAY: Duration = Duration::from_secs(3);
+        let dir = tempfile::tempdir().unwrap();
+        let before_send = std::time::SystemTime::now();
+        killed_in_a_process(
+            module_path!(),
+            "a_kill_during_a_delay_keeps_the_delay",
+            dir.path(),
+            |dir: &Path| {
+                run(async {
+                    let store = open_store(dir);
+                    let (queue, _) = open_durable(&store, false, LONG, 5).await;
+                    queue
+                        .send(Outgoing::new("later").delayed(DELAY))
+                        .await
+                        .unwrap();
+                    queue.send(Outgoing::new("retried")).await.unwrap();
+                    let got = queue.receive(10, WAIT).await.unwrap();
+                    assert_eq!(bodies(&got), [("retried".into(), 1)]);
+                    queue.retry(&got[0].receipt, DELAY).await.unwrap();
+                })
+            },
+        );
+        run(async {
+            let store = open_store(dir.path());
+            let (queue, _) = open_durable(&store, false, LONG, 5).await;
+            let mut got = Vec::new();
+            while got.len() < 2 && before_send.elapsed().unwrap() < Duration::from_secs(10) {
+                let batch = queue.receive(10, WAIT).await.unwrap();
+                if !batch.is_empty() {
+                    assert!(
+                        before_send.elapsed().unwrap() >= DELAY,
+                        "delivered before its delay: {batch:?}"
+                    );
+                }
+                got.extend(batch);
+            }
+            assert_eq!(
+                bodies(&got),
+                [("later".into(), 1), ("retried".into(), 2)],
+                "both delivered once their delay was over"
+            );
+        });
+    }
+}

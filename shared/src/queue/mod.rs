@@ -14,6 +14,7 @@
 //! like (group, deduplication id, delay) is decided by the job type's own `outgoing()`.
 
 pub mod consumer;
+pub mod durable;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod faulty;
 pub mod memory;

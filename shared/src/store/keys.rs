@@ -53,6 +53,8 @@ pub const KINDS: &[Kind] = &[
     ),
     kind("Cloud API number", "STORE#<storeId>", "CLOUD"),
     kind("Cloud API route", "CLOUDNUM#<phoneNumberId>", "ROUTE"),
+    kind("queued message", "QUEUE#<queue>", "M#<seq>"),
+    kind("queue dedup id", "QUEUE#<queue>", "D#<group>#<dedupId>"),
     kind("device", WA_PK, "device"),
     kind("identity", WA_PK, "identity#<address>"),
     kind("session", WA_PK, "session#<address>"),
@@ -159,6 +161,26 @@ pub fn day_sk(day: &str) -> String {
 pub const LEASES_PK: &str = "LEASES";
 pub fn lease_sk(store_id: &str, slot: u8) -> String {
     format!("{store_id}#{slot}")
+}
+
+// --- The local stack's durable queues (queue/durable.rs) ---
+
+/// The partition of one in-process queue's messages and FIFO deduplication ids.
+pub fn queue_pk(queue: &str) -> String {
+    format!("QUEUE#{queue}")
+}
+pub const QUEUED_PREFIX: &str = "M#";
+/// A queued message; the zero-padded sequence keeps a partition query in send order.
+pub fn queued_sk(seq: u64) -> String {
+    format!("M#{seq:020}")
+}
+pub fn queued_seq(sk: &str) -> Option<u64> {
+    sk.strip_prefix(QUEUED_PREFIX)?.parse().ok()
+}
+pub const DEDUP_PREFIX: &str = "D#";
+/// A FIFO deduplication id seen within the window (the group escaped: `#` separates).
+pub fn dedup_sk(group: &str, dedup_id: &str) -> String {
+    format!("D#{}#{dedup_id}", wa::esc(group))
 }
 
 // --- WhatsApp Web device records (whatsapp/wa_store/) ---
@@ -400,6 +422,12 @@ mod tests {
             ),
             ("Cloud API number", store_pk(st), CLOUD_SK.into()),
             ("Cloud API route", cloud_route_pk("1065"), ROUTE_SK.into()),
+            ("queued message", queue_pk("inbound"), queued_sk(42)),
+            (
+                "queue dedup id",
+                queue_pk("outbound"),
+                dedup_sk("st_1#w1#55", "d1"),
+            ),
             wa("device", wa::DEVICE.into()),
             wa("identity", wa::identity(a)),
             wa("session", wa::session(a)),

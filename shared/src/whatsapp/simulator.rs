@@ -6,6 +6,11 @@
 //! Like WhatsApp Web, a message counts as delivered only once the gateway committed it to
 //! the inbound queue ([`Inbound`]): when that fails, the customer's send fails
 //! ([`SimError::NotQueued`]) and sending it again with the same id is the redelivery.
+//!
+//! The local stack keeps the outbox in a file of the data dir as well (one JSON line per
+//! message, written before the send returns), so what the simulated customers received
+//! outlives the stack even when it is `kill -9`ed, like a real phone's chats; the file is
+//! not fsynced (the kernel keeps it across a process kill, not across a power cut).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -59,6 +64,19 @@ pub enum SimError {
 pub struct Simulator {
     public_url: String,
     slots: Mutex<HashMap<SlotKey, SimSlot>>,
+    /// Where every sent message is appended (the local stack's data dir), if anywhere.
+    outbox_file: Option<Mutex<std::fs::File>>,
+}
+
+/// One line of the outbox file.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutboxLine {
+    store_id: String,
+    slot: u8,
+    to: String,
+    text: String,
+    sent_at: String,
 }
 
 impl Simulator {
@@ -67,7 +85,55 @@ impl Simulator {
         Arc::new(Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
             slots: Mutex::default(),
+            outbox_file: None,
         })
+    }
+
+    /// A simulator whose outbox is also appended to `path`, starting with what the file
+    /// already holds (what earlier runs sent).
+    pub fn with_outbox_file(
+        public_url: &str,
+        path: &std::path::Path,
+    ) -> std::io::Result<Arc<Self>> {
+        let mut slots: HashMap<SlotKey, SimSlot> = HashMap::new();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                // A line cut short by a kill is skipped.
+                for line in text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<OutboxLine>(l).ok())
+                {
+                    let key = SlotKey {
+                        store_id: line.store_id,
+                        slot: line.slot,
+                    };
+                    slots.entry(key).or_default().outbox.push(SentMessage {
+                        to: line.to,
+                        text: line.text,
+                        sent_at: line.sent_at,
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Arc::new(Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            slots: Mutex::new(slots),
+            outbox_file: Some(Mutex::new(file)),
+        }))
+    }
+
+    fn sender(&self, key: &SlotKey) -> Option<mpsc::Sender<ConnectionEvent>> {
+        self.slots
+            .lock()
+            .expect("lock")
+            .get(key)
+            .and_then(|s| s.events.clone())
     }
 
     /// Links a simulated phone to a slot that is showing a QR code. `code` (from the QR link)
@@ -375,11 +441,29 @@ impl Connection for SimConnection {
             .get_mut(&self.key)
             .filter(|s| s.phone.is_some() && s.events.is_some())
             .ok_or(TransportError::NotConnected)?;
-        slot.outbox.push(SentMessage {
+        let sent = SentMessage {
             to: to.to_owned(),
             text: text.to_owned(),
             sent_at: crate::ids::now_rfc3339(),
-        });
+        };
+        if let Some(file) = &self.sim.outbox_file {
+            use std::io::Write;
+            let line = OutboxLine {
+                store_id: self.key.store_id.clone(),
+                slot: self.key.slot,
+                to: sent.to.clone(),
+                text: sent.text.clone(),
+                sent_at: sent.sent_at.clone(),
+            };
+            let mut bytes =
+                serde_json::to_vec(&line).map_err(|e| TransportError::Failed(e.to_string()))?;
+            bytes.push(b'\n');
+            file.lock()
+                .expect("lock")
+                .write_all(&bytes)
+                .map_err(|e| TransportError::Failed(e.to_string()))?;
+        }
+        slot.outbox.push(sent);
         Ok(format!("SIMOUT{}", crate::ids::new_id("m").to_uppercase()))
     }
 
