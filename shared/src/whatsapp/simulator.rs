@@ -128,14 +128,6 @@ impl Simulator {
         }))
     }
 
-    fn sender(&self, key: &SlotKey) -> Option<mpsc::Sender<ConnectionEvent>> {
-        self.slots
-            .lock()
-            .expect("lock")
-            .get(key)
-            .and_then(|s| s.events.clone())
-    }
-
     /// Links a simulated phone to a slot that is showing a QR code. `code` (from the QR link)
     /// is checked when given. Returns the phone number.
     pub async fn pair(
