@@ -873,7 +873,7 @@ fn the_gateway_builds_with_unwinding() {
     assert!(profile("release").contains("panic = \"abort\""));
     let docker = std::fs::read_to_string(format!("{root}/infra/gateway.Dockerfile")).unwrap();
     assert!(
-        docker.contains("cargo build --profile server") && docker.contains("target/server/gateway"),
+        docker.contains("cargo build --profile server"),
         "the gateway image is built with the server profile"
     );
 }

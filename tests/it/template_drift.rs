@@ -494,8 +494,8 @@ fn the_gateway_image_builds_the_gateway_crate() {
         bins[0]
     );
     assert!(
-        dockerfile.contains(&format!("target/release/{}", bins[0])),
-        "infra/gateway.Dockerfile should copy target/release/{}",
+        dockerfile.contains(&format!("target/server/{}", bins[0])),
+        "infra/gateway.Dockerfile should copy target/server/{} (the unwinding profile)",
         bins[0]
     );
 }
