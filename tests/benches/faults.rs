@@ -81,22 +81,25 @@ fn start(bin: &Path, data: &Path) -> Stack {
         .env_remove("OPENROUTER_API_KEY")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(match std::env::var_os("PLATEFULL_FAULTS_LOG") {
-            Some(path) => Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .expect("the log file"),
-            ),
-            None => Stdio::null(),
-        })
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn platefull dev");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // The stack logs to stdout: kept in PLATEFULL_FAULTS_LOG when set.
+    let mut log = std::env::var_os("PLATEFULL_FAULTS_LOG").map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the log file")
+    });
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(log) = &mut log {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+            }
             let _ = tx.send(line);
         }
     });
