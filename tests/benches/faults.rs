@@ -16,6 +16,7 @@
 //! platefull-cli` unless `PLATEFULL_BIN` names one): cargo gives `CARGO_BIN_EXE_*` only to
 //! the tests of the binary's own package. Bounded: every wait has a deadline; a temp data
 //! dir; the bot answers with its offline notice (no LLM key), so nothing leaves the machine.
+//! `PLATEFULL_FAULTS_LOG=<file>` keeps the stack's log (both runs) there.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -78,15 +79,27 @@ fn start(bin: &Path, data: &Path) -> Stack {
         ])
         .arg(data)
         .env_remove("OPENROUTER_API_KEY")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn platefull dev");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // The stack logs to stdout: kept in PLATEFULL_FAULTS_LOG when set.
+    let mut log = std::env::var_os("PLATEFULL_FAULTS_LOG").map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the log file")
+    });
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(log) = &mut log {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+            }
             let _ = tx.send(line);
         }
     });
@@ -132,6 +145,14 @@ async fn call(
     let status = response.status();
     let value = response.json().await.unwrap_or(Value::Null);
     Some((status, value))
+}
+
+/// A store's bot config, read with `auth`.
+async fn get_config(http: &Client, base: &str, store: &str, auth: &str) -> (StatusCode, Value) {
+    let url = format!("{base}/api/client/{store}/config");
+    call(http, reqwest::Method::GET, url, auth, None)
+        .await
+        .expect("the stack answers")
 }
 
 async fn create(http: &Client, base: &str, owner: &str, name: &str) -> Option<Value> {
@@ -292,16 +313,10 @@ async fn main() {
             put_ok.push(format!("p{i}"));
         }
     }
-    let (_, config) = call(
-        &http,
-        reqwest::Method::GET,
-        format!("{base}/api/client/{a_store}/config"),
-        &owner,
-        None,
-    )
-    .await
-    .unwrap();
-    let final_prompt = config["basePrompt"].as_str().unwrap_or_default().to_owned();
+    let final_prompt = get_config(&http, &base, &a_store, &owner).await.1["basePrompt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     println!(
         "200 concurrent config PUTs: {} acknowledged; final basePrompt {final_prompt:?} is one of them: {}",
         put_ok.len(),
@@ -330,15 +345,7 @@ async fn main() {
     }
     let mut working = 0;
     for key in &keys {
-        let (status, _) = call(
-            &http,
-            reqwest::Method::GET,
-            format!("{base}/api/client/{a_store}/config"),
-            key,
-            None,
-        )
-        .await
-        .unwrap();
+        let (status, _) = get_config(&http, &base, &a_store, key).await;
         working += usize::from(status == StatusCode::OK);
     }
     println!("50 concurrent rotate-keys: statuses {rotate_statuses:?}; keys that work: {working} of {} issued", keys.len());
@@ -508,6 +515,12 @@ async fn main() {
             .entry(replies(&http, &base, &store, n).await)
             .or_default() += 1;
     }
+    if !unanswered.is_empty() {
+        let refused_too = unanswered.iter().filter(|n| refused.contains(n)).count();
+        println!(
+            "never answered: {unanswered:?} ({refused_too} of them refused at the kill and sent again)"
+        );
+    }
     let once = counts.get(&1).copied().unwrap_or(0);
     let twice_or_more: usize = counts.iter().filter(|(k, _)| **k > 1).map(|(_, v)| v).sum();
     println!(
@@ -516,16 +529,10 @@ async fn main() {
         settled.as_secs_f64()
     );
 
-    let (_, config) = call(
-        &http,
-        reqwest::Method::GET,
-        format!("{base}/api/client/{a_store}/config"),
-        &owner,
-        None,
-    )
-    .await
-    .unwrap();
-    let prompt = config["basePrompt"].as_str().unwrap_or_default().to_owned();
+    let prompt = get_config(&http, &base, &a_store, &owner).await.1["basePrompt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     // The last acknowledged write, or the one in flight at the kill (it may have committed).
     let config_lost = match last_config {
         Some(n) => !(prompt == format!("w{n}") || prompt == format!("w{}", n + 1)),
