@@ -94,16 +94,8 @@ impl Gateway {
             line: &line,
             chat: &reply.chat,
         };
-        match chat::mark_delivering(self.store.as_ref(), &chat, reply.seq, now_ms()).await {
-            Ok(true) => {}
-            Ok(false) => return Ok(()), // delivered before, or the owner has the chat
-            Err(err) => {
-                tracing::warn!(slot = %key, error = %err, "store unavailable; reply delayed");
-                return Err(RetryAfter(Duration::from_secs(2)));
-            }
-        }
         let pace_key = key.to_string();
-        for chunk in &reply.chunks {
+        for (part, chunk) in reply.chunks.iter().enumerate() {
             let pace = self.pacer.reserve(&pace_key);
             if !pace.is_zero() {
                 tokio::time::sleep(pace).await;
@@ -112,6 +104,19 @@ impl Gateway {
             if !typing.is_zero() {
                 self.show_typing(&key, &reply.chat).await;
                 tokio::time::sleep(typing).await;
+            }
+            // Marked at the last moment, after the waits: a crash loses only a reply caught
+            // between this commit and WhatsApp taking the first part, and an owner who took
+            // the chat over while we paced or typed still wins.
+            if part == 0 {
+                match chat::mark_delivering(self.store.as_ref(), &chat, reply.seq, now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()), // delivered before, or the owner has the chat
+                    Err(err) => {
+                        tracing::warn!(slot = %key, error = %err, "store unavailable; reply delayed");
+                        return Err(RetryAfter(Duration::from_secs(2)));
+                    }
+                }
             }
             if let Err(err) = self.send_text(&key, &reply.chat, chunk).await {
                 tracing::warn!(slot = %key, error = %err, "sending a reply failed; it will be retried");
