@@ -170,6 +170,23 @@ impl OutboundReply {
         let body = serde_json::to_string(self).expect("replies serialize");
         Outgoing::new(body).in_group(group, dedup)
     }
+
+    /// The WhatsApp message id of part `part` of this reply: the same on every attempt, so
+    /// a part sent again after a crash is one message to the customer. Shaped like WhatsApp
+    /// Web's own ids ("3EB0" + 18 upper-case hex digits), from a SHA-256 of the reply's
+    /// identity (store, slot, chat, sequence, part).
+    pub fn part_id(&self, part: usize) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(self.store_id.as_bytes())
+            .chain_update([0, self.slot])
+            .chain_update(self.chat.as_bytes())
+            .chain_update(self.seq.to_be_bytes())
+            .chain_update((part as u64).to_be_bytes())
+            .finalize();
+        let hex: String = digest[..9].iter().map(|b| format!("{b:02X}")).collect();
+        format!("3EB0{hex}")
+    }
 }
 
 #[cfg(test)]

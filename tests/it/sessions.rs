@@ -578,9 +578,9 @@ struct PanickyConnection(Box<dyn Connection>);
 
 #[async_trait]
 impl Connection for PanickyConnection {
-    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
+    async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
         assert!(to != POISON, "malformed frame while sending");
-        self.0.send_text(to, text).await
+        self.0.send_text(to, text, id).await
     }
 
     async fn logout(&self) -> Result<(), TransportError> {

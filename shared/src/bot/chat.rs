@@ -472,6 +472,29 @@ pub async fn mark_delivering(
     applied(store.update(&chat.pk(), &chat.state_sk(), update).await)
 }
 
+/// Like [`mark_delivering`], for a line whose sends are idempotent (WhatsApp Web and the
+/// simulator: each part carries the id [`OutboundReply::part_id`](crate::jobs::OutboundReply::part_id)
+/// gives it): a reply already marked may be marked again, so a delivery cut short by a
+/// crash between this mark and the send is resent, under the same ids, by the queue's
+/// redelivery. A newer reply delivered or an owner who took the chat over still say no.
+/// One round trip.
+pub async fn mark_sending(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let update = Update {
+        set: vec![("deliveredSeq".into(), seq.into())],
+        cond: Cond::All(vec![
+            Cond::Below("deliveredSeq".into(), seq + 1),
+            Cond::Below("pausedUntil".into(), now_ms + 1),
+        ]),
+        ..Update::default()
+    };
+    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)
+}
+
 /// Sending failed after [`mark_delivering`]: give the reply back so a retry sends it.
 pub async fn unmark_delivering(
     store: &dyn Store,

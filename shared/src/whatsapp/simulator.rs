@@ -29,6 +29,10 @@ pub struct SentMessage {
     pub to: String,
     pub text: String,
     pub sent_at: String,
+    /// The message id it was sent with: a second send of one id is the same message, kept
+    /// once, as a phone keeps a message once per id.
+    #[serde(skip)]
+    pub id: String,
 }
 
 #[derive(Default)]
@@ -77,6 +81,8 @@ struct OutboxLine {
     to: String,
     text: String,
     sent_at: String,
+    #[serde(default)]
+    id: String,
 }
 
 impl Simulator {
@@ -111,6 +117,7 @@ impl Simulator {
                         to: line.to,
                         text: line.text,
                         sent_at: line.sent_at,
+                        id: line.id,
                     });
                 }
             }
@@ -427,16 +434,20 @@ impl Connection for SimConnection {
         Ok(())
     }
 
-    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
+    async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
         let mut slots = self.sim.slots.lock().expect("lock");
         let slot = slots
             .get_mut(&self.key)
             .filter(|s| s.phone.is_some() && s.events.is_some())
             .ok_or(TransportError::NotConnected)?;
+        if slot.outbox.iter().any(|m| m.id == id && m.to == to) {
+            return Ok(id.to_owned()); // sent before: the customer has it once
+        }
         let sent = SentMessage {
             to: to.to_owned(),
             text: text.to_owned(),
             sent_at: crate::ids::now_rfc3339(),
+            id: id.to_owned(),
         };
         if let Some(file) = &self.sim.outbox_file {
             use std::io::Write;
@@ -446,6 +457,7 @@ impl Connection for SimConnection {
                 to: sent.to.clone(),
                 text: sent.text.clone(),
                 sent_at: sent.sent_at.clone(),
+                id: sent.id.clone(),
             };
             let mut bytes =
                 serde_json::to_vec(&line).map_err(|e| TransportError::Failed(e.to_string()))?;
@@ -456,7 +468,7 @@ impl Connection for SimConnection {
                 .map_err(|e| TransportError::Failed(e.to_string()))?;
         }
         slot.outbox.push(sent);
-        Ok(format!("SIMOUT{}", crate::ids::new_id("m").to_uppercase()))
+        Ok(id.to_owned())
     }
 
     async fn logout(&self) -> Result<(), TransportError> {

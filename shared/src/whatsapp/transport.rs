@@ -70,8 +70,10 @@ pub trait Transport: Send + Sync + 'static {
 
 #[async_trait]
 pub trait Connection: Send + Sync {
-    /// Sends a text to `to` (phone digits or WhatsApp id); returns the message id.
-    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError>;
+    /// Sends a text to `to` (phone digits or WhatsApp id) as message `id` and returns the
+    /// id. The id is ours and deterministic per reply part, so a part sent again after a
+    /// crash carries the same id and the receiving side keeps it once.
+    async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError>;
 
     /// Shows "typing…" in the chat with `to` (until a message is sent or it times out).
     async fn typing(&self, _to: &str) -> Result<(), TransportError> {

@@ -200,13 +200,17 @@ impl Connection for WebConnection {
             .map_err(|e| TransportError::Failed(format!("typing indicator: {e}")))
     }
 
-    async fn send_text(&self, to: &str, text: &str) -> Result<String, TransportError> {
+    async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
+        use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
         let jid = to_jid(to)?;
         if !self.client.is_connected() {
             return Err(TransportError::NotConnected);
         }
+        // Our own id ("for resending … with the same ID or idempotency", as the library
+        // puts it): a part sent again after a crash is the same message to WhatsApp.
+        let options = whatsapp_rust::SendOptions::default().with_message_id(id);
         self.client
-            .send_text(jid, text)
+            .send_message_with_options(jid, wa::Message::text(text), options)
             .await
             .map(|sent| sent.message_id)
             .map_err(|e| TransportError::Failed(format!("send: {e}")))

@@ -56,12 +56,13 @@ impl Gateway {
         key: &SlotKey,
         to: &str,
         text: &str,
+        id: &str,
     ) -> Result<String, TransportError> {
         let id = self
             .open_connection(key)
             .await
             .ok_or(TransportError::NotConnected)?
-            .send_text(to, text)
+            .send_text(to, text, id)
             .await?;
         self.gate.sent.lock().expect("lock").insert(id.clone());
         Ok(id)
@@ -105,11 +106,13 @@ impl Gateway {
                 self.show_typing(&key, &reply.chat).await;
                 tokio::time::sleep(typing).await;
             }
-            // Marked at the last moment, after the waits: a crash loses only a reply caught
-            // between this commit and WhatsApp taking the first part, and an owner who took
-            // the chat over while we paced or typed still wins.
+            // Marked at the last moment, after the waits, so an owner who took the chat over
+            // while we paced or typed still wins. A crash between this mark and the send
+            // leaves the reply job unacked: its redelivery marks again (`mark_sending`
+            // allows the same sequence) and sends every part again under the same ids,
+            // which the receiving side keeps once.
             if part == 0 {
-                match chat::mark_delivering(self.store.as_ref(), &chat, reply.seq, now_ms()).await {
+                match chat::mark_sending(self.store.as_ref(), &chat, reply.seq, now_ms()).await {
                     Ok(true) => {}
                     Ok(false) => return Ok(()), // delivered before, or the owner has the chat
                     Err(err) => {
@@ -118,7 +121,8 @@ impl Gateway {
                     }
                 }
             }
-            if let Err(err) = self.send_text(&key, &reply.chat, chunk).await {
+            let id = reply.part_id(part);
+            if let Err(err) = self.send_text(&key, &reply.chat, chunk, &id).await {
                 tracing::warn!(slot = %key, error = %err, "sending a reply failed; it will be retried");
                 let _ = chat::unmark_delivering(self.store.as_ref(), &chat, reply.seq).await;
                 return Err(RetryAfter(Duration::from_secs(3)));
