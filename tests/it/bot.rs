@@ -1019,6 +1019,80 @@ async fn a_crash_after_the_claim_resends_the_same_reply_without_asking_the_model
     assert!(none.is_empty());
 }
 
+/// A linked number's sends are idempotent (each part carries the reply's own message id), so
+/// its delivery mark lets the same reply be marked again after a crash cut it short, but
+/// never a reply older than one delivered, nor one in a chat the owner took over.
+#[tokio::test]
+async fn a_linked_number_may_resend_a_reply_cut_short_but_never_an_older_one() {
+    let app = TestApp::new(embedded_store().await);
+    let store_id = store_with_connection(&app).await;
+    let line = Line::Web { slot: 1 };
+    let chat = ChatRef {
+        store_id: &store_id,
+        line: &line,
+        chat: CUSTOMER,
+    };
+    let store = app.state.store.as_ref();
+    let now = platefull::ids::now_ms();
+    // The chat's state as the first claim leaves it: nothing delivered, not paused.
+    let state = keys::item(
+        keys::store_pk(&store_id),
+        keys::chat_state_sk(&line.key(), CUSTOMER),
+    )
+    .set("deliveredSeq", 0)
+    .set("pausedUntil", 0)
+    .build();
+    store
+        .write(vec![platefull::store::WriteOp::Put {
+            item: state,
+            cond: platefull::store::Cond::None,
+        }])
+        .await
+        .unwrap();
+    assert!(chat::mark_sending(store, &chat, 1, now).await.unwrap());
+    assert!(
+        chat::mark_sending(store, &chat, 1, now).await.unwrap(),
+        "the same reply again: resent under the same ids"
+    );
+    assert!(chat::mark_sending(store, &chat, 2, now).await.unwrap());
+    assert!(
+        !chat::mark_sending(store, &chat, 1, now).await.unwrap(),
+        "an older reply after a newer one went out"
+    );
+    // The owner answers from the phone: the chat is paused for a while.
+    store
+        .update(
+            &keys::store_pk(&store_id),
+            &keys::chat_state_sk(&line.key(), CUSTOMER),
+            platefull::store::Update {
+                set: vec![("pausedUntil".into(), (now + 60_000).into())],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !chat::mark_sending(store, &chat, 3, now).await.unwrap(),
+        "the owner has the chat"
+    );
+    let reply = OutboundReply {
+        store_id: store_id.clone(),
+        slot: 1,
+        chat: CUSTOMER.into(),
+        seq: 2,
+        chunks: vec!["a".into(), "b".into()],
+    };
+    let (first, second) = (reply.part_id(0), reply.part_id(1));
+    assert_eq!(
+        first,
+        reply.clone().part_id(0),
+        "the same id on every attempt"
+    );
+    assert_ne!(first, second);
+    assert!(first.starts_with("3EB0") && first.len() == 22, "{first}");
+    assert_ne!(first, OutboundReply { seq: 3, ..reply }.part_id(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_reply_function_reports_only_the_records_to_retry() {
     let app = TestApp::new(embedded_store().await);
