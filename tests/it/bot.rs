@@ -56,6 +56,16 @@ impl Pipeline {
     }
 
     async fn with(t: TestStore, pacing: Pacing, turn_limit: TurnLimit) -> Self {
+        Self::build(t, pacing, turn_limit, None).await
+    }
+
+    /// The pipeline, with `graph_client` instead of one aimed at the fake Graph API.
+    async fn build(
+        t: TestStore,
+        pacing: Pacing,
+        turn_limit: TurnLimit,
+        graph_client: Option<GraphClient>,
+    ) -> Self {
         let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
         let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
         let dead_replies = Arc::new(MemoryQueue::fifo(Duration::from_secs(1)));
@@ -69,7 +79,7 @@ impl Pipeline {
         let wa = app.whatsapp("alice", "Pizzaria X").await;
         let sim = Simulator::new("http://localhost");
         let bot = Arc::new(Bot {
-            graph: GraphClient::new(&graph.url),
+            graph: graph_client.unwrap_or_else(|| GraphClient::new(&graph.url)),
             turn_limit,
             ..app.bot_over_fake_llm(&llm.url, inbound.clone(), outbound.clone())
         });
@@ -605,6 +615,37 @@ async fn a_graph_answer_over_its_cap_is_not_read() {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(huge.written() < 16 << 20, "{} bytes sent", huge.written());
+}
+
+/// A Graph API that accepts the request and never finishes its answer: each attempt ends at
+/// the turn's deadline (300 ms here) instead of the 15 s request timeout, the reply is
+/// given back and retried, and after its receives it rests in the dead letters, the model
+/// asked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_api_that_never_answers_is_cut_at_the_turns_deadline() {
+    let trickle = fake_huge::start(Mode::Trickle, 0).await;
+    let graph = GraphClient::new(&trickle.url).with_deadline(Duration::from_millis(300));
+    let p = Pipeline::build(
+        embedded_store().await,
+        Pacing::none(),
+        TurnLimit::default(),
+        Some(graph),
+    )
+    .await;
+    attach_number(&p).await;
+    let body = fixture("text-message.json");
+    let (status, _) = webhook(&p, &body, Some(cloud_api::sign(APP_SECRET, &body))).await;
+    assert_eq!(status, StatusCode::OK);
+    // 3 receives × (0.3 s + the harness's short retry delay) ≈ 1.5 s; ≥ 45 s without the
+    // deadline (3 × the 15 s request timeout).
+    for _ in 0..240 {
+        if p.dead.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(p.dead.len(), 1, "the reply's job rests in the dead letters");
+    assert_eq!(p.llm.script.count(), 1, "retries resend the stored reply");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
