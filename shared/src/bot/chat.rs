@@ -461,15 +461,7 @@ pub async fn mark_delivering(
     seq: i64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let update = Update {
-        set: vec![("deliveredSeq".into(), seq.into())],
-        cond: Cond::All(vec![
-            Cond::Below("deliveredSeq".into(), seq),
-            Cond::Below("pausedUntil".into(), now_ms + 1),
-        ]),
-        ..Update::default()
-    };
-    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)
+    mark_delivered_below(store, chat, seq, seq, now_ms).await
 }
 
 /// Like [`mark_delivering`], for a line whose sends are idempotent (WhatsApp Web and the
@@ -484,10 +476,21 @@ pub async fn mark_sending(
     seq: i64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    mark_delivered_below(store, chat, seq, seq + 1, now_ms).await
+}
+
+/// Sets `deliveredSeq` to `seq` if it is below `ceiling` and the chat isn't paused.
+async fn mark_delivered_below(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+    ceiling: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
     let update = Update {
         set: vec![("deliveredSeq".into(), seq.into())],
         cond: Cond::All(vec![
-            Cond::Below("deliveredSeq".into(), seq + 1),
+            Cond::Below("deliveredSeq".into(), ceiling),
             Cond::Below("pausedUntil".into(), now_ms + 1),
         ]),
         ..Update::default()
