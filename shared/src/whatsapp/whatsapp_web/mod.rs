@@ -1,0 +1,370 @@
+//! The real WhatsApp transport: a linked device ("WhatsApp Web") driven by the whatsapp-rust
+//! client, its keys kept in our store through [`StoreBackend`]. This is the only module
+//! that sees whatsapp-rust's events and messages: small pure functions turn each into our
+//! [`ConnectionEvent`]s (events in [`lifecycle`], messages and JIDs in [`messages`]), so the
+//! rest of Platefull never depends on the protocol crate.
+//!
+//! The client reconnects on its own after routine drops (and must: the server restarts the
+//! stream right after pairing), so a `Disconnected { Network }` from this transport reports
+//! a drop the client is already recovering from.
+//!
+//! Chat messages are at-least-once: the client's inbound durability hook
+//! ([`DurableInbound`]) hands each decrypted batch to the gateway's [`Inbound`] and returns
+//! `Ok` only once every message of it is in the inbound queue; only then does the client
+//! acknowledge the batch to WhatsApp. Until then the batch waits, sealed, in the device's
+//! pending-inbound records (`pending#…`), and WhatsApp delivers it again on the next
+//! connect: a gateway killed in between loses nothing. The message id we pass on is
+//! WhatsApp's stanza id, the same on every redelivery, so the gateway's filter and the
+//! bot's once-only records (`SEEN#…`) make a redelivered batch one record and one reply.
+//! The client then also raises its `Messages` event for the committed batch
+//! (`hook_committed`): those messages are not forwarded a second time; only a batch the
+//! hook never saw (acknowledged on the client's own path) is forwarded from the event.
+
+use std::sync::{Arc, OnceLock, Weak};
+
+#[cfg(test)]
+mod fixtures;
+mod lifecycle;
+mod messages;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Mutex};
+use whatsapp_rust::bot::{Bot, BotHandle};
+use whatsapp_rust::types::events::{Event, EventHandler, InboundMessage};
+use whatsapp_rust::wacore::store::traits::Backend;
+use whatsapp_rust::waproto::whatsapp as wa;
+use whatsapp_rust::{Client, InboundDurabilityHook};
+
+use super::events::{ChatMessage, ConnectionEvent, SlotKey};
+use super::transport::{Connection, Inbound, InboundError, Transport, TransportError};
+use super::wa_store::{wipe, StoreBackend};
+use crate::crypto::SecretBox;
+use crate::store::Store;
+
+/// Opens WhatsApp Web connections whose device state lives in `store`, sealed by `secrets`.
+pub struct WhatsappWeb {
+    store: Arc<dyn Store>,
+    secrets: Arc<SecretBox>,
+}
+
+impl WhatsappWeb {
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<SecretBox>) -> Self {
+        Self { store, secrets }
+    }
+}
+
+#[async_trait]
+impl Transport for WhatsappWeb {
+    fn kind(&self) -> &'static str {
+        "whatsapp-web"
+    }
+
+    fn reconnects_itself(&self) -> bool {
+        true
+    }
+
+    async fn forget(&self, slot: &SlotKey) -> Result<(), TransportError> {
+        wipe(self.store.as_ref(), slot)
+            .await
+            .map(|_| ())
+            .map_err(|e| TransportError::Failed(format!("could not wipe the device keys: {e}")))
+    }
+
+    /// The stored device decides between reconnecting and pairing: `credentials` are not
+    /// needed (the backend persists the link), and `Paired` carries none.
+    async fn open(
+        &self,
+        slot: &SlotKey,
+        _credentials: Option<Vec<u8>>,
+        pair_phone: Option<&str>,
+        events: mpsc::Sender<ConnectionEvent>,
+        inbound: Arc<dyn Inbound>,
+    ) -> Result<Box<dyn Connection>, TransportError> {
+        let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(
+            self.store.clone(),
+            self.secrets.clone(),
+            slot,
+        ));
+        // The client dispatches events synchronously; an unbounded hop keeps it from ever
+        // blocking on the gateway while preserving order.
+        let (tx, mut rx) = mpsc::unbounded_channel::<ConnectionEvent>();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if events.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let client_slot = Arc::new(OnceLock::new());
+        let mut builder = Bot::builder()
+            .with_backend_arc(backend)
+            .skip_history_sync()
+            .with_inbound_durability_hook(DurableInbound { inbound })
+            .with_event_handler(Forwarder {
+                tx,
+                client: client_slot.clone(),
+            });
+        if let Some(phone) = pair_phone {
+            // Runs beside the QR: whichever the owner uses first links the device.
+            builder = builder.with_pair_code(whatsapp_rust::pair_code::PairCodeOptions {
+                phone_number: phone.to_owned(),
+                ..Default::default()
+            });
+        }
+        let bot = builder
+            .build()
+            .await
+            .map_err(|e| TransportError::Failed(format!("whatsapp client: {e}")))?;
+        let client = bot.client();
+        let _ = client_slot.set(Arc::downgrade(&client));
+        let handle = bot.spawn();
+        Ok(Box::new(WebConnection {
+            client,
+            handle: Mutex::new(Some(handle)),
+            store: self.store.clone(),
+            slot: slot.clone(),
+        }))
+    }
+}
+
+/// The client's inbound durability hook: a decrypted batch is acknowledged to WhatsApp only
+/// if this returns `Ok`, i.e. once the gateway has every message of it queued.
+struct DurableInbound {
+    inbound: Arc<dyn Inbound>,
+}
+
+impl DurableInbound {
+    /// Commits the text messages of a batch (other kinds are acknowledged unforwarded).
+    /// Cost: one queue send per text message; the client awaits it on its receive path.
+    async fn commit(&self, batch: &[InboundMessage]) -> Result<(), InboundError> {
+        let ours: Vec<ChatMessage> = batch
+            .iter()
+            .filter_map(|inbound| message_to_ours(&inbound.message, &inbound.info))
+            .collect();
+        if ours.is_empty() {
+            return Ok(());
+        }
+        self.inbound.commit(ours).await
+    }
+}
+
+#[async_trait]
+impl InboundDurabilityHook for DurableInbound {
+    async fn on_messages(
+        &self,
+        _client: Arc<Client>,
+        batch: &[InboundMessage],
+    ) -> whatsapp_rust::anyhow::Result<()> {
+        self.commit(batch)
+            .await
+            .map_err(whatsapp_rust::anyhow::Error::from)
+    }
+}
+
+/// Receives the client's events, translates them and queues ours in order.
+struct Forwarder {
+    tx: mpsc::UnboundedSender<ConnectionEvent>,
+    /// Weak: the client owns this handler.
+    client: Arc<OnceLock<Weak<Client>>>,
+}
+
+impl EventHandler for Forwarder {
+    fn handle_event(&self, event: Arc<Event>) {
+        let own_phone = self
+            .client
+            .get()
+            .and_then(Weak::upgrade)
+            .and_then(|client| client.pn())
+            .map(|jid| jid.user.to_string());
+        for ours in event_to_ours(&event, own_phone.as_deref(), OffsetDateTime::now_utc()) {
+            if self.tx.send(ours).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct WebConnection {
+    client: Arc<Client>,
+    handle: Mutex<Option<BotHandle>>,
+    store: Arc<dyn Store>,
+    slot: SlotKey,
+}
+
+#[async_trait]
+impl Connection for WebConnection {
+    async fn typing(&self, to: &str) -> Result<(), TransportError> {
+        let jid = to_jid(to)?;
+        self.client
+            .chatstate()
+            .send_composing(&jid)
+            .await
+            .map_err(|e| TransportError::Failed(format!("typing indicator: {e}")))
+    }
+
+    async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
+        use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
+        let jid = to_jid(to)?;
+        if !self.client.is_connected() {
+            return Err(TransportError::NotConnected);
+        }
+        // Our own id ("for resending … with the same ID or idempotency", as the library
+        // puts it): a part sent again after a crash is the same message to WhatsApp.
+        let options = whatsapp_rust::SendOptions::default().with_message_id(id);
+        self.client
+            .send_message_with_options(jid, wa::Message::text(text), options)
+            .await
+            .map(|sent| sent.message_id)
+            .map_err(|e| TransportError::Failed(format!("send: {e}")))
+    }
+
+    async fn logout(&self) -> Result<(), TransportError> {
+        self.client.logout().await;
+        // Let the client flush and stop before its records are deleted, so nothing is
+        // written back after the wipe.
+        if let Some(handle) = self.handle.lock().await.take() {
+            handle.shutdown().await;
+        }
+        wipe(self.store.as_ref(), &self.slot)
+            .await
+            .map(|_| ())
+            .map_err(|e| TransportError::Failed(format!("forgetting the device: {e}")))
+    }
+
+    async fn close(&self) {
+        if let Some(handle) = self.handle.lock().await.take() {
+            handle.shutdown().await;
+        }
+    }
+}
+
+use lifecycle::event_to_ours;
+use messages::{message_to_ours, to_jid};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::whatsapp::whatsapp_web::fixtures::*;
+    use std::time::Duration;
+    use whatsapp_rust::types::events::{BatchOrigin, MessageBatch};
+
+    /// The hook over the gateway's commit of slot 1, queueing on `queue`, with a store for
+    /// the slot's records.
+    fn hook(
+        queue: Arc<dyn crate::queue::Queue>,
+    ) -> (DurableInbound, Arc<impl Sized>, tempfile::TempDir) {
+        use crate::whatsapp::gateway::inbound::{InboundGate, SlotInbound};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            crate::store::embedded::EmbeddedStore::open(&dir.path().join("s.redb")).expect("store");
+        let gate = InboundGate::new(Some(queue));
+        let slot = SlotInbound {
+            gate: Arc::downgrade(&gate),
+            store: Arc::new(store),
+            key: SlotKey {
+                store_id: "st_1".into(),
+                slot: 1,
+            },
+        };
+        let hook = DurableInbound {
+            inbound: Arc::new(slot),
+        };
+        (hook, gate, dir)
+    }
+
+    fn queued_ids(queue: &crate::queue::memory::MemoryQueue) -> Vec<String> {
+        queue
+            .bodies()
+            .iter()
+            .map(|body| {
+                let job: serde_json::Value = serde_json::from_str(body).expect("job");
+                job["message"]["id"].as_str().expect("id").to_owned()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_durability_hook_commits_a_batch_only_once_every_message_is_queued() {
+        use crate::queue::faulty::FaultyQueue;
+        use crate::queue::memory::MemoryQueue;
+        let memory = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        let queue = Arc::new(FaultyQueue::new(memory.clone()));
+        let (hook, _gate, _dir) = hook(queue.clone());
+        // An offline drain's batch, built as the client builds it: two texts around a
+        // message that is not text (acknowledged, never forwarded).
+        let batch = vec![
+            inbound(text("oi"), from("5511900000001@s.whatsapp.net", "3EB0A1")),
+            inbound(
+                wa::Message::default(),
+                from("5511900000002@s.whatsapp.net", "3EB0A2"),
+            ),
+            inbound(
+                extended("cardápio?"),
+                from("5511900000003@s.whatsapp.net", "3EB0A3"),
+            ),
+        ];
+        // The queue is down: the hook fails (the client acknowledges nothing), nothing queued.
+        queue.fail_sends();
+        let err = hook.commit(&batch).await.unwrap_err();
+        assert!(err.to_string().contains("not queued"), "{err}");
+        assert!(memory.is_empty());
+        // Down after the first message: still a failure for the whole batch.
+        queue.fail_sends_after(1);
+        assert!(hook.commit(&batch).await.is_err());
+        assert_eq!(queued_ids(&memory), ["3EB0A1"]);
+        // WhatsApp delivers the batch again (same stanza ids) once the queue is back, and
+        // once more (the acknowledgement was lost): each text message is queued once.
+        queue.heal();
+        hook.commit(&batch).await.unwrap();
+        hook.commit(&batch).await.unwrap();
+        assert_eq!(queued_ids(&memory), ["3EB0A1", "3EB0A3"]);
+        // The client's event for the committed batch forwards nothing more; a batch the
+        // hook never saw (acknowledged on the client's own path) is forwarded from it.
+        let event = |committed: bool| {
+            Event::Messages(
+                MessageBatch::builder()
+                    .messages(Arc::from(batch.clone()))
+                    .origin(BatchOrigin::OfflineDrain)
+                    .hook_committed(committed)
+                    .build(),
+            )
+        };
+        assert!(event_to_ours(&event(true), None, now()).is_empty());
+        assert_eq!(event_to_ours(&event(false), None, now()).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_committing_refuses_the_batch_and_spares_the_process() {
+        struct Broken;
+        #[async_trait]
+        impl crate::queue::Queue for Broken {
+            async fn send(
+                &self,
+                _: crate::queue::Outgoing,
+            ) -> Result<(), crate::queue::QueueError> {
+                panic!("malformed message")
+            }
+            async fn receive(
+                &self,
+                _: usize,
+                _: Duration,
+            ) -> Result<Vec<crate::queue::Received>, crate::queue::QueueError> {
+                Ok(Vec::new())
+            }
+            async fn ack(&self, _: &str) -> Result<(), crate::queue::QueueError> {
+                Ok(())
+            }
+            async fn retry(&self, _: &str, _: Duration) -> Result<(), crate::queue::QueueError> {
+                Ok(())
+            }
+        }
+        let (hook, _gate, _dir) = hook(Arc::new(Broken));
+        let batch = [inbound(
+            text("oi"),
+            from("5511900000001@s.whatsapp.net", "3EB0B1"),
+        )];
+        let err = hook.commit(&batch).await.unwrap_err();
+        assert!(err.to_string().contains("malformed message"), "{err}");
+    }
+}
