@@ -3,18 +3,15 @@
 //! JWKS served by a fake at the HTTP level), and requests taken from the API Gateway v2
 //! fixtures in `events/`, driven through each function's own router.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
 use platefull::store::dynamodb::DynamoStore;
+use platefull_tests::fake_stack_auth::FakeStackAuth;
 use platefull_tests::process::alone_in_a_process;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -54,26 +51,6 @@ async fn invoke(router: &Router, request: lambda_http::Request) -> (StatusCode, 
             serde_json::from_slice(&bytes).unwrap()
         },
     )
-}
-
-/// A fake Stack Auth serving one project's JWKS, with a signer for its tokens; counts fetches.
-async fn fake_stack_auth(project: &str) -> (String, DevSigner, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let signer = DevSigner::generate(&format!("{url}/api/v1/projects/{project}"), project);
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks = serde_json::to_value(signer.jwks()).unwrap();
-    let counter = fetches.clone();
-    let app = Router::new().route(
-        &format!("/api/v1/projects/{project}/.well-known/jwks.json"),
-        get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let jwks = jwks.clone();
-            async move { Json(jwks) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, signer, fetches)
 }
 
 /// The mains read their settings from the process environment, which this test sets and
@@ -130,7 +107,8 @@ async fn serve_fixtures_from_the_aws_environment() {
         .queue_url
         .unwrap();
     let project = "proj-1234";
-    let (stack_url, signer, fetches) = fake_stack_auth(project).await;
+    let stack = FakeStackAuth::start(project).await;
+    let (stack_url, signer) = (stack.url.clone(), &stack.signer);
 
     // The mains' environment (this process runs no other test).
     for (name, value) in [
@@ -276,7 +254,7 @@ async fn serve_fixtures_from_the_aws_environment() {
 
     // The JWKS was fetched once and cached; a token from an unknown key is refused without
     // hammering Stack Auth.
-    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(stack.fetches(), 1);
     let stranger = DevSigner::generate(&signer.issuer, project).token("user-alice", 600);
     for _ in 0..3 {
         let (status, err) = invoke(
@@ -287,7 +265,7 @@ async fn serve_fixtures_from_the_aws_environment() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
     }
     assert!(
-        fetches.load(Ordering::SeqCst) <= 2,
+        stack.fetches() <= 2,
         "unknown kids refetch at most once a minute"
     );
 

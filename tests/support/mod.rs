@@ -6,9 +6,11 @@
 //! figures), `process` (a test alone in a child process), and the fakes.
 
 pub mod bench;
+pub mod fake_graph;
 pub mod fake_huge;
 pub mod fake_llm;
 pub mod fake_saipos;
+pub mod fake_stack_auth;
 pub mod process;
 pub mod stack;
 
@@ -125,6 +127,8 @@ impl TestApp {
             saipos: Default::default(),
             sessions: None,
             webhook: None,
+            // A closed port: a test that attaches a number aims this at its fake Graph API.
+            graph: Arc::new(platefull::bot::cloud_api::GraphClient::new("http://127.0.0.1:9")),
         };
         Self {
             router: build(state.clone()),
