@@ -37,7 +37,13 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
     );
 }
 
-async fn attach(app: &TestApp, store_id: &str, key: &str, number: &str, token: &str) -> (StatusCode, Value) {
+async fn attach(
+    app: &TestApp,
+    store_id: &str,
+    key: &str,
+    number: &str,
+    token: &str,
+) -> (StatusCode, Value) {
     app.call(
         Method::PUT,
         &format!("/api/whatsapp/{store_id}/cloud-api"),
@@ -69,24 +75,49 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
     let app = app_with_graph(t, &graph);
     let owner = app.whatsapp("alice", "Pizzaria da Alice").await;
     let squatter = app.whatsapp("mallory", "Loja do Mallory").await;
-    graph.grant(OWNER_TOKEN, NUMBER, "+55 11 98888-7777", "Pizzaria da Alice");
+    graph.grant(
+        OWNER_TOKEN,
+        NUMBER,
+        "+55 11 98888-7777",
+        "Pizzaria da Alice",
+    );
     let mallory_token = "EAAG-mallory-token-for-own-number";
-    graph.grant(mallory_token, OTHER_NUMBER, "+55 21 97777-6666", "Loja do Mallory");
+    graph.grant(
+        mallory_token,
+        OTHER_NUMBER,
+        "+55 21 97777-6666",
+        "Loja do Mallory",
+    );
 
     // Squatting: a token Meta doesn't know, then Mallory's real token (which can't read the
     // owner's number). Refused, nothing stored.
     for token in ["EAAG-made-up-token-of-20-chars", mallory_token] {
-        let (status, err) = attach(&app, &squatter.store_id, &squatter.api_key, NUMBER, token).await;
-        assert_error(status, &err, StatusCode::BAD_REQUEST, "cloud_api_token_rejected");
-        assert!(!err.to_string().contains(token), "the token is never echoed: {err}");
+        let (status, err) =
+            attach(&app, &squatter.store_id, &squatter.api_key, NUMBER, token).await;
+        assert_error(
+            status,
+            &err,
+            StatusCode::BAD_REQUEST,
+            "cloud_api_token_rejected",
+        );
+        assert!(
+            !err.to_string().contains(token),
+            "the token is never echoed: {err}"
+        );
         assert_eq!(stored(&app, &squatter.store_id, NUMBER).await, (None, None));
     }
     // The proof is the Graph API's own read of that number, with the given token.
     let asked = graph.lookups.requests();
     assert_eq!(asked.len(), 2);
     assert_eq!(asked[1].0, format!("/{NUMBER}"));
-    assert_eq!(asked[1].2.as_deref(), Some(&*format!("Bearer {mallory_token}")));
-    assert_eq!(asked[1].1["fields"], "id,display_phone_number,verified_name");
+    assert_eq!(
+        asked[1].2.as_deref(),
+        Some(&*format!("Bearer {mallory_token}"))
+    );
+    assert_eq!(
+        asked[1].1["fields"],
+        "id,display_phone_number,verified_name"
+    );
 
     // The owner's token reads the number: attached, with what Meta says of it.
     let (status, ok) = attach(&app, &owner.store_id, &owner.api_key, NUMBER, OWNER_TOKEN).await;
@@ -119,14 +150,31 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
         "EAAG-made-up-token-of-20-chars",
     )
     .await;
-    assert_error(status, &err, StatusCode::BAD_REQUEST, "cloud_api_token_rejected");
+    assert_error(
+        status,
+        &err,
+        StatusCode::BAD_REQUEST,
+        "cloud_api_token_rejected",
+    );
     assert!(!err.to_string().contains("another store"), "{err}");
     // A caller who proves the number too (another system user of the same business) learns
     // it is taken; the owner keeps it.
     let colleague = app.whatsapp("bob", "Pizzaria da Alice (filial)").await;
     let colleague_token = "EAAG-second-system-user-token-02";
-    graph.grant(colleague_token, NUMBER, "+55 11 98888-7777", "Pizzaria da Alice");
-    let (status, err) = attach(&app, &colleague.store_id, &colleague.api_key, NUMBER, colleague_token).await;
+    graph.grant(
+        colleague_token,
+        NUMBER,
+        "+55 11 98888-7777",
+        "Pizzaria da Alice",
+    );
+    let (status, err) = attach(
+        &app,
+        &colleague.store_id,
+        &colleague.api_key,
+        NUMBER,
+        colleague_token,
+    )
+    .await;
     assert_error(status, &err, StatusCode::CONFLICT, "conflict");
     assert!(err.to_string().contains("another store"), "{err}");
     assert_eq!(
@@ -141,10 +189,24 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
         json!({"id": OTHER_NUMBER, "name": "A Facebook user"}),
     ] {
         graph.lookups.push(200, answer, None);
-        let (status, err) =
-            attach(&app, &squatter.store_id, &squatter.api_key, OTHER_NUMBER, mallory_token).await;
-        assert_error(status, &err, StatusCode::BAD_REQUEST, "cloud_api_number_mismatch");
-        assert_eq!(stored(&app, &squatter.store_id, OTHER_NUMBER).await, (None, None));
+        let (status, err) = attach(
+            &app,
+            &squatter.store_id,
+            &squatter.api_key,
+            OTHER_NUMBER,
+            mallory_token,
+        )
+        .await;
+        assert_error(
+            status,
+            &err,
+            StatusCode::BAD_REQUEST,
+            "cloud_api_number_mismatch",
+        );
+        assert_eq!(
+            stored(&app, &squatter.store_id, OTHER_NUMBER).await,
+            (None, None)
+        );
     }
 
     // The Graph API down (5xx, a transient code, throttled) or unreachable: a 502 with a
@@ -161,12 +223,27 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
     );
     graph.lookups.push(503, json!({}), None);
     for _ in 0..3 {
-        let (status, err) =
-            attach(&app, &squatter.store_id, &squatter.api_key, OTHER_NUMBER, mallory_token).await;
-        assert_error(status, &err, StatusCode::BAD_GATEWAY, "graph_api_unavailable");
-        assert_eq!(stored(&app, &squatter.store_id, OTHER_NUMBER).await, (None, None));
+        let (status, err) = attach(
+            &app,
+            &squatter.store_id,
+            &squatter.api_key,
+            OTHER_NUMBER,
+            mallory_token,
+        )
+        .await;
+        assert_error(
+            status,
+            &err,
+            StatusCode::BAD_GATEWAY,
+            "graph_api_unavailable",
+        );
+        assert_eq!(
+            stored(&app, &squatter.store_id, OTHER_NUMBER).await,
+            (None, None)
+        );
     }
-    let unreachable = app.with_state(|s| s.graph = Arc::new(GraphClient::new("http://127.0.0.1:9")));
+    let unreachable =
+        app.with_state(|s| s.graph = Arc::new(GraphClient::new("http://127.0.0.1:9")));
     let (status, err) = attach(
         &unreachable,
         &squatter.store_id,
@@ -175,7 +252,12 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
         mallory_token,
     )
     .await;
-    assert_error(status, &err, StatusCode::BAD_GATEWAY, "graph_api_unavailable");
+    assert_error(
+        status,
+        &err,
+        StatusCode::BAD_GATEWAY,
+        "graph_api_unavailable",
+    );
     assert_eq!(
         stored(&unreachable, &squatter.store_id, OTHER_NUMBER).await,
         (None, None)
@@ -202,7 +284,14 @@ async fn bad_input_never_reaches_the_graph_api(t: TestStore) {
         assert_eq!(err["error"]["field"], field);
     }
     // Another store's key: refused before any proof is asked for.
-    let (status, _) = attach(&app, &owner.store_id, &stranger.api_key, NUMBER, OWNER_TOKEN).await;
+    let (status, _) = attach(
+        &app,
+        &owner.store_id,
+        &stranger.api_key,
+        NUMBER,
+        OWNER_TOKEN,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(graph.lookups.count(), 0);
     let item = app
@@ -238,12 +327,20 @@ async fn nbf_and_iat_are_checked_with_the_same_leeway_as_exp() {
     let tokens = signer.verifier();
     let claims = |extra: Value| {
         let mut c = json!({"sub": "alice", "iss": "test-issuer", "aud": "test-audience", "exp": now() + 600});
-        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         signer.sign(c)
     };
     let not_yet = Err((StatusCode::UNAUTHORIZED, "token_not_yet_valid"));
-    assert_eq!(code_of(&tokens, &claims(json!({"nbf": now() + 120}))).await, not_yet);
-    assert_eq!(code_of(&tokens, &claims(json!({"iat": now() + 120}))).await, not_yet);
+    assert_eq!(
+        code_of(&tokens, &claims(json!({"nbf": now() + 120}))).await,
+        not_yet
+    );
+    assert_eq!(
+        code_of(&tokens, &claims(json!({"iat": now() + 120}))).await,
+        not_yet
+    );
     // Inside the 30 s leeway (clock skew), as for exp.
     for extra in [
         json!({"nbf": now() + 10}),
@@ -251,7 +348,11 @@ async fn nbf_and_iat_are_checked_with_the_same_leeway_as_exp() {
         json!({"iat": now() - 5, "nbf": now() - 5}),
         json!({"exp": now() - 10}),
     ] {
-        assert_eq!(code_of(&tokens, &claims(extra.clone())).await, Ok("alice".into()), "{extra}");
+        assert_eq!(
+            code_of(&tokens, &claims(extra.clone())).await,
+            Ok("alice".into()),
+            "{extra}"
+        );
     }
     assert_eq!(
         code_of(&tokens, &claims(json!({"exp": now() - 120}))).await,
@@ -280,18 +381,32 @@ async fn a_jwks_coordinate_without_its_leading_zero_still_verifies() {
     let jwks = signer.minimal_jwks();
     let lengths: Vec<usize> = ["x", "y"]
         .iter()
-        .map(|c| URL_SAFE_NO_PAD.decode(jwks["keys"][0][c].as_str().unwrap()).unwrap().len())
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(jwks["keys"][0][c].as_str().unwrap())
+                .unwrap()
+                .len()
+        })
         .collect();
-    assert!(lengths.iter().any(|l| *l < 32), "the served key has a short coordinate: {lengths:?}");
+    assert!(
+        lengths.iter().any(|l| *l < 32),
+        "the served key has a short coordinate: {lengths:?}"
+    );
     let tokens = UserTokens::stack_auth(&stack.url, &stack.project);
-    assert_eq!(code_of(&tokens, &signer.token("alice", 600)).await, Ok("alice".into()));
+    assert_eq!(
+        code_of(&tokens, &signer.token("alice", 600)).await,
+        Ok("alice".into())
+    );
     // The same from a static key set (the local stack's path).
     let local = UserTokens::with_keys(
         &stack.issuer,
         &stack.project,
         serde_json::from_value(jwks).unwrap(),
     );
-    assert_eq!(code_of(&local, &signer.token("bob", 600)).await, Ok("bob".into()));
+    assert_eq!(
+        code_of(&local, &signer.token("bob", 600)).await,
+        Ok("bob".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +453,10 @@ async fn a_stale_jwks_keeps_verifying_while_stack_auth_is_slow_or_down() {
     );
 
     // Past the longest stale age the keys are dropped: a clear 503 while it's down...
-    tokio::time::sleep(timing.max_stale.saturating_sub(fetched_at.elapsed()) + Duration::from_millis(100)).await;
+    tokio::time::sleep(
+        timing.max_stale.saturating_sub(fetched_at.elapsed()) + Duration::from_millis(100),
+    )
+    .await;
     assert_eq!(
         code_of(&tokens, &token()).await,
         Err((StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
@@ -352,7 +470,10 @@ async fn a_stale_jwks_keeps_verifying_while_stack_auth_is_slow_or_down() {
     stack.serve(&[&rotated]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = stack.fetches();
-    assert!(code_of(&tokens, &token()).await.is_ok(), "the old key, stale");
+    assert!(
+        code_of(&tokens, &token()).await.is_ok(),
+        "the old key, stale"
+    );
     for _ in 0..100 {
         if stack.fetches() > before {
             break;
@@ -402,13 +523,24 @@ async fn restricted_and_anonymous_users_get_their_own_codes() {
         (restricted.token("user-r", 600), "email_not_verified"),
         (anonymous.token("user-a", 600), "anonymous_user"),
     ] {
-        let (status, err) = app.call(Method::GET, "/api/user-apis", Some(&token), None).await;
+        let (status, err) = app
+            .call(Method::GET, "/api/user-apis", Some(&token), None)
+            .await;
         assert_error(status, &err, StatusCode::UNAUTHORIZED, code);
     }
-    assert_eq!(stack.fetches(), 0, "no JWKS fetch for a token refused by its claims");
+    assert_eq!(
+        stack.fetches(),
+        0,
+        "no JWKS fetch for a token refused by its claims"
+    );
     // A verified user's token still works.
     let (status, body) = app
-        .call(Method::GET, "/api/user-apis", Some(&stack.signer.token("user-v", 600)), None)
+        .call(
+            Method::GET,
+            "/api/user-apis",
+            Some(&stack.signer.token("user-v", 600)),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }

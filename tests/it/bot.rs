@@ -23,8 +23,8 @@ use platefull::whatsapp::events::{ChatMessage, SlotKey};
 use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
 use platefull::whatsapp::simulator::Simulator;
 use platefull::whatsapp::slots;
-use platefull_tests::fake_huge::{self, Mode};
 use platefull_tests::fake_graph::{self, FakeGraph};
+use platefull_tests::fake_huge::{self, Mode};
 use platefull_tests::fake_llm::{self, completion, Fake};
 use platefull_tests::stack::{self, APP_SECRET, VERIFY_TOKEN};
 use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
@@ -765,7 +765,8 @@ async fn webhook(p: &Pipeline, body: &[u8], signature: Option<String>) -> (Statu
 
 async fn attach_number(p: &Pipeline) {
     let token = "EAAG-test-system-user-token";
-    p.graph.grant(token, NUMBER_ID, "+55 11 98888-7777", "Pizzaria X");
+    p.graph
+        .grant(token, NUMBER_ID, "+55 11 98888-7777", "Pizzaria X");
     let (status, body) = p
         .app
         .call(

@@ -11,10 +11,14 @@ use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
 use platefull::store::dynamodb::DynamoStore;
+use platefull_tests::fake_graph;
 use platefull_tests::fake_stack_auth::FakeStackAuth;
 use platefull_tests::process::alone_in_a_process;
 use serde_json::Value;
 use tower::ServiceExt;
+
+const CLOUD_NUMBER: &str = "106540352242922";
+const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
 
 /// Loads `events/<name>`, fills its `{{placeholders}}` (also inside base64 bodies) and parses
 /// it the way the Lambda runtime does.
@@ -108,6 +112,8 @@ async fn serve_fixtures_from_the_aws_environment() {
         .unwrap();
     let project = "proj-1234";
     let stack = FakeStackAuth::start(project).await;
+    let graph = fake_graph::graph().await;
+    graph.grant(CLOUD_TOKEN, CLOUD_NUMBER, "+55 11 98888-7777", "Pizzaria X");
     let (stack_url, signer) = (stack.url.clone(), &stack.signer);
 
     // The mains' environment (this process runs no other test).
@@ -122,6 +128,7 @@ async fn serve_fixtures_from_the_aws_environment() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("PLATEFULL_COMMANDS_QUEUE_URL", commands_url.as_str()),
         ("PLATEFULL_SESSION_WAIT_MS", "300"),
+        ("META_GRAPH_URL", graph.url.as_str()),
     ] {
         std::env::set_var(name, value);
     }
@@ -153,6 +160,8 @@ async fn serve_fixtures_from_the_aws_environment() {
             ("id", id.clone()),
             ("storeId", store_id.clone()),
             ("saiposToken", "saipos-token-from-fixture".to_owned()),
+            ("phoneNumberId", CLOUD_NUMBER.to_owned()),
+            ("cloudToken", CLOUD_TOKEN.to_owned()),
         ]
     };
     let owned = vars(&api_key);
@@ -223,6 +232,37 @@ async fn serve_fixtures_from_the_aws_environment() {
         out["message"].as_str().unwrap().contains("nothing to do"),
         "{out}"
     );
+
+    // A Cloud API number is proven through the Graph API at META_GRAPH_URL before it is
+    // attached; a token Meta refuses attaches nothing.
+    let (status, attached) = invoke(
+        &sessions,
+        fixture("whatsapp-sessions/cloud-api-attach.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{attached}");
+    assert_eq!(attached["data"]["displayPhoneNumber"], "+55 11 98888-7777");
+    assert_eq!(graph.lookups.count(), 1);
+    let refused: Vec<(&str, &str)> = v
+        .iter()
+        .map(|(k, val)| {
+            (
+                *k,
+                if *k == "cloudToken" {
+                    "EAAG-a-token-meta-does-not-know"
+                } else {
+                    val
+                },
+            )
+        })
+        .collect();
+    let (status, err) = invoke(
+        &sessions,
+        fixture("whatsapp-sessions/cloud-api-attach.json", &refused),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["code"], "cloud_api_token_rejected");
 
     // Each function serves only its own routes.
     let (status, _) = invoke(

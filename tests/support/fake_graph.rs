@@ -65,7 +65,8 @@ impl FakeGraph {
 }
 
 fn graph_error(message: &str, kind: &str, code: i64, subcode: Option<i64>) -> Value {
-    let mut error = json!({"message": message, "type": kind, "code": code, "fbtrace_id": "AZfake0trace"});
+    let mut error =
+        json!({"message": message, "type": kind, "code": code, "fbtrace_id": "AZfake0trace"});
     if let Some(subcode) = subcode {
         error["error_subcode"] = subcode.into();
     }
@@ -83,11 +84,11 @@ fn read_number(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    lookups
-        .requests
-        .lock()
-        .unwrap()
-        .push((format!("/{id}"), json!({ "fields": fields }), auth.clone()));
+    lookups.requests.lock().unwrap().push((
+        format!("/{id}"),
+        json!({ "fields": fields }),
+        auth.clone(),
+    ));
     if let Some((status, body, _)) = lookups.answers.lock().unwrap().pop_front() {
         return (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
     }

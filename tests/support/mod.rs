@@ -128,7 +128,9 @@ impl TestApp {
             sessions: None,
             webhook: None,
             // A closed port: a test that attaches a number aims this at its fake Graph API.
-            graph: Arc::new(platefull::bot::cloud_api::GraphClient::new("http://127.0.0.1:9")),
+            graph: Arc::new(platefull::bot::cloud_api::GraphClient::new(
+                "http://127.0.0.1:9",
+            )),
         };
         Self {
             router: build(state.clone()),

@@ -209,7 +209,10 @@ impl Remote {
             .keys
             .as_ref()
             .filter(|(_, fetched)| fetched.elapsed() < self.timing.max_stale);
-        match (usable.and_then(|(keys, _)| keys.pick(kid)), &cache.last_error) {
+        match (
+            usable.and_then(|(keys, _)| keys.pick(kid)),
+            &cache.last_error,
+        ) {
             (Some(key), _) => Ok(key),
             (None, None) => Err(unknown_key()),
             (None, Some(cause)) => Err(ApiError::Unavailable(cause.clone())),
@@ -446,19 +449,18 @@ impl UserTokens {
     }
 }
 
-async fn fetch_jwks(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<JwkSet, String> {
-    let response = http
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                "JWKS fetch timed out".to_owned()
-            } else {
-                "JWKS fetch failed: network error".to_owned()
-            }
-        })?;
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<JwkSet, String> {
+    let response = http.get(url).timeout(timeout).send().await.map_err(|e| {
+        if e.is_timeout() {
+            "JWKS fetch timed out".to_owned()
+        } else {
+            "JWKS fetch failed: network error".to_owned()
+        }
+    })?;
     if !response.status().is_success() {
         return Err(format!("JWKS fetch answered {}", response.status()));
     }

@@ -465,7 +465,9 @@ impl GraphClient {
         // Meta's transient and throttling codes (1, 2: service; 4, 17, 32, 613, 80007:
         // rate limits) say nothing about the token.
         if status >= 500 || status == 429 || matches!(code, 1 | 2 | 4 | 17 | 32 | 613 | 80007) {
-            return Err(ProofError::Unavailable(format!("HTTP {status}, code {code}")));
+            return Err(ProofError::Unavailable(format!(
+                "HTTP {status}, code {code}"
+            )));
         }
         Err(ProofError::Refused { code })
     }
