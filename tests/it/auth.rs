@@ -17,7 +17,7 @@ use platefull::bot::cloud_api::{self, GraphClient};
 use platefull::store::keys;
 use platefull_tests::fake_graph::{self, FakeGraph};
 use platefull_tests::fake_stack_auth::{FakeStackAuth, Mode};
-use platefull_tests::{for_each_store, TestApp, TestStore};
+use platefull_tests::{assert_error, for_each_store, Connection, TestApp, TestStore};
 use serde_json::{json, Value};
 
 // --- Cloud API numbers: proven before they are attached ----------------------------------
@@ -25,17 +25,6 @@ use serde_json::{json, Value};
 const NUMBER: &str = "106540352242922";
 const OTHER_NUMBER: &str = "106540352240000";
 const OWNER_TOKEN: &str = "EAAG-owner-system-user-token-0001";
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-}
 
 async fn attach(
     app: &TestApp,
@@ -63,6 +52,21 @@ async fn stored(app: &TestApp, store_id: &str, number: &str) -> (Option<String>,
             .unwrap()
             .map(|(id, _)| id),
     )
+}
+
+/// Attaching `OTHER_NUMBER` answers 502 `graph_api_unavailable` and stores nothing.
+async fn assert_unavailable(app: &TestApp, caller: &Connection, token: &str) {
+    let (status, err) = attach(app, &caller.store_id, &caller.api_key, OTHER_NUMBER, token).await;
+    assert_error(
+        status,
+        &err,
+        StatusCode::BAD_GATEWAY,
+        "graph_api_unavailable",
+    );
+    assert_eq!(
+        stored(app, &caller.store_id, OTHER_NUMBER).await,
+        (None, None)
+    );
 }
 
 fn app_with_graph(t: TestStore, graph: &FakeGraph) -> TestApp {
@@ -223,45 +227,11 @@ async fn a_number_is_attached_only_with_a_token_that_can_read_it(t: TestStore) {
     );
     graph.lookups.push(503, json!({}), None);
     for _ in 0..3 {
-        let (status, err) = attach(
-            &app,
-            &squatter.store_id,
-            &squatter.api_key,
-            OTHER_NUMBER,
-            mallory_token,
-        )
-        .await;
-        assert_error(
-            status,
-            &err,
-            StatusCode::BAD_GATEWAY,
-            "graph_api_unavailable",
-        );
-        assert_eq!(
-            stored(&app, &squatter.store_id, OTHER_NUMBER).await,
-            (None, None)
-        );
+        assert_unavailable(&app, &squatter, mallory_token).await;
     }
     let unreachable =
         app.with_state(|s| s.graph = Arc::new(GraphClient::new("http://127.0.0.1:9")));
-    let (status, err) = attach(
-        &unreachable,
-        &squatter.store_id,
-        &squatter.api_key,
-        OTHER_NUMBER,
-        mallory_token,
-    )
-    .await;
-    assert_error(
-        status,
-        &err,
-        StatusCode::BAD_GATEWAY,
-        "graph_api_unavailable",
-    );
-    assert_eq!(
-        stored(&unreachable, &squatter.store_id, OTHER_NUMBER).await,
-        (None, None)
-    );
+    assert_unavailable(&unreachable, &squatter, mallory_token).await;
     // The owner's number is untouched by all of it.
     assert_eq!(
         stored(&unreachable, &owner.store_id, NUMBER).await,

@@ -224,6 +224,18 @@ impl TestApp {
     }
 }
 
+/// Asserts an error answer: its status, its code and a non-empty message.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
 /// Declares each listed async test fn (taking a [`TestStore`]) once per store adapter, in
 /// modules `embedded` and `dynamodb`.
 #[macro_export]

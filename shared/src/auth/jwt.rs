@@ -192,17 +192,7 @@ impl Remote {
             Lookup::Unknown => return Err(unknown_key()),
             Lookup::Fetch => {}
         }
-        let waited_from = Instant::now();
-        let _one = self.fetching.lock().await;
-        let fetched_meanwhile = self
-            .cache
-            .lock()
-            .expect("lock")
-            .last_done
-            .is_some_and(|at| at >= waited_from);
-        if !fetched_meanwhile {
-            self.fetch().await;
-        }
+        self.fetch_unless_done_meanwhile().await;
         // The outcome of our fetch or of the one we waited for.
         let cache = self.cache.lock().expect("lock");
         let usable = cache
@@ -221,18 +211,24 @@ impl Remote {
 
     /// The background refresh of a stale set (its attempt is already recorded).
     async fn refresh(self: Arc<Self>) {
-        let started = Instant::now();
+        self.fetch_unless_done_meanwhile().await;
+        self.cache.lock().expect("lock").refreshing = false;
+    }
+
+    /// Takes the single-flight lock and fetches, unless a fetch ended while we waited for
+    /// it: its outcome (in the cache) answers us too.
+    async fn fetch_unless_done_meanwhile(&self) {
+        let waited_from = Instant::now();
         let _one = self.fetching.lock().await;
-        let superseded = self
+        let done_meanwhile = self
             .cache
             .lock()
             .expect("lock")
             .last_done
-            .is_some_and(|at| at >= started);
-        if !superseded {
+            .is_some_and(|at| at >= waited_from);
+        if !done_meanwhile {
             self.fetch().await;
         }
-        self.cache.lock().expect("lock").refreshing = false;
     }
 
     /// One fetch (the caller holds `fetching`); its outcome goes into the cache.

@@ -358,6 +358,16 @@ pub enum SendError {
 /// The largest Graph API answer read: its replies are a few hundred bytes.
 pub const GRAPH_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What a request that got no answer is called in errors (never reqwest's text: it names
+/// the URL).
+fn transport_failure(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timed out"
+    } else {
+        "network error"
+    }
+}
+
 /// A number as the Graph API shows it to a token that can read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhoneNumber {
@@ -431,13 +441,7 @@ impl GraphClient {
             .timeout(PROOF_TIMEOUT)
             .send()
             .await
-            .map_err(|e| {
-                ProofError::Unavailable(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "network error".into()
-                })
-            })?;
+            .map_err(|e| ProofError::Unavailable(transport_failure(&e).into()))?;
         let status = response.status().as_u16();
         let body: Value = crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES)
             .await
@@ -498,13 +502,7 @@ impl GraphClient {
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                SendError::Transient(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "network error".into()
-                })
-            })?;
+            .map_err(|e| SendError::Transient(transport_failure(&e).into()))?;
         let status = response.status().as_u16();
         let body: Value = match crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES).await {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
