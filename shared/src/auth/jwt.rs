@@ -15,6 +15,8 @@
 //! hold makes us fetch again at most once a minute (key rotation reaches us that way; a
 //! flood of made-up key ids costs one fetch a minute). Fetches are single-flight: waiters
 //! share the one fetch's outcome, and verifications with a cached key never wait on it.
+//! (In Lambda the background fetch runs alongside the invocation that started it; if the
+//! environment is frozen first, it resumes, or times out, on the next invocation.)
 //!
 //! Stack Auth encodes the JWKS coordinates without leading zero bytes (about one key in
 //! 128 has a 31-byte `x` or `y`); they are left-padded to 32 bytes before the P-256 key is
