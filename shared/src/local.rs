@@ -51,6 +51,9 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         saipos: Default::default(),
         sessions: None,
         webhook: None,
+        graph: Arc::new(crate::bot::cloud_api::GraphClient::new(
+            &crate::config::graph_url(),
+        )),
     })
 }
 

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::auth::dev::DevSigner;
 use platefull::store::keys;
-use platefull_tests::{for_each_store, TestApp, TestStore};
+use platefull_tests::{assert_error, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 
 const GET: Method = Method::GET;
@@ -17,17 +17,6 @@ const POST: Method = Method::POST;
 const PUT: Method = Method::PUT;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-}
 
 /// Creates a WhatsApp connection for `user`; returns (record, apiKey).
 async fn whatsapp(app: &TestApp, user: &str, name: &str) -> (Value, String) {

@@ -23,6 +23,7 @@ use platefull::whatsapp::events::{ChatMessage, SlotKey};
 use platefull::whatsapp::gateway::{GatewayConfig, GatewayQueues};
 use platefull::whatsapp::simulator::Simulator;
 use platefull::whatsapp::slots;
+use platefull_tests::fake_graph::{self, FakeGraph};
 use platefull_tests::fake_huge::{self, Mode};
 use platefull_tests::fake_llm::{self, completion, Fake};
 use platefull_tests::stack::{self, APP_SECRET, VERIFY_TOKEN};
@@ -37,7 +38,7 @@ struct Pipeline {
     app: TestApp,
     sim: Arc<Simulator>,
     llm: Fake,
-    graph: Fake,
+    graph: FakeGraph,
     inbound: Arc<MemoryQueue>,
     dead: Arc<MemoryQueue>,
     dead_replies: Arc<MemoryQueue>,
@@ -66,7 +67,7 @@ impl Pipeline {
         turn_limit: TurnLimit,
         graph_client: Option<GraphClient>,
     ) -> Self {
-        let (llm, graph) = (fake_llm::llm().await, fake_llm::graph().await);
+        let (llm, graph) = (fake_llm::llm().await, fake_graph::graph().await);
         let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
         let dead_replies = Arc::new(MemoryQueue::fifo(Duration::from_secs(1)));
         let inbound = Arc::new(
@@ -75,7 +76,9 @@ impl Pipeline {
         let outbound = Arc::new(
             MemoryQueue::fifo(Duration::from_secs(5)).with_dead_letters(3, dead_replies.clone()),
         );
-        let app = TestApp::new(t).with_webhook(inbound.clone());
+        let app = TestApp::new(t)
+            .with_webhook(inbound.clone())
+            .with_state(|s| s.graph = Arc::new(GraphClient::new(&graph.url)));
         let wa = app.whatsapp("alice", "Pizzaria X").await;
         let sim = Simulator::new("http://localhost");
         let bot = Arc::new(Bot {
@@ -761,13 +764,16 @@ async fn webhook(p: &Pipeline, body: &[u8], signature: Option<String>) -> (Statu
 }
 
 async fn attach_number(p: &Pipeline) {
+    let token = "EAAG-test-system-user-token";
+    p.graph
+        .grant(token, NUMBER_ID, "+55 11 98888-7777", "Pizzaria X");
     let (status, body) = p
         .app
         .call(
             Method::PUT,
             &format!("/api/whatsapp/{}/cloud-api", p.store_id),
             Some(&p.api_key),
-            Some(json!({"phoneNumberId": NUMBER_ID, "accessToken": "EAAG-test-system-user-token"})),
+            Some(json!({"phoneNumberId": NUMBER_ID, "accessToken": token})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -3,21 +3,22 @@
 //! JWKS served by a fake at the HTTP level), and requests taken from the API Gateway v2
 //! fixtures in `events/`, driven through each function's own router.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
 use platefull::store::dynamodb::DynamoStore;
+use platefull_tests::fake_graph;
+use platefull_tests::fake_stack_auth::FakeStackAuth;
 use platefull_tests::process::alone_in_a_process;
 use serde_json::Value;
 use tower::ServiceExt;
+
+const CLOUD_NUMBER: &str = "106540352242922";
+const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
 
 /// Loads `events/<name>`, fills its `{{placeholders}}` (also inside base64 bodies) and parses
 /// it the way the Lambda runtime does.
@@ -54,26 +55,6 @@ async fn invoke(router: &Router, request: lambda_http::Request) -> (StatusCode, 
             serde_json::from_slice(&bytes).unwrap()
         },
     )
-}
-
-/// A fake Stack Auth serving one project's JWKS, with a signer for its tokens; counts fetches.
-async fn fake_stack_auth(project: &str) -> (String, DevSigner, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let signer = DevSigner::generate(&format!("{url}/api/v1/projects/{project}"), project);
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks = serde_json::to_value(signer.jwks()).unwrap();
-    let counter = fetches.clone();
-    let app = Router::new().route(
-        &format!("/api/v1/projects/{project}/.well-known/jwks.json"),
-        get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let jwks = jwks.clone();
-            async move { Json(jwks) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, signer, fetches)
 }
 
 /// The mains read their settings from the process environment, which this test sets and
@@ -130,7 +111,10 @@ async fn serve_fixtures_from_the_aws_environment() {
         .queue_url
         .unwrap();
     let project = "proj-1234";
-    let (stack_url, signer, fetches) = fake_stack_auth(project).await;
+    let stack = FakeStackAuth::start(project).await;
+    let graph = fake_graph::graph().await;
+    graph.grant(CLOUD_TOKEN, CLOUD_NUMBER, "+55 11 98888-7777", "Pizzaria X");
+    let (stack_url, signer) = (stack.url.clone(), &stack.signer);
 
     // The mains' environment (this process runs no other test).
     for (name, value) in [
@@ -144,6 +128,7 @@ async fn serve_fixtures_from_the_aws_environment() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("PLATEFULL_COMMANDS_QUEUE_URL", commands_url.as_str()),
         ("PLATEFULL_SESSION_WAIT_MS", "300"),
+        ("META_GRAPH_URL", graph.url.as_str()),
     ] {
         std::env::set_var(name, value);
     }
@@ -175,6 +160,8 @@ async fn serve_fixtures_from_the_aws_environment() {
             ("id", id.clone()),
             ("storeId", store_id.clone()),
             ("saiposToken", "saipos-token-from-fixture".to_owned()),
+            ("phoneNumberId", CLOUD_NUMBER.to_owned()),
+            ("cloudToken", CLOUD_TOKEN.to_owned()),
         ]
     };
     let owned = vars(&api_key);
@@ -246,6 +233,37 @@ async fn serve_fixtures_from_the_aws_environment() {
         "{out}"
     );
 
+    // A Cloud API number is proven through the Graph API at META_GRAPH_URL before it is
+    // attached; a token Meta refuses attaches nothing.
+    let (status, attached) = invoke(
+        &sessions,
+        fixture("whatsapp-sessions/cloud-api-attach.json", &v),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{attached}");
+    assert_eq!(attached["data"]["displayPhoneNumber"], "+55 11 98888-7777");
+    assert_eq!(graph.lookups.count(), 1);
+    let refused: Vec<(&str, &str)> = v
+        .iter()
+        .map(|(k, val)| {
+            (
+                *k,
+                if *k == "cloudToken" {
+                    "EAAG-a-token-meta-does-not-know"
+                } else {
+                    val
+                },
+            )
+        })
+        .collect();
+    let (status, err) = invoke(
+        &sessions,
+        fixture("whatsapp-sessions/cloud-api-attach.json", &refused),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["code"], "cloud_api_token_rejected");
+
     // Each function serves only its own routes.
     let (status, _) = invoke(
         &user_apis,
@@ -276,7 +294,7 @@ async fn serve_fixtures_from_the_aws_environment() {
 
     // The JWKS was fetched once and cached; a token from an unknown key is refused without
     // hammering Stack Auth.
-    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(stack.fetches(), 1);
     let stranger = DevSigner::generate(&signer.issuer, project).token("user-alice", 600);
     for _ in 0..3 {
         let (status, err) = invoke(
@@ -287,7 +305,7 @@ async fn serve_fixtures_from_the_aws_environment() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
     }
     assert!(
-        fetches.load(Ordering::SeqCst) <= 2,
+        stack.fetches() <= 2,
         "unknown kids refetch at most once a minute"
     );
 

@@ -6,6 +6,7 @@
 //! child process (`platefull_tests::process`).
 
 mod api;
+mod auth;
 mod bot;
 mod lambda_events;
 mod queue_conformance;

@@ -1,12 +1,12 @@
-//! A fake OpenAI-compatible chat-completions server (OpenRouter's documented shapes) and a
-//! fake Graph API (`POST /{phone-number-id}/messages`), at the HTTP level. Each answers
-//! from a script of canned responses, then with a default success, and records every
-//! request it got.
+//! A fake OpenAI-compatible chat-completions server (OpenRouter's documented shapes), at
+//! the HTTP level: it answers from a script of canned responses, then with a default
+//! success, and records every request it got. The script, the recording and the server are
+//! shared with the fake Graph API (`fake_graph`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -50,7 +50,7 @@ pub fn completion(content: &str) -> Value {
         "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})
 }
 
-fn answer(
+pub(crate) fn answer(
     script: &Script,
     path: String,
     headers: &HeaderMap,
@@ -77,7 +77,7 @@ fn answer(
     response
 }
 
-async fn serve(router: Router) -> String {
+pub(crate) async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -93,25 +93,6 @@ pub async fn llm() -> Fake {
             post(|State(s): State<Arc<Script>>, headers: HeaderMap, Json(body): Json<Value>| async move {
                 let n = s.count() + 1;
                 answer(&s, "/chat/completions".into(), &headers, body, completion(&format!("Resposta {n}")))
-            }),
-        )
-        .with_state(script.clone());
-    Fake {
-        url: serve(router).await,
-        script,
-    }
-}
-
-/// The fake Graph API; by default every send succeeds with a new wamid.
-pub async fn graph() -> Fake {
-    let script = Arc::new(Script::default());
-    let router = Router::new()
-        .route(
-            "/{number}/messages",
-            post(|State(s): State<Arc<Script>>, Path(number): Path<String>, headers: HeaderMap, Json(body): Json<Value>| async move {
-                let n = s.count() + 1;
-                let ok = json!({"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],"messages":[{"id":format!("wamid.OUT{n}")}]});
-                answer(&s, format!("/{number}/messages"), &headers, body, ok)
             }),
         )
         .with_state(script.clone());

@@ -6,9 +6,11 @@
 //! figures), `process` (a test alone in a child process), and the fakes.
 
 pub mod bench;
+pub mod fake_graph;
 pub mod fake_huge;
 pub mod fake_llm;
 pub mod fake_saipos;
+pub mod fake_stack_auth;
 pub mod process;
 pub mod stack;
 
@@ -125,6 +127,10 @@ impl TestApp {
             saipos: Default::default(),
             sessions: None,
             webhook: None,
+            // A closed port: a test that attaches a number aims this at its fake Graph API.
+            graph: Arc::new(platefull::bot::cloud_api::GraphClient::new(
+                "http://127.0.0.1:9",
+            )),
         };
         Self {
             router: build(state.clone()),
@@ -216,6 +222,18 @@ impl TestApp {
         };
         (status, value)
     }
+}
+
+/// Asserts an error answer: its status, its code and a non-empty message.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 /// Declares each listed async test fn (taking a [`TestStore`]) once per store adapter, in

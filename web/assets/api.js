@@ -3,9 +3,19 @@
 
 import { getConfig, refresh, session } from './auth.js';
 
+// The API's messages are English; these codes get a message in Portuguese.
+export const MESSAGES = {
+  email_not_verified: 'Seu e-mail ainda não foi verificado. Verifique-o e entre de novo.',
+  anonymous_user: 'Entre com uma conta (e-mail e senha) para usar o painel.',
+  token_not_yet_valid: 'O relógio deste aparelho está fora da hora certa. Acerte-o e entre de novo.',
+  cloud_api_token_rejected: 'A Meta recusou este token de acesso para este número. Use um token de usuário do sistema com acesso à conta do WhatsApp Business do número.',
+  cloud_api_number_mismatch: 'A Meta não reconheceu este ID de número para este token. Confira o ID do número no WhatsApp Manager.',
+  graph_api_unavailable: 'Não foi possível falar com a Meta agora. Nada foi alterado; tente de novo.',
+};
+
 export class ApiError extends Error {
   constructor(status, error) {
-    super(error.message || `erro ${status}`);
+    super(MESSAGES[error.code] || error.message || `erro ${status}`);
     this.status = status;
     this.code = error.code;
     this.field = error.field;

@@ -1,7 +1,7 @@
 // The console's shell: loads the config, routes between pages with the History API, and
 // keeps the header (navigation, who is signed in) in step with the session.
 
-import { hooks } from './api.js';
+import { hooks, MESSAGES } from './api.js';
 import { loadConfig, session, signOut } from './auth.js';
 import { toast } from './ui.js';
 import * as signIn from './pages/sign-in.js';
@@ -67,9 +67,9 @@ async function start() {
     document.getElementById('main').textContent = `Não foi possível abrir o painel: ${err.message}`;
     return;
   }
-  hooks.onUnauthorized = () => {
+  hooks.onUnauthorized = (error) => {
     signOut();
-    toast('Sua sessão expirou. Entre de novo.', 'error');
+    toast(MESSAGES[error && error.code] || 'Sua sessão expirou. Entre de novo.', 'error');
     navigate('/', { replace: true });
   };
   document.addEventListener('click', (event) => {

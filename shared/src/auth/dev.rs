@@ -1,6 +1,8 @@
 //! The local stack's own token issuer: a P-256 key kept in the data dir signs ES256 user
 //! tokens (`platefull dev-token`), and its public half is the JWKS the local stack checks
-//! them against. Tests use fresh in-memory signers to mint valid, expired and foreign tokens.
+//! them against. Tests use fresh in-memory signers to mint valid, expired and foreign tokens,
+//! seeded ones for a key of a given shape, and [`DevSigner::minimal_jwks`] to publish a key
+//! the way Stack Auth does.
 
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use p256::SecretKey;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::jwt::UserTokens;
 use crate::ids::random_bytes;
@@ -22,6 +25,9 @@ pub const LOCAL_AUDIENCE: &str = "platefull-local";
 pub struct DevSigner {
     encoding: EncodingKey,
     jwk: Jwk,
+    /// The public point's affine coordinates, 32 bytes each.
+    x: [u8; 32],
+    y: [u8; 32],
     pub issuer: String,
     pub audience: String,
 }
@@ -30,6 +36,23 @@ impl DevSigner {
     /// A signer with a brand-new key.
     pub fn generate(issuer: &str, audience: &str) -> Self {
         Self::from_secret(new_secret(), issuer, audience)
+    }
+
+    /// A signer whose key is derived from `seed` (the same seed, the same key): tests that
+    /// need a key of some shape search seeds deterministically.
+    pub fn from_seed(seed: &[u8], issuer: &str, audience: &str) -> Self {
+        let mut counter = 0u32;
+        loop {
+            let bytes: [u8; 32] = Sha256::new()
+                .chain_update(seed)
+                .chain_update(counter.to_be_bytes())
+                .finalize()
+                .into();
+            if let Ok(secret) = SecretKey::from_slice(&bytes) {
+                return Self::from_secret(secret, issuer, audience);
+            }
+            counter += 1;
+        }
     }
 
     /// The local stack's signer, from `path` (created on first use, owner-only).
@@ -63,6 +86,8 @@ impl DevSigner {
         Self {
             encoding,
             jwk,
+            x: x[..].try_into().expect("32-byte coordinate"),
+            y: y[..].try_into().expect("32-byte coordinate"),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         }
@@ -73,6 +98,23 @@ impl DevSigner {
         JwkSet {
             keys: vec![self.jwk.clone()],
         }
+    }
+
+    /// Whether a coordinate of the public key starts with a zero byte (about one key in 128).
+    pub fn has_short_coordinate(&self) -> bool {
+        self.x[0] == 0 || self.y[0] == 0
+    }
+
+    /// The key set as Stack Auth publishes it: coordinates without leading zero bytes.
+    pub fn minimal_jwks(&self) -> serde_json::Value {
+        let minimal = |c: &[u8; 32]| {
+            let start = c.iter().position(|b| *b != 0).unwrap_or(31);
+            URL_SAFE_NO_PAD.encode(&c[start..])
+        };
+        let mut jwk = serde_json::to_value(&self.jwk).expect("a JWK serializes");
+        jwk["x"] = minimal(&self.x).into();
+        jwk["y"] = minimal(&self.y).into();
+        json!({ "keys": [jwk] })
     }
 
     /// A verifier that accepts exactly this signer's tokens.

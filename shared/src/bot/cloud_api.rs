@@ -1,7 +1,8 @@
 //! Meta's WhatsApp Cloud API: the webhook's signature check and payload translation into
 //! bot jobs, the numbers a store attaches (phone number id + access token, sealed), and the
 //! Graph API client that sends replies, with its error codes mapped to what the bot does
-//! next (retry later, give up on this chat, or stop and alert).
+//! next (retry later, give up on this chat, or stop and alert), and proves that a token can
+//! read a number before the number is attached ([`GraphClient::prove_number`]).
 
 use std::time::Duration;
 
@@ -357,6 +358,42 @@ pub enum SendError {
 /// The largest Graph API answer read: its replies are a few hundred bytes.
 pub const GRAPH_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What a request that got no answer is called in errors (never reqwest's text: it names
+/// the URL).
+fn transport_failure(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timed out"
+    } else {
+        "network error"
+    }
+}
+
+/// A number as the Graph API shows it to a token that can read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneNumber {
+    pub id: String,
+    pub display_phone_number: String,
+    pub verified_name: Option<String>,
+}
+
+/// Why a token didn't prove a number.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProofError {
+    /// Meta refused: the token is invalid, expired or revoked, or it can't read that
+    /// number (or no such number exists; Meta doesn't say which).
+    #[error("the Graph API refused the token for this number (error code {code})")]
+    Refused { code: i64 },
+    /// Meta answered for something that isn't that phone number.
+    #[error("the Graph API answered for another object")]
+    Mismatch,
+    /// Network, timeout, 5xx, rate limits or an unreadable answer: nothing is known.
+    #[error("the Graph API is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What one proof may take: the route answers inside the function's 10 s.
+pub const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Meta's Graph API for sending. Bounded: each request times out after 15 s, an answer
 /// is read up to [`GRAPH_MAX_BODY_BYTES`], and all the messages of one reply together get
 /// [`GraphClient::deadline`] (20 s by default, inside the `bot-reply` function's 60 s).
@@ -386,6 +423,59 @@ impl GraphClient {
         self
     }
 
+    /// Proves that `token` can read the WhatsApp number `phone_number_id`: `GET
+    /// /{phone-number-id}?fields=id,display_phone_number,verified_name` with the token must
+    /// answer that very number (its id, and a display number: only a WhatsApp phone number
+    /// object has one). One request, at most [`PROOF_TIMEOUT`]; the token only ever goes in
+    /// the `Authorization` header.
+    pub async fn prove_number(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+    ) -> Result<PhoneNumber, ProofError> {
+        let response = self
+            .http
+            .get(format!("{}/{phone_number_id}", self.base_url))
+            .query(&[("fields", "id,display_phone_number,verified_name")])
+            .bearer_auth(token)
+            .timeout(PROOF_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| ProofError::Unavailable(transport_failure(&e).into()))?;
+        let status = response.status().as_u16();
+        let body: Value = crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES)
+            .await
+            .map_err(|e| ProofError::Unavailable(e.to_string()))
+            .and_then(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|_| {
+                    ProofError::Unavailable(format!("HTTP {status} with a body that isn't JSON"))
+                })
+            })?;
+        if status == 200 {
+            let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+            return match (field("id"), field("display_phone_number")) {
+                (Some(id), Some(display)) if id == phone_number_id => Ok(PhoneNumber {
+                    id,
+                    display_phone_number: display,
+                    verified_name: field("verified_name"),
+                }),
+                _ => Err(ProofError::Mismatch),
+            };
+        }
+        let code = body
+            .pointer("/error/code")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        // Meta's transient and throttling codes (1, 2: service; 4, 17, 32, 613, 80007:
+        // rate limits) say nothing about the token.
+        if status >= 500 || status == 429 || matches!(code, 1 | 2 | 4 | 17 | 32 | 613 | 80007) {
+            return Err(ProofError::Unavailable(format!(
+                "HTTP {status}, code {code}"
+            )));
+        }
+        Err(ProofError::Refused { code })
+    }
+
     /// Sends a text to a phone number or a business-scoped user id; returns the wamid.
     pub async fn send_text(
         &self,
@@ -412,13 +502,7 @@ impl GraphClient {
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                SendError::Transient(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "network error".into()
-                })
-            })?;
+            .map_err(|e| SendError::Transient(transport_failure(&e).into()))?;
         let status = response.status().as_u16();
         let body: Value = match crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES).await {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),

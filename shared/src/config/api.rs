@@ -1,5 +1,6 @@
 //! The control-plane API functions (`user-apis`, `client-config`, `whatsapp-sessions`):
-//! the table, Stack Auth's user tokens, the data key and, where session commands are sent,
+//! the table, Stack Auth's user tokens, the data key, the Graph API (`META_GRAPH_URL`: the
+//! cloud-api route proves a number's token there) and, where session commands are sent,
 //! the gateway's command queue.
 
 use std::sync::Arc;
@@ -7,8 +8,10 @@ use std::time::Duration;
 
 use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue};
 use super::env::{optional, parse, required};
+use super::platform::graph_url;
 use super::{ConfigError, DEFAULT_STACK_API_URL};
 use crate::auth::jwt::UserTokens;
+use crate::bot::cloud_api::GraphClient;
 use crate::http::{AppState, SessionCommands};
 
 /// The state of an API function: DynamoDB, Stack Auth tokens, KMS-unwrapped data key, and
@@ -38,5 +41,6 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         saipos: Default::default(),
         sessions,
         webhook: None,
+        graph: Arc::new(GraphClient::new(&graph_url())),
     })
 }

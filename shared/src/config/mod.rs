@@ -24,7 +24,7 @@
 //! | `OPENROUTER_MODEL`              | bot                | model id (default `openai/gpt-4o-mini`)                   |
 //! | `OPENROUTER_FALLBACK_MODEL`     | bot                | (optional) model tried when the first one fails           |
 //! | `OPENROUTER_BASE_URL`           | bot                | any OpenAI-compatible API (default OpenRouter)            |
-//! | `META_GRAPH_URL`                | bot                | Graph API base (default `https://graph.facebook.com/v25.0`) |
+//! | `META_GRAPH_URL`                | bot, sessions      | Graph API base (default `https://graph.facebook.com/v25.0`): replies; proving a Cloud API number's token |
 //! | `PLATEFULL_LEASE_SECS`          | gateway            | how long a slot's lease lasts (default 30, at least 3)    |
 //! | `PLATEFULL_PRINT_QR`            | gateway            | `1`: QR codes on stderr                                   |
 //! | `AWS_ENDPOINT_URL`              | the AWS SDK        | (optional) endpoint override, e.g. a moto server in tests |

@@ -2,6 +2,15 @@
 //! (`PUT/DELETE /api/whatsapp/{storeId}/cloud-api`, owner token or the store's apiKey). The
 //! access token is sealed before it is stored and never returned; a number belongs to one
 //! store at a time.
+//!
+//! A number is attached only once proven: the Graph API, asked with the given token for
+//! that number (`GraphClient::prove_number`), must answer with that very number. A number
+//! is a webhook route, so attaching one a store can't prove would hand its customers to
+//! that store's bot. The order of checks matters: body, store ownership, proof, and only
+//! then the write whose condition refuses a number another store holds — so the 409 that
+//! says "attached to another store" is only ever told to a caller who proved the number
+//! too (Meta's answer says nothing of our stores). A refusal stores nothing. Cost: one
+//! Graph API request per attach (≤ 5 s), none per message.
 
 use axum::extract::State;
 use axum::routing::put;
@@ -12,7 +21,7 @@ use serde_json::{json, Value};
 use super::extract::{StoreAccess, WithBody};
 use super::json::ApiJson;
 use super::AppState;
-use crate::bot::cloud_api;
+use crate::bot::cloud_api::{self, ProofError};
 use crate::records;
 use crate::store::StoreError;
 use crate::ApiError;
@@ -56,6 +65,36 @@ async fn attach(
     }
     // Ownership: the caller must see the store's config.
     records::get_config(state.store.as_ref(), &store_id, &caller).await?;
+    let proven = state
+        .graph
+        .prove_number(number, token)
+        .await
+        .map_err(|e| match e {
+            ProofError::Refused { code } => ApiError::bad_request(
+                "cloud_api_token_rejected",
+                format!(
+                    "Meta refused this access token for number {number} (Graph API error \
+                     code {code}): use a system-user token with whatsapp_business_messaging \
+                     access to the WhatsApp Business Account that holds this number"
+                ),
+            ),
+            ProofError::Mismatch => ApiError::bad_request(
+                "cloud_api_number_mismatch",
+                format!(
+                    "the Graph API did not answer with the WhatsApp number {number} for this \
+                     token: check phoneNumberId in WhatsApp Manager"
+                ),
+            ),
+            ProofError::Unavailable(cause) => {
+                tracing::warn!(%cause, "Graph API unavailable while proving a number");
+                ApiError::Upstream(
+                    "graph_api_unavailable",
+                    "Meta's Graph API could not be reached to check the number; nothing was \
+                     changed, try again"
+                        .into(),
+                )
+            }
+        })?;
     let previous = cloud_api::attached(state.store.as_ref(), &store_id)
         .await?
         .map(|(id, _)| id);
@@ -75,7 +114,10 @@ async fn attach(
         }
         other => other.into(),
     })?;
-    Ok(Json(json!({ "success": true, "data": masked(number) })))
+    let mut data = masked(number);
+    data["displayPhoneNumber"] = proven.display_phone_number.into();
+    data["verifiedName"] = proven.verified_name.into();
+    Ok(Json(json!({ "success": true, "data": data })))
 }
 
 async fn detach(

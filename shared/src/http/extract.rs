@@ -243,6 +243,9 @@ mod tests {
             saipos: Default::default(),
             sessions: None,
             webhook: None,
+            graph: Arc::new(crate::bot::cloud_api::GraphClient::new(
+                "http://127.0.0.1:9",
+            )),
         };
         (all_routes(state), signer)
     }

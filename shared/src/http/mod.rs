@@ -49,6 +49,9 @@ pub struct AppState {
     /// Meta's webhook settings; absent where the webhook isn't served (it answers 503).
     /// (The `whatsapp-webhook` function builds a smaller state of its own.)
     pub webhook: Option<webhook::WebhookSettings>,
+    /// Meta's Graph API (`META_GRAPH_URL`): attaching a Cloud API number proves the token
+    /// through it.
+    pub graph: Arc<crate::bot::cloud_api::GraphClient>,
 }
 
 /// The session routes' link to the gateway.
