@@ -48,7 +48,11 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         store: Arc::new(store),
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(secrets),
-        saipos: Default::default(),
+        // The local stack may call its loopback fakes over plain http.
+        saipos: crate::saipos::client::Settings {
+            policy: crate::outbound::Policy::LocalStack,
+            ..Default::default()
+        },
         sessions: None,
         webhook: None,
     })
