@@ -71,20 +71,20 @@ fn is_loopback_host(host: &Host) -> bool {
 pub fn check(policy: Policy, raw: &str) -> Result<Url, Refused> {
     let url = Url::parse(raw.trim()).map_err(|_| Refused::Malformed)?;
     let host = host(&url)?;
+    let loopback_allowed = policy == Policy::LocalStack && is_loopback_host(&host);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback_allowed => {}
+        _ => return Err(Refused::Scheme),
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Refused::Credentials);
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Refused::QueryOrFragment);
     }
-    if policy == Policy::LocalStack && is_loopback_host(&host) {
-        return match url.scheme() {
-            "http" | "https" => Ok(url),
-            _ => Err(Refused::Scheme),
-        };
-    }
-    if url.scheme() != "https" {
-        return Err(Refused::Scheme);
+    if loopback_allowed {
+        return Ok(url);
     }
     if let Host::Ip(ip) = host {
         return Err(Refused::IpLiteral(address::special(ip)));
