@@ -103,3 +103,13 @@ impl LocalQueues {
         })
     }
 }
+
+#[cfg(test)]
+mod outbound_policy_tests {
+    #[test]
+    fn the_local_stack_may_call_its_loopback_fakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::open_state(dir.path()).unwrap();
+        assert_eq!(state.saipos.policy, crate::outbound::Policy::LocalStack);
+    }
+}

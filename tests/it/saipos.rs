@@ -812,28 +812,27 @@ async fn a_saipos_account_counts_days_in_its_own_zone_and_caches_per_zone() {
     assert_eq!(err["error"]["field"], "timezone");
 }
 
+/// Alice's `method` on `path`, without a body.
+async fn as_alice(app: &TestApp, method: Method, path: &str) -> (StatusCode, Value) {
+    app.call(method, path, Some(&app.token("alice")), None)
+        .await
+}
+
 async fn user_api(app: &TestApp, id: &str) -> Value {
-    let (status, api) = app
-        .call(
-            Method::GET,
-            &format!("/api/user-apis/{id}"),
-            Some(&app.token("alice")),
-            None,
-        )
-        .await;
+    let (status, api) = as_alice(app, Method::GET, &format!("/api/user-apis/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{api}");
     api
 }
 
+/// Today's sales report of `id`.
+async fn todays_report(app: &TestApp, id: &str) -> (StatusCode, Value) {
+    let t = today();
+    let path = format!("/api/user-apis/{id}/reports/sales?from={t}&to={t}");
+    as_alice(app, Method::GET, &path).await
+}
+
 async fn connection_test(app: &TestApp, id: &str) -> Value {
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/user-apis/{id}/test"),
-            Some(&app.token("alice")),
-            None,
-        )
-        .await;
+    let (status, body) = as_alice(app, Method::POST, &format!("/api/user-apis/{id}/test")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -958,15 +957,7 @@ async fn saved_addresses_are_checked_again_when_called() {
             .contains("resolves to a loopback address"),
         "{api}"
     );
-    let t = today();
-    let (status, err) = app
-        .call(
-            Method::GET,
-            &format!("/api/user-apis/{named}/reports/sales?from={t}&to={t}"),
-            Some(&app.token("alice")),
-            None,
-        )
-        .await;
+    let (status, err) = todays_report(&app, &named).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["error"]["code"], "url_not_allowed");
 }
@@ -1022,15 +1013,7 @@ async fn an_unexpected_answer_is_reported_by_its_status_only() {
         api["statusReason"],
         "unexpected answer from Saipos: HTTP 418"
     );
-    let t = today();
-    let (status, err) = app
-        .call(
-            Method::GET,
-            &format!("/api/user-apis/{id}/reports/sales?from={t}&to={t}"),
-            Some(&app.token("alice")),
-            None,
-        )
-        .await;
+    let (status, err) = todays_report(&app, &id).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
     for shown in [body, api, err] {
         assert!(!shown.to_string().contains("INTERNAL"), "{shown}");
@@ -1048,26 +1031,17 @@ async fn a_stored_token_never_follows_a_changed_base_url() {
     let id = saipos_account(&app, &home, TOKEN).await;
     let path = format!("/api/user-apis/{id}");
 
-    // baseUrl alone: refused, and nothing changes.
-    let (status, err) = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&alice),
-            Some(json!({"baseUrl": other_url})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    assert_eq!(err["error"]["code"], "api_key_required");
-    let (status, err) = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&alice),
-            Some(json!({"baseUrl": other_url, "name": "Moved"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    // baseUrl without a token (alone or with another change): refused, nothing changes.
+    for patch in [
+        json!({"baseUrl": other_url}),
+        json!({"baseUrl": other_url, "name": "Moved"}),
+    ] {
+        let (status, err) = app
+            .call(Method::PATCH, &path, Some(&alice), Some(patch))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["code"], "api_key_required");
+    }
     let api = user_api(&app, &id).await;
     assert_eq!(api["baseUrl"], home.url);
     assert_eq!(api["name"], "Saipos");
@@ -1097,14 +1071,7 @@ async fn a_stored_token_never_follows_a_changed_base_url() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["baseUrl"], other_url);
     connection_test(&app, &id).await;
-    let t = today();
-    app.call(
-        Method::GET,
-        &format!("{path}/reports/sales?from={t}&to={t}"),
-        Some(&alice),
-        None,
-    )
-    .await;
+    todays_report(&app, &id).await;
     let seen = other.authorizations();
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(

@@ -82,18 +82,10 @@ impl Refused {
 
 /// The guarded HTTP client for owner-supplied URLs (see the module docs). Cheap to keep,
 /// not to build (TLS roots): build one per client of a service, not per request.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OutboundClient {
     http: reqwest::Client,
     policy: Policy,
-}
-
-impl std::fmt::Debug for OutboundClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboundClient")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OutboundClient {
@@ -163,6 +155,12 @@ mod tests {
         OutboundClient::new(policy, Duration::from_secs(5), Duration::from_secs(2))
     }
 
+    /// The status of a GET to `url` under the local stack's policy.
+    async fn status_of(url: &str) -> u16 {
+        let response = client(Policy::LocalStack).get(url).unwrap().send().await;
+        response.unwrap().status().as_u16()
+    }
+
     #[tokio::test]
     async fn strict_refuses_a_name_resolving_to_loopback_when_it_connects() {
         // The URL rules let `https://localhost` through at use (names are judged by their
@@ -223,13 +221,7 @@ mod tests {
             .into_boxed_str(),
         );
         let (port, _) = server(location).await;
-        let response = client(Policy::LocalStack)
-            .get(&format!("http://127.0.0.1:{port}/v1"))
-            .unwrap()
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 302);
+        assert_eq!(status_of(&format!("http://127.0.0.1:{port}/v1")).await, 302);
         assert_eq!(
             target_hits.load(std::sync::atomic::Ordering::SeqCst),
             0,
@@ -240,15 +232,8 @@ mod tests {
     #[tokio::test]
     async fn the_local_stack_reaches_loopback_over_http() {
         let (port, hits) = server("HTTP/1.1 204 No Content\r\n\r\n").await;
-        let local = client(Policy::LocalStack);
         for host in ["127.0.0.1", "localhost"] {
-            let response = local
-                .get(&format!("http://{host}:{port}/"))
-                .unwrap()
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 204);
+            assert_eq!(status_of(&format!("http://{host}:{port}/")).await, 204);
         }
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
