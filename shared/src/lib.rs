@@ -10,7 +10,8 @@
 //!   their extractors and the JSON error contract (`error`);
 //! - `bot/`, `queue/`, `whatsapp/`, `saipos/`: the reply pipeline, the queue port, the
 //!   WhatsApp gateway, the Saipos client; `upstream`: the bounds on every call to an
-//!   external service (capped bodies, `Retry-After`);
+//!   external service (capped bodies, `Retry-After`); `outbound`: the one guarded HTTP
+//!   client for URLs an owner typed (no SSRF: public https hosts only, checked at connect);
 //! - `panics`: a panic caught at the edge of one slot or job, so it stops only that one;
 //! - `config/`: the settings of each deployed part from its environment; `local`: the local
 //!   stack's data dir.
@@ -34,6 +35,7 @@ pub mod ids;
 pub mod jobs;
 pub mod local;
 pub mod metrics;
+pub mod outbound;
 pub mod panics;
 pub mod private_file;
 pub mod queue;

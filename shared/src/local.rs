@@ -48,7 +48,11 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         store: Arc::new(store),
         users: Arc::new(signer.verifier()),
         secrets: Arc::new(secrets),
-        saipos: Default::default(),
+        // The local stack may call its loopback fakes over plain http.
+        saipos: crate::saipos::client::Settings {
+            policy: crate::outbound::Policy::LocalStack,
+            ..Default::default()
+        },
         sessions: None,
         webhook: None,
         graph: Arc::new(crate::bot::cloud_api::GraphClient::new(
@@ -100,5 +104,15 @@ impl LocalQueues {
             inbound: Arc::new(inbound),
             outbound: Arc::new(outbound),
         })
+    }
+}
+
+#[cfg(test)]
+mod outbound_policy_tests {
+    #[test]
+    fn the_local_stack_may_call_its_loopback_fakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::open_state(dir.path()).unwrap();
+        assert_eq!(state.saipos.policy, crate::outbound::Policy::LocalStack);
     }
 }

@@ -57,6 +57,8 @@ async fn main() {
     let fake = FakeSaipos::start(sales, items).await;
     let settings = Settings {
         limiter: Arc::new(RateLimiter::new(100_000, Duration::from_secs(1), 1_000)),
+        // The fake listens on loopback, over http.
+        policy: platefull::outbound::Policy::LocalStack,
         ..Settings::default()
     };
     let client = SaiposClient::new(&fake.url, TOKEN, settings);

@@ -136,6 +136,11 @@ async fn serve_fixtures_from_the_aws_environment() {
         .await
         .expect("state from env");
     assert_eq!(state.store.kind(), "dynamodb");
+    assert_eq!(
+        state.saipos.policy,
+        platefull::outbound::Policy::Strict,
+        "a Lambda function's owner URLs reach only public https hosts"
+    );
     let user_apis = user_apis_router(state.clone());
     let client_config = client_config_router(state.clone());
     let sessions = sessions_router(state.clone());

@@ -2,18 +2,22 @@
 //! pagination, retries, timeouts, bad tokens), its bounds (body and page caps, HTTP-date
 //! `Retry-After`, a rate limiter fair across accounts), the aggregation (checked against
 //! totals computed by hand, and in Manaus and Rio Branco near midnight), and the owner's
-//! routes (connection test, sales report, cache per zone).
+//! routes (connection test, sales report, cache per zone). And what an owner's base URL
+//! may not do: reach internal addresses (refused when saved, and at connect time for a
+//! name resolving inside), be redirected elsewhere, have an odd answer's body echoed back,
+//! or take the stored token to another host.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use platefull::outbound::Policy;
 use platefull::saipos::cache;
 use platefull::saipos::client::{RateLimiter, SaiposClient, SaiposError, Settings};
 use platefull::saipos::report::{aggregate, build};
 use platefull_tests::fake_huge::{self, Mode};
-use platefull_tests::fake_saipos::{sale, sale_items, FakeSaipos, TOKEN};
+use platefull_tests::fake_saipos::{sale, sale_items, Canned, FakeSaipos, TOKEN};
 use platefull_tests::{embedded_store, TestApp};
 use serde_json::{json, Value};
 use time::{Date, Duration as Days};
@@ -24,6 +28,8 @@ fn fast() -> Settings {
         max_attempts: 3,
         backoff: Duration::from_millis(5),
         limiter: Arc::new(RateLimiter::new(10_000, Duration::from_secs(1), 1000)),
+        // The fakes listen on loopback, over http.
+        policy: Policy::LocalStack,
         ..Settings::default()
     }
 }
@@ -451,7 +457,7 @@ async fn reports_come_from_saipos_once_then_from_the_cache() {
 #[tokio::test]
 async fn report_ranges_are_checked() {
     let fake = FakeSaipos::start(vec![], vec![]).await;
-    let app = TestApp::new(embedded_store().await);
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
     let alice = app.token("alice");
     let id = saipos_account(&app, &fake, TOKEN).await;
     let t = today();
@@ -804,4 +810,277 @@ async fn a_saipos_account_counts_days_in_its_own_zone_and_caches_per_zone() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["error"]["field"], "timezone");
+}
+
+/// Alice's `method` on `path`, without a body.
+async fn as_alice(app: &TestApp, method: Method, path: &str) -> (StatusCode, Value) {
+    app.call(method, path, Some(&app.token("alice")), None)
+        .await
+}
+
+async fn user_api(app: &TestApp, id: &str) -> Value {
+    let (status, api) = as_alice(app, Method::GET, &format!("/api/user-apis/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    api
+}
+
+/// Today's sales report of `id`.
+async fn todays_report(app: &TestApp, id: &str) -> (StatusCode, Value) {
+    let t = today();
+    let path = format!("/api/user-apis/{id}/reports/sales?from={t}&to={t}");
+    as_alice(app, Method::GET, &path).await
+}
+
+async fn connection_test(app: &TestApp, id: &str) -> Value {
+    let (status, body) = as_alice(app, Method::POST, &format!("/api/user-apis/{id}/test")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn base_urls_pointing_inside_are_refused_when_saved() {
+    // The AWS policy (the harness's default, as config/ builds it).
+    let app = TestApp::new(embedded_store().await);
+    let alice = app.token("alice");
+    let (_, existing) = app
+        .call(
+            Method::POST,
+            "/api/user-apis",
+            Some(&alice),
+            Some(json!({"name": "Saipos", "type": "saipos", "apiKey": TOKEN})),
+        )
+        .await;
+    let id = existing["id"].as_str().unwrap().to_owned();
+    for (url, code) in [
+        ("https://127.0.0.1/v1", "url_not_allowed"),
+        (
+            "https://169.254.169.254/latest/meta-data/iam",
+            "url_not_allowed",
+        ),
+        ("https://10.0.0.1/v1", "url_not_allowed"),
+        ("https://[::1]/v1", "url_not_allowed"),
+        ("https://[::ffff:127.0.0.1]/v1", "url_not_allowed"),
+        ("https://0x7f000001/v1", "url_not_allowed"),
+        ("https://localhost/v1", "url_not_allowed"),
+        ("https://metadata.google.internal/v1", "url_not_allowed"),
+        ("https://data.saipos.io:9001/v1", "url_not_allowed"),
+        ("https://me:pw@data.saipos.io/v1", "url_not_allowed"),
+        (
+            "https://data.saipos.io/2018-06-01/runtime/invocation/next#",
+            "url_not_allowed",
+        ),
+        (
+            "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next#",
+            "validation_error",
+        ),
+    ] {
+        let (status, err) = app
+            .call(
+                Method::POST,
+                "/api/user-apis",
+                Some(&alice),
+                Some(json!({"name": "S", "type": "saipos", "apiKey": TOKEN, "baseUrl": url})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {err}");
+        assert_eq!(err["error"]["code"], code, "{url}: {err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("baseUrl "),
+            "{err}"
+        );
+        let (status, err) = app
+            .call(
+                Method::PATCH,
+                &format!("/api/user-apis/{id}"),
+                Some(&alice),
+                Some(json!({"baseUrl": url, "apiKey": "another-token-123"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {err}");
+        assert_eq!(err["error"]["code"], code, "{url}: {err}");
+    }
+    // Nothing was created or changed.
+    let (_, list) = app
+        .call(Method::GET, "/api/user-apis", Some(&alice), None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let api = user_api(&app, &id).await;
+    assert_eq!(api["baseUrl"], "https://data.saipos.io/v1");
+    assert_eq!(api["apiKeyPreview"], existing["apiKeyPreview"]);
+}
+
+#[tokio::test]
+async fn saved_addresses_are_checked_again_when_called() {
+    // Accounts saved under the local stack's policy (as a record saved before the rules
+    // existed would be), then called under the AWS one.
+    let fake = FakeSaipos::start(vec![], vec![]).await;
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
+    let literal = saipos_account(&app, &fake, TOKEN).await;
+    let (status, named) = app
+        .call(
+            Method::POST,
+            "/api/user-apis",
+            Some(&app.token("alice")),
+            Some(json!({"name": "S", "type": "saipos", "apiKey": TOKEN, "baseUrl": "https://localhost/v1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{named}");
+    let named = named["id"].as_str().unwrap().to_owned();
+    let app = app.with_state(|s| s.saipos.policy = Policy::Strict);
+
+    // http to a loopback literal: refused before any request.
+    let body = connection_test(&app, &literal).await;
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(
+        body["message"],
+        "Platefull does not call this Saipos address: baseUrl must use https://"
+    );
+    assert_eq!(fake.requests(), 0);
+
+    // A host name that resolves to 127.0.0.1: the URL rules at use leave names to the
+    // resolver, which refuses it when connecting.
+    let body = connection_test(&app, &named).await;
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(
+        body["message"],
+        "Platefull does not call this Saipos address: localhost resolves to a loopback address, which Platefull does not call"
+    );
+    let api = user_api(&app, &named).await;
+    assert_eq!(api["status"], "error");
+    assert!(
+        api["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("resolves to a loopback address"),
+        "{api}"
+    );
+    let (status, err) = todays_report(&app, &named).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["code"], "url_not_allowed");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let elsewhere = FakeSaipos::start(vec![], vec![]).await;
+    let fake = FakeSaipos::start(vec![], vec![]).await;
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
+    let id = saipos_account(&app, &fake, TOKEN).await;
+    // Another host, and the same server: neither is followed.
+    for location in [
+        format!(
+            "{}/search_sales",
+            elsewhere.url.replace("127.0.0.1", "localhost")
+        ),
+        format!("{}/search_sales?again=1", fake.url),
+    ] {
+        fake.answer_with(Canned {
+            status: 302,
+            location: Some(location),
+            body: String::new(),
+        });
+        let before = fake.requests();
+        let body = connection_test(&app, &id).await;
+        assert_eq!(body["success"], false, "{body}");
+        assert_eq!(body["message"], "unexpected answer from Saipos: HTTP 302");
+        assert_eq!(fake.requests(), before + 1, "one request, not followed");
+    }
+    assert_eq!(
+        elsewhere.requests(),
+        0,
+        "the redirect target was never asked"
+    );
+    assert!(elsewhere.authorizations().is_empty());
+}
+
+#[tokio::test]
+async fn an_unexpected_answer_is_reported_by_its_status_only() {
+    let fake = FakeSaipos::start(vec![], vec![]).await;
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
+    let id = saipos_account(&app, &fake, TOKEN).await;
+    const INSIDE: &str = "AccessKeyId ASIA-INTERNAL-SECRET";
+    fake.answer_with(Canned {
+        status: 418,
+        location: None,
+        body: format!("{{\"Code\":\"Success\",\"{INSIDE}\":1}}"),
+    });
+    let body = connection_test(&app, &id).await;
+    assert_eq!(body["message"], "unexpected answer from Saipos: HTTP 418");
+    let api = user_api(&app, &id).await;
+    assert_eq!(
+        api["statusReason"],
+        "unexpected answer from Saipos: HTTP 418"
+    );
+    let (status, err) = todays_report(&app, &id).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
+    for shown in [body, api, err] {
+        assert!(!shown.to_string().contains("INTERNAL"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_stored_token_never_follows_a_changed_base_url() {
+    let home = FakeSaipos::start(vec![], vec![]).await;
+    // Another host (by name) that records every Authorization it receives.
+    let other = FakeSaipos::start(vec![], vec![]).await;
+    let other_url = other.url.replace("127.0.0.1", "localhost");
+    let app = TestApp::new(embedded_store().await).with_state(|s| s.saipos = fast());
+    let alice = app.token("alice");
+    let id = saipos_account(&app, &home, TOKEN).await;
+    let path = format!("/api/user-apis/{id}");
+
+    // baseUrl without a token (alone or with another change): refused, nothing changes.
+    for patch in [
+        json!({"baseUrl": other_url}),
+        json!({"baseUrl": other_url, "name": "Moved"}),
+    ] {
+        let (status, err) = app
+            .call(Method::PATCH, &path, Some(&alice), Some(patch))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["code"], "api_key_required");
+    }
+    let api = user_api(&app, &id).await;
+    assert_eq!(api["baseUrl"], home.url);
+    assert_eq!(api["name"], "Saipos");
+    assert_eq!(connection_test(&app, &id).await["success"], true);
+
+    // Renaming, or sending the same address again, keeps the token where it was.
+    for patch in [
+        json!({"name": "Loja"}),
+        json!({"baseUrl": format!("{}/", home.url)}),
+    ] {
+        let (status, body) = app
+            .call(Method::PATCH, &path, Some(&alice), Some(patch))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(connection_test(&app, &id).await["success"], true);
+
+    // With the token for the new host: the new host gets that one, and only that one.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&alice),
+            Some(json!({"baseUrl": other_url, "apiKey": "token-for-other-host-42"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["baseUrl"], other_url);
+    connection_test(&app, &id).await;
+    todays_report(&app, &id).await;
+    let seen = other.authorizations();
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(
+        seen.iter().all(|a| a == "Bearer token-for-other-host-42"),
+        "{seen:?}"
+    );
+    let home_seen = home.authorizations();
+    assert!(
+        home_seen.iter().all(|a| a == &format!("Bearer {TOKEN}")),
+        "{home_seen:?}"
+    );
 }

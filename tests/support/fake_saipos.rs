@@ -1,7 +1,10 @@
 //! A fake Saipos Data API at the HTTP level, with the shapes public clients document:
 //! `GET /search_sales` and `GET /sales_items`, bearer token, `p_date_column_filter`,
 //! `p_filter_date_start`/`_end` (`YYYY-MM-DD HH:MM:SS`), `p_limit` ≤ 1000, `p_offset`, bare
-//! JSON arrays, windows of at most 15 days. Knobs make it fail the way Saipos does.
+//! JSON arrays, windows of at most 15 days. Knobs make it fail the way Saipos does, or
+//! answer the way a hostile server would (a redirect elsewhere, an odd status with a body
+//! that must not be echoed); every `Authorization` it receives is recorded, so a test can
+//! prove which token reached which host.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,16 @@ pub struct Knobs {
     pub delay_ms: AtomicU64,
     /// Answer this many requests with 503 and a `Retry-After` HTTP-date 2 s ahead.
     pub fail_503_until_date: AtomicUsize,
+    /// Answer every request with this instead of serving it.
+    pub canned: Mutex<Option<Canned>>,
+}
+
+/// A fixed answer: a status, an optional `Location`, a body.
+#[derive(Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
 }
 
 /// An HTTP-date (RFC 9110 IMF-fixdate) `secs` from now.
@@ -45,6 +58,8 @@ pub struct FakeSaipos {
     pub knobs: Arc<Knobs>,
     /// Every query served.
     pub log: Log,
+    /// The `Authorization` header of every request received (absent ones as "").
+    pub authorizations: Arc<Mutex<Vec<String>>>,
 }
 
 struct Data {
@@ -53,6 +68,7 @@ struct Data {
     requests: Arc<AtomicU64>,
     knobs: Arc<Knobs>,
     log: Log,
+    authorizations: Arc<Mutex<Vec<String>>>,
 }
 
 fn day(row: &Value) -> String {
@@ -66,6 +82,24 @@ async fn serve(
     q: &std::collections::HashMap<String, String>,
 ) -> Response {
     data.requests.fetch_add(1, Ordering::SeqCst);
+    data.authorizations.lock().unwrap().push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    );
+    let canned = data.knobs.canned.lock().unwrap().clone();
+    if let Some(canned) = canned {
+        let mut response =
+            (StatusCode::from_u16(canned.status).unwrap(), canned.body).into_response();
+        if let Some(location) = canned.location {
+            response
+                .headers_mut()
+                .insert("location", location.parse().unwrap());
+        }
+        return response;
+    }
     let delay = data.knobs.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -149,12 +183,14 @@ impl FakeSaipos {
         let requests = Arc::new(AtomicU64::new(0));
         let knobs = Arc::new(Knobs::default());
         let log = Arc::new(Mutex::new(Vec::new()));
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
         let data = Arc::new(Data {
             sales,
             items,
             requests: requests.clone(),
             knobs: knobs.clone(),
             log: log.clone(),
+            authorizations: authorizations.clone(),
         });
         type Q = Query<std::collections::HashMap<String, String>>;
         let app = Router::new()
@@ -183,11 +219,22 @@ impl FakeSaipos {
             requests,
             knobs,
             log,
+            authorizations,
         }
     }
 
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every `Authorization` received so far.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
+    }
+
+    /// Answers every request with `canned` from now on.
+    pub fn answer_with(&self, canned: Canned) {
+        *self.knobs.canned.lock().unwrap() = Some(canned);
     }
 }
 

@@ -38,7 +38,11 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         store: dynamo_store(&aws, table),
         users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
         secrets,
-        saipos: Default::default(),
+        // AWS: an owner's base URL may only reach public https hosts.
+        saipos: crate::saipos::client::Settings {
+            policy: crate::outbound::Policy::Strict,
+            ..Default::default()
+        },
         sessions,
         webhook: None,
         graph: Arc::new(GraphClient::new(&graph_url())),

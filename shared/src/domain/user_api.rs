@@ -3,11 +3,18 @@
 //! Saipos account (whose Saipos token we keep encrypted). The request types here are the
 //! JSON bodies of `POST /api/user-apis` and `PATCH /api/user-apis/{id}`, validated into
 //! plain values before any storage is touched.
+//!
+//! A Saipos `baseUrl` is checked against the outbound policy ([`crate::outbound`]) when it
+//! is saved, and a stored token never follows a changed `baseUrl`: changing the URL
+//! requires the token in the same request (`api_key_required`), so the token the owner
+//! entered for one host is only ever sent to that host. (Requiring it rather than clearing
+//! it: an account never silently loses its token, and the caller learns why at once.)
 
 use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
 use super::validate;
+use crate::outbound::{self, Policy};
 
 pub const NAME_MAX: usize = 80;
 pub const SAIPOS_TOKEN_MAX: usize = 4096;
@@ -93,8 +100,17 @@ pub enum NewUserApi {
 const TIMEZONE_ONLY_SAIPOS: &str =
     "timezone applies only to Saipos accounts (a WhatsApp connection's is in its bot config)";
 
+/// A Saipos base URL as it is stored, under `policy`'s rules.
+fn saipos_base_url(policy: Policy, url: &str) -> Result<String, DomainError> {
+    outbound::target::for_saving(policy, url).map_err(|refused| match refused.code() {
+        "validation_error" => DomainError::invalid("baseUrl", refused.to_string()),
+        code => DomainError::refused(code, refused.to_string()),
+    })
+}
+
 impl CreateUserApiRequest {
-    pub fn validate(self) -> Result<NewUserApi, DomainError> {
+    /// `policy` says which base URLs may be saved (the outbound policy of the process).
+    pub fn validate(self, policy: Policy) -> Result<NewUserApi, DomainError> {
         let name = validate::text("name", &self.name, 1, NAME_MAX, false)?;
         match self.api_type.as_str() {
             "whatsapp" => {
@@ -126,7 +142,7 @@ impl CreateUserApiRequest {
                     }
                 };
                 let base_url = match self.base_url.as_deref() {
-                    Some(url) => validate::base_url("baseUrl", url)?,
+                    Some(url) => saipos_base_url(policy, url)?,
                     None => SAIPOS_DEFAULT_BASE_URL.to_owned(),
                 };
                 let timezone = match self.timezone.as_deref() {
@@ -179,12 +195,13 @@ pub struct UserApiChange {
 }
 
 impl UpdateUserApiRequest {
-    pub fn validate(self, api_type: ApiType) -> Result<UserApiChange, DomainError> {
+    /// The change to `current`; `policy` says which base URLs may be saved.
+    pub fn validate(self, current: &UserApi, policy: Policy) -> Result<UserApiChange, DomainError> {
         let mut change = UserApiChange::default();
         if let Some(name) = self.name {
             change.name = Some(validate::text("name", &name, 1, NAME_MAX, false)?);
         }
-        match api_type {
+        match current.api_type {
             ApiType::Whatsapp => {
                 if self.base_url.is_some() {
                     return Err(DomainError::invalid(
@@ -203,11 +220,22 @@ impl UpdateUserApiRequest {
                 }
             }
             ApiType::Saipos => {
-                if let Some(url) = self.base_url {
-                    change.base_url = Some(validate::base_url("baseUrl", &url)?);
-                }
                 if let Some(token) = self.api_key {
                     change.saipos_token = Some(saipos_token(&token)?);
+                }
+                if let Some(url) = self.base_url {
+                    let url = saipos_base_url(policy, &url)?;
+                    let stored = current
+                        .base_url
+                        .as_deref()
+                        .unwrap_or(SAIPOS_DEFAULT_BASE_URL);
+                    if url != stored && change.saipos_token.is_none() {
+                        return Err(DomainError::refused(
+                            "api_key_required",
+                            "changing baseUrl requires the Saipos token (apiKey) for the new address in the same request: the stored token is only ever sent to the address it was entered for",
+                        ));
+                    }
+                    change.base_url = Some(url);
                 }
                 if let Some(zone) = self.timezone {
                     change.timezone = Some(validate::time_zone("timezone", &zone)?);
@@ -243,7 +271,31 @@ mod tests {
     fn req(json: &str) -> Result<NewUserApi, DomainError> {
         serde_json::from_str::<CreateUserApiRequest>(json)
             .map_err(|e| DomainError::refused("invalid_body", e.to_string()))?
-            .validate()
+            .validate(Policy::Strict)
+    }
+
+    /// A stored user API of `api_type` (Saipos ones at the default base URL).
+    fn current(api_type: ApiType) -> UserApi {
+        UserApi {
+            id: "api_1".into(),
+            user_id: "alice".into(),
+            name: "S".into(),
+            api_type,
+            store_id: "st_1".into(),
+            base_url: (api_type == ApiType::Saipos).then(|| SAIPOS_DEFAULT_BASE_URL.into()),
+            timezone: None,
+            status: ConnectionStatus::Connected,
+            status_reason: None,
+            api_key_preview: "…".into(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn patch(json: &str, api_type: ApiType) -> Result<UserApiChange, DomainError> {
+        serde_json::from_str::<UpdateUserApiRequest>(json)
+            .unwrap()
+            .validate(&current(api_type), Policy::Strict)
     }
 
     #[test]
@@ -289,15 +341,85 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("IANA"), "{err}");
         assert!(req(r#"{"name":"W","type":"whatsapp","timezone":"America/Manaus"}"#).is_err());
-        let patch: UpdateUserApiRequest =
-            serde_json::from_str(r#"{"timezone":"America/Manaus"}"#).unwrap();
         assert_eq!(
-            patch.validate(ApiType::Saipos).unwrap().timezone.as_deref(),
+            patch(r#"{"timezone":"America/Manaus"}"#, ApiType::Saipos)
+                .unwrap()
+                .timezone
+                .as_deref(),
             Some("America/Manaus")
         );
-        let patch: UpdateUserApiRequest =
-            serde_json::from_str(r#"{"timezone":"America/Manaus"}"#).unwrap();
-        assert!(patch.validate(ApiType::Whatsapp).is_err());
+        assert!(patch(r#"{"timezone":"America/Manaus"}"#, ApiType::Whatsapp).is_err());
+    }
+
+    #[test]
+    fn a_base_url_is_checked_against_the_outbound_policy() {
+        let refused = |json: &str| match req(json) {
+            Err(DomainError::Refused { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(
+                r#"{"name":"S","type":"saipos","apiKey":"t","baseUrl":"https://169.254.169.254/v1"}"#
+            ),
+            "url_not_allowed"
+        );
+        assert_eq!(
+            refused(
+                r#"{"name":"S","type":"saipos","apiKey":"t","baseUrl":"https://localhost/v1"}"#
+            ),
+            "url_not_allowed"
+        );
+        assert!(matches!(
+            req(r#"{"name":"S","type":"saipos","apiKey":"t","baseUrl":"http://data.saipos.io"}"#),
+            Err(DomainError::Invalid {
+                field: "baseUrl",
+                ..
+            })
+        ));
+        // The local stack's policy lets its loopback fakes in.
+        let local: CreateUserApiRequest = serde_json::from_str(
+            r#"{"name":"S","type":"saipos","apiKey":"t","baseUrl":"http://127.0.0.1:9000/v1/"}"#,
+        )
+        .unwrap();
+        match local.validate(Policy::LocalStack).unwrap() {
+            NewUserApi::Saipos { base_url, .. } => assert_eq!(base_url, "http://127.0.0.1:9000/v1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_base_url_needs_the_token_in_the_same_request() {
+        let err = patch(
+            r#"{"baseUrl":"https://elsewhere.example.com/v1"}"#,
+            ApiType::Saipos,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DomainError::Refused {
+                    code: "api_key_required",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let change = patch(
+            r#"{"baseUrl":"https://elsewhere.example.com/v1","apiKey":"new-token-123"}"#,
+            ApiType::Saipos,
+        )
+        .unwrap();
+        assert_eq!(
+            change.base_url.as_deref(),
+            Some("https://elsewhere.example.com/v1")
+        );
+        assert_eq!(change.saipos_token.as_deref(), Some("new-token-123"));
+        // The same address again (as normalised) is no change of host: no token needed.
+        assert!(patch(
+            r#"{"baseUrl":"https://DATA.saipos.io/v1/"}"#,
+            ApiType::Saipos
+        )
+        .is_ok());
     }
 
     #[test]
@@ -314,8 +436,7 @@ mod tests {
 
     #[test]
     fn empty_patch_is_refused() {
-        let patch: UpdateUserApiRequest = serde_json::from_str("{}").unwrap();
-        assert!(patch.validate(ApiType::Saipos).is_err());
+        assert!(patch("{}", ApiType::Saipos).is_err());
     }
 
     #[test]

@@ -74,37 +74,6 @@ pub fn range(
     Ok(value as u32)
 }
 
-/// Checks a base URL: absolute `https://`, or `http://` to this machine (local fakes).
-pub fn base_url(field: &'static str, value: &str) -> Result<String, DomainError> {
-    let value = text(field, value, 1, 300, false)?;
-    let value = value.trim_end_matches('/').to_owned();
-    let rest = if let Some(rest) = value.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = value.strip_prefix("http://") {
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            return Err(DomainError::invalid(
-                field,
-                format!("{field} must use https://"),
-            ));
-        }
-        rest
-    } else {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must be an https:// URL"),
-        ));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} is not a valid URL"),
-        ));
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,18 +98,5 @@ mod tests {
         assert_eq!(range("messageLimit", 200, 1, 200, "").unwrap(), 200);
         assert!(range("messageLimit", 0, 1, 200, "").is_err());
         assert!(range("messageLimit", 201, 1, 200, "").is_err());
-    }
-
-    #[test]
-    fn base_url_requires_https_except_loopback() {
-        assert_eq!(
-            base_url("baseUrl", "https://data.saipos.io/v1/").unwrap(),
-            "https://data.saipos.io/v1"
-        );
-        assert!(base_url("baseUrl", "http://127.0.0.1:9000/v1").is_ok());
-        assert!(base_url("baseUrl", "http://example.com").is_err());
-        assert!(base_url("baseUrl", "ftp://x").is_err());
-        assert!(base_url("baseUrl", "https://").is_err());
-        assert!(base_url("baseUrl", "https://a b").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! The owner's registry of APIs (`/api/user-apis`): list, create, read, update, delete,
 //! test, rotate-key. Only a signed-in user reaches these routes, and only their own records.
 //! Responses never carry secrets, except the new apiKey, once, on create and rotate-key.
+//! A Saipos base URL is saved and called under the outbound policy of `state.saipos`
+//! ([`crate::outbound`]), and its token is only sent to the address it was entered for.
 
 use std::collections::HashMap;
 
@@ -62,7 +64,7 @@ async fn create(
     User(user): User,
     ApiJson(body): ApiJson<CreateUserApiRequest>,
 ) -> Result<(StatusCode, Json<WithKey>), ApiError> {
-    let new = body.validate()?;
+    let new = body.validate(state.saipos.policy)?;
     let created =
         records::create_user_api(state.store.as_ref(), &state.secrets, &user, new).await?;
     tracing::info!(api_id = %created.api.id, kind = created.api.api_type.as_str(), "user API created");
@@ -86,7 +88,7 @@ async fn update(
     let OwnedApi {
         user, api: current, ..
     } = owned;
-    let change = body.validate(current.api_type)?;
+    let change = body.validate(&current, state.saipos.policy)?;
     let api = records::update_user_api(
         state.store.as_ref(),
         &state.secrets,
@@ -294,6 +296,9 @@ async fn sales_report(
         }
         ReportError::Saipos(SaiposError::TooManyPages(_)) => {
             ApiError::bad_request("report_too_large", e.to_string())
+        }
+        ReportError::Saipos(SaiposError::NotAllowed(_)) => {
+            ApiError::bad_request("url_not_allowed", e.to_string())
         }
         ReportError::Saipos(other) => ApiError::Upstream("saipos_unavailable", other.to_string()),
         ReportError::Store(store) => store.into(),

@@ -10,6 +10,11 @@
 //!   HTTP-date, at most 30 s);
 //! - 401/403: the token is wrong or revoked, reported as such and never retried.
 //!
+//! Every request goes through the guarded client ([`crate::outbound`]): the base URL is
+//! the owner's, so it may only reach public https hosts (loopback too on the local stack),
+//! no redirect is followed, and an unexpected answer is reported by its status code alone
+//! (its body, which could be an internal service's, is never read into a message).
+//!
 //! Bodies are read in chunks up to [`Settings::max_body_bytes`] (20 MiB: a full page of
 //! 1000 sales is ~1–2 MiB), so an answer of any size costs at most that in memory.
 //!
@@ -29,14 +34,13 @@ use serde::{Deserialize, Deserializer};
 use time::Date;
 
 use crate::backoff::Backoff;
+use crate::outbound::{self, OutboundClient, Policy};
 use crate::upstream::{self, BodyError};
 
 pub const MAX_WINDOW_DAYS: i64 = 15;
 pub const PAGE_LIMIT: usize = 1000;
 /// The longest `Retry-After` we wait out inside a request; longer ones fail the request.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// What an error answer may show of its body.
-const ERROR_BODY_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SaiposError {
@@ -48,6 +52,9 @@ pub enum SaiposError {
     Network(String),
     #[error("unexpected answer from Saipos: {0}")]
     Unexpected(String),
+    /// The base URL points where the outbound policy doesn't call (never retried).
+    #[error("Platefull does not call this Saipos address: {0}")]
+    NotAllowed(String),
     /// The report needs more pages than one report may read.
     #[error("this period needs more than {0} pages of Saipos data; ask for a shorter period")]
     TooManyPages(u64),
@@ -190,6 +197,9 @@ pub struct Settings {
     /// The most pages one client (one report) reads: 25 windows × 2 endpoints × 12 pages,
     /// a year of a store with ~800 sales a day.
     pub max_pages: u64,
+    /// Who the base URL may point at ([`Policy::Strict`] unless a builder chooses the
+    /// local stack's).
+    pub policy: Policy,
 }
 
 impl Default for Settings {
@@ -202,6 +212,7 @@ impl Default for Settings {
             limiter: Arc::new(RateLimiter::new(450, Duration::from_secs(300), 60)),
             max_body_bytes: 20 * 1024 * 1024,
             max_pages: 600,
+            policy: Policy::Strict,
         }
     }
 }
@@ -280,7 +291,7 @@ pub struct SaleItem {
 }
 
 pub struct SaiposClient {
-    http: reqwest::Client,
+    http: OutboundClient,
     base_url: String,
     token: String,
     settings: Settings,
@@ -328,12 +339,11 @@ impl SaiposClient {
         let base_url = base_url.trim_end_matches('/').to_owned();
         Self {
             account: super::cache::fingerprint(&[&base_url, &token]),
-            http: reqwest::Client::builder()
-                .timeout(settings.timeout)
-                .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-                .user_agent(concat!("platefull/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("HTTP client"),
+            http: OutboundClient::new(
+                settings.policy,
+                settings.timeout,
+                settings.timeout.min(Duration::from_secs(5)),
+            ),
             base_url,
             token,
             settings,
@@ -406,19 +416,20 @@ impl SaiposClient {
         if pages > self.settings.max_pages {
             return Err(SaiposError::TooManyPages(self.settings.max_pages));
         }
+        // The URL rules first: a refused URL costs no request and no rate-limit token.
+        let request = self
+            .http
+            .get(&url)
+            .map_err(|refused| SaiposError::NotAllowed(refused.to_string()))?
+            .query(&query)
+            .bearer_auth(&self.token);
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.settings.limiter.acquire(&self.account).await;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = match self
-                .http
-                .get(&url)
-                .query(&query)
-                .bearer_auth(&self.token)
-                .send()
-                .await
-            {
+            let request = request.try_clone().expect("a GET without a body clones");
+            let outcome = match request.send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
                         match upstream::read_capped(response, self.settings.max_body_bytes).await {
@@ -438,24 +449,17 @@ impl SaiposClient {
                             .map(|wait| wait.min(MAX_RETRY_AFTER));
                         Attempt::Retry(format!("HTTP {code}"), after)
                     }
-                    code => {
-                        let text = upstream::read_capped(response, ERROR_BODY_BYTES)
-                            .await
-                            .unwrap_or_default();
-                        Attempt::Fail(SaiposError::Unexpected(format!(
-                            "HTTP {code}: {}",
-                            String::from_utf8_lossy(&text)
-                                .chars()
-                                .take(200)
-                                .collect::<String>()
-                        )))
-                    }
+                    // By its status code only: the body is not read, let alone shown.
+                    code => Attempt::Fail(SaiposError::Unexpected(format!("HTTP {code}"))),
                 },
-                Err(e) if e.is_timeout() => Attempt::Retry(
-                    format!("no answer within {:?}", self.settings.timeout),
-                    None,
-                ),
-                Err(e) => Attempt::Retry(format!("network error: {e}"), None),
+                Err(e) => match outbound::refusal(&e) {
+                    Some(refused) => Attempt::Fail(SaiposError::NotAllowed(refused.to_string())),
+                    None if e.is_timeout() => Attempt::Retry(
+                        format!("no answer within {:?}", self.settings.timeout),
+                        None,
+                    ),
+                    None => Attempt::Retry(format!("network error: {e}"), None),
+                },
             };
             match outcome {
                 Attempt::Fail(err) => return Err(err),
@@ -491,8 +495,12 @@ fn parse_rows<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, SaiposError> {
     }
     match serde_json::from_slice::<Rows<T>>(body) {
         Ok(Rows::Bare(rows)) | Ok(Rows::Wrapped { data: rows }) => Ok(rows),
+        // serde's message may quote the body ("invalid type: string \"…\""): only where
+        // it went wrong is shown.
         Err(e) => Err(SaiposError::Unexpected(format!(
-            "the answer is not a list of rows: {e}"
+            "the answer is not a list of rows (line {}, column {})",
+            e.line(),
+            e.column()
         ))),
     }
 }
