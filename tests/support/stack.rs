@@ -63,7 +63,10 @@ impl TestApp {
         });
         app.router = app
             .router
-            .merge(platefull::http::simulator::router(sim.clone()));
+            .merge(platefull::http::simulator::router(
+                sim.clone(),
+                app.state.clone(),
+            ));
         app
     }
 
