@@ -45,7 +45,7 @@ pub fn routes(
     }
     let dev = platefull::http::dev_sign_in::router(Arc::new(signer), simulator);
     // ServeDir's and ServeFile's own 404s and 405s have no body: answered as JSON too.
-    let console = platefull::http::error_contract(router)
-        .merge(platefull::http::dev_host::guard(dev, hosts));
+    let console =
+        platefull::http::error_contract(router).merge(platefull::http::dev_host::guard(dev, hosts));
     Ok(platefull::http::console_headers::apply(console))
 }

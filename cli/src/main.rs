@@ -2,7 +2,9 @@
 //! around it.
 //!
 //! - `platefull dev` serves every route of every Lambda function in one process, with the
-//!   embedded store in a data dir (so data survives restarts) and no AWS, no internet.
+//!   embedded store in a data dir (so data survives restarts) and no AWS, no internet. It
+//!   listens on loopback only unless `--public` (its dev sign-in trusts whoever calls), and
+//!   its dev routes answer only its own `Host` (`platefull::http::dev_host`).
 //! - `platefull dev-token --user ID` prints a user token the local stack accepts.
 //! - The web console (`web/`) is served by `platefull dev` at `/`.
 

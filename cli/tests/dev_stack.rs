@@ -117,6 +117,18 @@ async fn whatsapp(stack: &Stack, token: &str, name: &str) -> Value {
     wa
 }
 
+/// `POST /api/whatsapp/{store_id}/1/start` with `auth`: the status and the answer.
+async fn start_slot(stack: &Stack, store_id: &str, auth: &str) -> (u16, Value) {
+    let url = format!("{}/api/whatsapp/{store_id}/1/start", stack.url);
+    call(reqwest::Method::POST, url, auth, None).await
+}
+
+/// `GET /api/whatsapp/{store_id}/sessions` with `auth`: the status and the answer.
+async fn list_slots(stack: &Stack, store_id: &str, auth: &str) -> (u16, Value) {
+    let url = format!("{}/api/whatsapp/{store_id}/sessions", stack.url);
+    call(reqwest::Method::GET, url, auth, None).await
+}
+
 /// The pairing code slot 1 of `store_id` shows, asked with `auth` (as the console does).
 async fn pairing_code(stack: &Stack, store_id: &str, auth: &str) -> String {
     let (status, pairing) = call(
@@ -162,7 +174,10 @@ fn raw_request(url: &str, method: &str, path: &str, host: &str, body: &str) -> (
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     // The console's answers here are small: never chunked beyond one chunk.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body.split("\r\n").nth(1).unwrap_or("")
     } else {
         body
@@ -211,25 +226,13 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     )
     .await;
     assert_eq!(status, 200, "{config}");
-    let (status, sessions) = call(
-        Method::GET,
-        format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, sessions) = list_slots(&stack, &store_id, &alice).await;
     assert_eq!(status, 200);
     assert_eq!(sessions["data"].as_array().unwrap().len(), 3);
 
     // Link slot 1 with the simulator: start → QR → `platefull simulate pair` → connected.
     let started_at = Instant::now();
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
     assert!(
         started_at.elapsed() < Duration::from_secs(1),
@@ -278,13 +281,7 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     );
     let mut slot = Value::Null;
     for _ in 0..100 {
-        let (_, sessions) = call(
-            Method::GET,
-            format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
-            &alice,
-            None,
-        )
-        .await;
+        let (_, sessions) = list_slots(&stack, &store_id, &alice).await;
         slot = sessions["data"][0].clone();
         if slot["status"] == "connected" {
             break;
@@ -366,13 +363,7 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     assert_eq!(status, 200, "{config}");
     assert_eq!(config["botName"], "Maria");
     // The simulated phone stays linked across the restart: start reconnects without a QR.
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "connected", "{started}");
     let (_, out) = call(
@@ -655,13 +646,7 @@ async fn a_waiting_turn_survives(stop: fn(Stack)) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
     let code = pairing_code(&stack, &store_id, &alice).await;
     let pair = reqwest::Client::new()
@@ -782,7 +767,11 @@ async fn dev_routes_refuse_a_foreign_host() {
     let dev_routes = [
         ("POST", "/dev/sign-in".to_owned(), r#"{"userId":"mallory"}"#),
         ("GET", "/console-config.json".to_owned(), ""),
-        ("POST", format!("/dev/simulator/{store_id}/1/pair?code=x"), "{}"),
+        (
+            "POST",
+            format!("/dev/simulator/{store_id}/1/pair?code=x"),
+            "{}",
+        ),
         (
             "POST",
             format!("/dev/simulator/{store_id}/1/messages"),
@@ -817,7 +806,10 @@ async fn dev_routes_refuse_a_foreign_host() {
         assert!(answer["token"].is_string());
     }
     // Public files and the API don't depend on the name (they need no dev secret).
-    assert_eq!(raw_request(&stack.url, "GET", "/health", &rebound, "").0, 200);
+    assert_eq!(
+        raw_request(&stack.url, "GET", "/health", &rebound, "").0,
+        200
+    );
     assert_eq!(raw_request(&stack.url, "GET", "/", &rebound, "").0, 200);
 }
 
@@ -837,13 +829,7 @@ async fn pairing_needs_the_slots_code() {
     // Not waiting for a pairing yet.
     let (status, body) = call(Method::GET, pairing.clone(), &alice, None).await;
     assert_eq!(status, 409, "{body}");
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!((status, &started["status"]), (200, &json!("qrcode")));
     let pair = |method: Method, query: Option<&str>| {
         let mut url = format!("{}/dev/simulator/{store_id}/1/pair", stack.url);
@@ -854,7 +840,10 @@ async fn pairing_needs_the_slots_code() {
         let body = (method == Method::POST).then(|| json!({}));
         async move {
             let (status, body) = call(method, url, "", body).await;
-            (status, body["error"]["code"].as_str().unwrap_or("").to_owned())
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_owned(),
+            )
         }
     };
     for (query, code) in [
@@ -877,14 +866,11 @@ async fn pairing_needs_the_slots_code() {
     let (status, _) = call(Method::GET, pairing.clone(), &bob, None).await;
     assert_eq!(status, 404);
     assert_eq!(pairing_code(&stack, &store_id, &key).await.len(), 25);
-    let (_, sessions) = call(
-        Method::GET,
-        format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
-        &alice,
-        None,
-    )
-    .await;
-    assert_eq!(sessions["data"][0]["status"], "qrcode", "nothing paired yet");
+    let (_, sessions) = list_slots(&stack, &store_id, &alice).await;
+    assert_eq!(
+        sessions["data"][0]["status"], "qrcode",
+        "nothing paired yet"
+    );
     let code = pairing_code(&stack, &store_id, &alice).await;
     let with_code = format!("code={code}");
     assert_eq!(pair(Method::GET, Some(&with_code)).await.0, 200);

@@ -928,8 +928,8 @@ fn nothing_secret_is_in_the_template_or_samconfig() {
 fn the_console_distribution_sends_the_consoles_security_headers() {
     use platefull::http::console_headers as headers;
     let t = template();
-    let behavior =
-        &resource(&t, "ConsoleDistribution")["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+    let behavior = &resource(&t, "ConsoleDistribution")["Properties"]["DistributionConfig"]
+        ["DefaultCacheBehavior"];
     assert_eq!(
         ref_of(&behavior["ResponseHeadersPolicyId"]),
         Some("ConsoleHeadersPolicy")
@@ -957,8 +957,17 @@ fn the_console_distribution_sends_the_consoles_security_headers() {
         .map(|h| (h["Header"].as_str().unwrap(), h["Value"].as_str().unwrap()))
         .collect();
     assert_eq!(custom, headers::CUSTOM.iter().copied().collect());
-    for header in ["ContentSecurityPolicy", "ContentTypeOptions", "FrameOptions", "ReferrerPolicy"] {
-        assert_eq!(security[header]["Override"].as_bool(), Some(true), "{header}");
+    for header in [
+        "ContentSecurityPolicy",
+        "ContentTypeOptions",
+        "FrameOptions",
+        "ReferrerPolicy",
+    ] {
+        assert_eq!(
+            security[header]["Override"].as_bool(),
+            Some(true),
+            "{header}"
+        );
     }
 }
 

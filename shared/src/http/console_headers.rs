@@ -91,15 +91,17 @@ pub fn local_headers() -> Vec<(HeaderName, HeaderValue)> {
 /// Applies to the routes present. Costs a few header inserts per response.
 pub fn apply(routes: Router) -> Router {
     let headers = std::sync::Arc::new(local_headers());
-    routes.layer(axum::middleware::map_response(move |mut response: Response| {
-        let headers = headers.clone();
-        async move {
-            for (name, value) in headers.iter() {
-                response.headers_mut().insert(name.clone(), value.clone());
+    routes.layer(axum::middleware::map_response(
+        move |mut response: Response| {
+            let headers = headers.clone();
+            async move {
+                for (name, value) in headers.iter() {
+                    response.headers_mut().insert(name.clone(), value.clone());
+                }
+                response
             }
-            response
-        }
-    }))
+        },
+    ))
 }
 
 #[cfg(test)]

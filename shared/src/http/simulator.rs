@@ -97,11 +97,7 @@ async fn pair(
             .map(str::to_owned)
     };
     let phone = sim
-        .pair(
-            &key,
-            Some(&code),
-            body_phone.or(query.phone).as_deref(),
-        )
+        .pair(&key, Some(&code), body_phone.or(query.phone).as_deref())
         .await?;
     Ok(Json(
         json!({ "success": true, "phone": phone, "message": format!("slot {} paired with the simulated phone {phone}", key.slot) }),
