@@ -4,6 +4,10 @@
 //! /console-config.json`). Lambda routers never serve these; in AWS the same files are
 //! served from a private S3 bucket behind CloudFront (`infra/template.yaml`), with a
 //! `console-config.json` that names Stack Auth.
+//!
+//! Every response of these routes carries the console's security headers
+//! (`platefull::http::console_headers`: the CSP and the rest, the same as CloudFront's), and
+//! the dev routes answer only the stack's own `Host` (`platefull::http::dev_host`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +24,12 @@ pub fn default_web_dir() -> PathBuf {
 }
 
 /// The console's routes, or `None` (with the reason) when `web_dir` has no console.
-pub fn routes(web_dir: &Path, data_dir: &Path, simulator: bool) -> Result<Router, String> {
+pub fn routes(
+    web_dir: &Path,
+    data_dir: &Path,
+    simulator: bool,
+    hosts: platefull::http::dev_host::DevHosts,
+) -> Result<Router, String> {
     let index = web_dir.join("index.html");
     if !index.is_file() {
         return Err(format!(
@@ -34,11 +43,9 @@ pub fn routes(web_dir: &Path, data_dir: &Path, simulator: bool) -> Result<Router
     for page in PAGES {
         router = router.route_service(page, ServeFile::new(&index));
     }
+    let dev = platefull::http::dev_sign_in::router(Arc::new(signer), simulator);
     // ServeDir's and ServeFile's own 404s and 405s have no body: answered as JSON too.
-    Ok(
-        platefull::http::error_contract(router).merge(platefull::http::dev_sign_in::router(
-            Arc::new(signer),
-            simulator,
-        )),
-    )
+    let console =
+        platefull::http::error_contract(router).merge(platefull::http::dev_host::guard(dev, hosts));
+    Ok(platefull::http::console_headers::apply(console))
 }

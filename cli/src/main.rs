@@ -2,7 +2,9 @@
 //! around it.
 //!
 //! - `platefull dev` serves every route of every Lambda function in one process, with the
-//!   embedded store in a data dir (so data survives restarts) and no AWS, no internet.
+//!   embedded store in a data dir (so data survives restarts) and no AWS, no internet. It
+//!   listens on loopback only unless `--public` (its dev sign-in trusts whoever calls), and
+//!   its dev routes answer only its own `Host` (`platefull::http::dev_host`).
 //! - `platefull dev-token --user ID` prints a user token the local stack accepts.
 //! - The web console (`web/`) is served by `platefull dev` at `/`.
 
@@ -29,9 +31,17 @@ struct Cli {
 enum Command {
     /// Run the whole system locally (every route, embedded persistent store).
     Dev {
-        /// Address to listen on.
+        /// Address to listen on: a loopback address unless --public is given.
         #[arg(long, default_value = "127.0.0.1:3000", env = "PLATEFULL_ADDR")]
         addr: SocketAddr,
+        /// Allow --addr to be a non-loopback address (the LAN, the internet). Dangerous: the
+        /// local stack's /dev/sign-in signs anyone in as any user.
+        #[arg(long)]
+        public: bool,
+        /// Another host name the dev routes answer to (they refuse other Host headers, a
+        /// defence against DNS rebinding); repeatable.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
         /// Where data, the data key and the dev signing key live.
         #[arg(long, default_value = ".platefull", env = "PLATEFULL_DATA_DIR")]
         data_dir: PathBuf,
@@ -103,6 +113,13 @@ enum Simulate {
         /// The simulated phone's number (digits); random if omitted.
         #[arg(long)]
         phone: Option<String>,
+        /// The pairing code (the `code=` of the link inside the QR).
+        #[arg(long, required_unless_present = "key", conflicts_with = "key")]
+        code: Option<String>,
+        /// The store's apiKey or its owner's token: the code is fetched with it
+        /// (GET /dev/simulator/{store}/{slot}/pairing).
+        #[arg(long, env = "PLATEFULL_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
     /// A customer writes to the slot's number.
     Message {
@@ -147,6 +164,8 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Dev {
             addr,
+            public,
+            allow_hosts,
             data_dir,
             session_wait_ms,
             transport,
@@ -162,7 +181,11 @@ async fn main() -> std::process::ExitCode {
                 max_connections: max_connections as usize,
             };
             dev(
-                addr,
+                Listen {
+                    addr,
+                    public,
+                    allow_hosts,
+                },
                 data_dir,
                 session_wait_ms,
                 transport,
@@ -191,8 +214,31 @@ async fn main() -> std::process::ExitCode {
 /// The simulator's outbox in the data dir (one JSON line per message sent).
 const SIMULATOR_OUTBOX: &str = "simulator-outbox.jsonl";
 
-async fn dev(
+/// Where `dev` listens, and who may reach its dev routes.
+struct Listen {
     addr: SocketAddr,
+    /// `--public`: a non-loopback address is allowed.
+    public: bool,
+    /// `--allow-host`: more names the dev routes answer to.
+    allow_hosts: Vec<String>,
+}
+
+/// Refuses a non-loopback address without `--public`: everyone who can reach the local
+/// stack can sign in as anyone through `/dev/sign-in`.
+fn check_listen(listen: &Listen) -> Result<(), String> {
+    if listen.addr.ip().is_loopback() || listen.public {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {}: it is not a loopback address, and anyone who can reach the \
+         local stack can sign in as any user (/dev/sign-in). Use --addr 127.0.0.1:<port>, or \
+         pass --public to expose it anyway",
+        listen.addr
+    ))
+}
+
+async fn dev(
+    listen: Listen,
     data_dir: PathBuf,
     session_wait_ms: u64,
     transport: TransportKind,
@@ -207,13 +253,23 @@ async fn dev(
     use std::sync::Arc;
     use std::time::Duration;
 
+    check_listen(&listen)?;
     platefull::telemetry::init(false);
+    let addr = listen.addr;
     let mut state = platefull::local::open_state(&data_dir)?;
     let data_dir = data_dir.canonicalize().map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("can't listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if !bound.ip().is_loopback() {
+        eprintln!(
+            "platefull: WARNING: --public: listening on {bound}, beyond this machine. Anyone who \
+             can reach it can sign in as any user through /dev/sign-in and read or change \
+             every owner's data; use it only on a network you trust."
+        );
+    }
+    let hosts = platefull::http::dev_host::DevHosts::new(bound, listen.allow_hosts);
     // The gateway runs in-process, with the simulator and an in-process command queue.
     // Its outbox (what simulated customers received) outlives the process, as a phone's would.
     let simulator =
@@ -303,11 +359,14 @@ async fn dev(
     }
     let app = match transport {
         TransportKind::Simulator => {
-            platefull::http::all_routes(state).merge(platefull::http::simulator::router(simulator))
+            let simulator = platefull::http::simulator::router(simulator, state.clone());
+            platefull::http::all_routes(state)
+                .merge(platefull::http::dev_host::guard(simulator, hosts.clone()))
         }
         TransportKind::WhatsappWeb => platefull::http::all_routes(state),
     };
-    let app = match console::routes(&web_dir, &data_dir, transport == TransportKind::Simulator) {
+    let simulated = transport == TransportKind::Simulator;
+    let app = match console::routes(&web_dir, &data_dir, simulated, hosts) {
         Ok(console) => {
             println!("  console:   http://{bound}/");
             app.merge(console)
@@ -336,13 +395,25 @@ async fn simulate(url: &str, action: Simulate) -> Result<(), String> {
     let client = reqwest::Client::new();
     let base = url.trim_end_matches('/');
     let request = match action {
-        Simulate::Pair { store, slot, phone } => {
+        Simulate::Pair {
+            store,
+            slot,
+            phone,
+            code,
+            key,
+        } => {
+            let code = match (code, key) {
+                (Some(code), _) => code,
+                (None, Some(key)) => pairing_code(&client, base, &store, slot, &key).await?,
+                (None, None) => return Err("--code or --key is required".into()),
+            };
             let body = match phone {
                 Some(phone) => serde_json::json!({ "phone": phone }),
                 None => serde_json::json!({}),
             };
             client
                 .post(format!("{base}/dev/simulator/{store}/{slot}/pair"))
+                .query(&[("code", code)])
                 .json(&body)
         }
         Simulate::Message {
@@ -380,6 +451,31 @@ async fn simulate(url: &str, action: Simulate) -> Result<(), String> {
     } else {
         Err(format!("{status}: {text}"))
     }
+}
+
+/// The pairing code a slot shows, asked with the store's apiKey or its owner's token.
+async fn pairing_code(
+    client: &reqwest::Client,
+    base: &str,
+    store: &str,
+    slot: u8,
+    key: &str,
+) -> Result<String, String> {
+    let response = client
+        .get(format!("{base}/dev/simulator/{store}/{slot}/pairing"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .map_err(|e| format!("can't reach the local stack at {base}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("pairing code: {status}: {text}"));
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("pairing code: unexpected answer {text}"))
 }
 
 fn dev_token(user: &str, data_dir: &std::path::Path, hours: i64) -> Result<(), String> {

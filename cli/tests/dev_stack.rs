@@ -117,6 +117,74 @@ async fn whatsapp(stack: &Stack, token: &str, name: &str) -> Value {
     wa
 }
 
+/// `POST /api/whatsapp/{store_id}/1/start` with `auth`: the status and the answer.
+async fn start_slot(stack: &Stack, store_id: &str, auth: &str) -> (u16, Value) {
+    let url = format!("{}/api/whatsapp/{store_id}/1/start", stack.url);
+    call(reqwest::Method::POST, url, auth, None).await
+}
+
+/// `GET /api/whatsapp/{store_id}/sessions` with `auth`: the status and the answer.
+async fn list_slots(stack: &Stack, store_id: &str, auth: &str) -> (u16, Value) {
+    let url = format!("{}/api/whatsapp/{store_id}/sessions", stack.url);
+    call(reqwest::Method::GET, url, auth, None).await
+}
+
+/// The pairing code slot 1 of `store_id` shows, asked with `auth` (as the console does).
+async fn pairing_code(stack: &Stack, store_id: &str, auth: &str) -> String {
+    let (status, pairing) = call(
+        reqwest::Method::GET,
+        format!("{}/dev/simulator/{store_id}/1/pairing", stack.url),
+        auth,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{pairing}");
+    assert!(
+        pairing["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/pair?code={}", pairing["code"].as_str().unwrap())),
+        "{pairing}"
+    );
+    pairing["code"].as_str().unwrap().to_owned()
+}
+
+/// One HTTP/1.1 request over a raw socket with the given `Host` header (which an HTTP
+/// client would set itself); returns the status and the JSON body (or Null).
+fn raw_request(url: &str, method: &str, path: &str, host: &str, body: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    // The console's answers here are small: never chunked beyond one chunk.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split("\r\n").nth(1).unwrap_or("")
+    } else {
+        body
+    };
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 #[tokio::test]
 async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,25 +226,13 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     )
     .await;
     assert_eq!(status, 200, "{config}");
-    let (status, sessions) = call(
-        Method::GET,
-        format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, sessions) = list_slots(&stack, &store_id, &alice).await;
     assert_eq!(status, 200);
     assert_eq!(sessions["data"].as_array().unwrap().len(), 3);
 
     // Link slot 1 with the simulator: start → QR → `platefull simulate pair` → connected.
     let started_at = Instant::now();
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
     assert!(
         started_at.elapsed() < Duration::from_secs(1),
@@ -189,21 +245,35 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
             .starts_with("data:image/png;base64,"),
         "{started}"
     );
-    let paired = Command::new(BIN)
-        .args([
-            "simulate",
-            "pair",
-            "--url",
-            &stack.url,
-            "--store",
-            &store_id,
-            "--slot",
-            "1",
-            "--phone",
-            "5511988887777",
-        ])
-        .output()
-        .unwrap();
+    let pair = |auth: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "simulate",
+                "pair",
+                "--url",
+                &stack.url,
+                "--store",
+                &store_id,
+                "--slot",
+                "1",
+                "--phone",
+                "5511988887777",
+            ])
+            .args(auth)
+            .output()
+            .unwrap()
+    };
+    // Without the QR's code, or a credential to ask for it, pairing is refused.
+    let refused = pair(&[]);
+    assert!(!refused.status.success());
+    let refused = pair(&["--code", "pair_wrong"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("wrong_code"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let paired = pair(&["--key", &api_key]);
     assert!(
         paired.status.success(),
         "{}",
@@ -211,13 +281,7 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     );
     let mut slot = Value::Null;
     for _ in 0..100 {
-        let (_, sessions) = call(
-            Method::GET,
-            format!("{}/api/whatsapp/{store_id}/sessions", stack.url),
-            &alice,
-            None,
-        )
-        .await;
+        let (_, sessions) = list_slots(&stack, &store_id, &alice).await;
         slot = sessions["data"][0].clone();
         if slot["status"] == "connected" {
             break;
@@ -299,13 +363,7 @@ async fn an_owner_sets_up_locally_and_finds_everything_after_a_restart() {
     assert_eq!(status, 200, "{config}");
     assert_eq!(config["botName"], "Maria");
     // The simulated phone stays linked across the restart: start reconnects without a QR.
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "connected", "{started}");
     let (_, out) = call(
@@ -349,6 +407,12 @@ async fn the_console_is_served_with_its_dev_sign_in() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{page}");
+        assert_eq!(
+            res.headers()["content-security-policy"],
+            platefull::http::console_headers::content_security_policy(&[]).as_str(),
+            "{page}"
+        );
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
         let html = res.text().await.unwrap();
         assert!(html.contains("/assets/app.js"), "{page}");
     }
@@ -582,16 +646,12 @@ async fn a_waiting_turn_survives(stop: fn(Stack)) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, started) = call(
-        Method::POST,
-        format!("{}/api/whatsapp/{store_id}/1/start", stack.url),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
     assert_eq!(status, 200, "{started}");
+    let code = pairing_code(&stack, &store_id, &alice).await;
     let pair = reqwest::Client::new()
         .post(format!("{}/dev/simulator/{store_id}/1/pair", stack.url))
+        .query(&[("code", code)])
         .json(&json!({"phone": "5511988887777"}))
         .send()
         .await
@@ -634,4 +694,186 @@ async fn a_waiting_turn_survives(stop: fn(Stack)) {
     }
     assert_eq!(replies.len(), 1, "one reply after the restart");
     assert!(replies[0]["text"].as_str().unwrap().contains("offline"));
+}
+
+/// The local stack stays local: a non-loopback address is refused before anything is
+/// opened, unless `--public`, which warns that anyone could sign in as anyone.
+#[test]
+fn dev_refuses_a_non_loopback_address_unless_public() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.10:3000"] {
+        let out = Command::new(BIN)
+            .args(["dev", "--addr", addr, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{addr}: {stderr}");
+        assert!(
+            stderr.contains("not a loopback address") && stderr.contains("--public"),
+            "{addr}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{addr}: nothing started");
+        assert!(!data.exists(), "{addr}: the data dir is not even created");
+    }
+
+    let mut child = Command::new(BIN)
+        .args(["dev", "--public", "--addr", "0.0.0.0:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let listening = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
+    });
+    let warning = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a warning on stderr");
+    let url = listening.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        warning.contains("WARNING") && warning.contains("/dev/sign-in"),
+        "{warning}"
+    );
+    assert!(url.is_some_and(|u| u.starts_with("http://0.0.0.0:")));
+}
+
+/// DNS rebinding: the dev routes answer only the stack's own Host; the console's public
+/// files and the API answer any name.
+#[tokio::test]
+async fn dev_routes_refuse_a_foreign_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stack = start(&data);
+    let alice = dev_token(&data, "alice");
+    let wa = whatsapp(&stack, &alice, "Pizzaria X").await;
+    let store_id = wa["storeId"].as_str().unwrap().to_owned();
+    let port = stack.url.rsplit(':').next().unwrap().to_owned();
+    let rebound = format!("rebound.example:{port}");
+    let dev_routes = [
+        ("POST", "/dev/sign-in".to_owned(), r#"{"userId":"mallory"}"#),
+        ("GET", "/console-config.json".to_owned(), ""),
+        (
+            "POST",
+            format!("/dev/simulator/{store_id}/1/pair?code=x"),
+            "{}",
+        ),
+        (
+            "POST",
+            format!("/dev/simulator/{store_id}/1/messages"),
+            r#"{"from":"5511999990000","text":"oi"}"#,
+        ),
+        (
+            "GET",
+            format!("/dev/simulator/{store_id}/1/outbox?chat=5511999990000"),
+            "",
+        ),
+    ];
+    for (method, path, body) in &dev_routes {
+        for host in [rebound.as_str(), "localhost.rebound.example", "127.0.0.1:1"] {
+            let (status, answer) = raw_request(&stack.url, method, path, host, body);
+            assert_eq!(status, 403, "{method} {path} Host {host}: {answer}");
+            assert_eq!(answer["error"]["code"], "host_not_allowed", "{answer}");
+        }
+    }
+    // Under the stack's own names they answer.
+    for host in [
+        stack.url.trim_start_matches("http://").to_owned(),
+        format!("localhost:{port}"),
+    ] {
+        let (status, answer) = raw_request(
+            &stack.url,
+            "POST",
+            "/dev/sign-in",
+            &host,
+            r#"{"userId":"alice"}"#,
+        );
+        assert_eq!(status, 200, "{host}: {answer}");
+        assert!(answer["token"].is_string());
+    }
+    // Public files and the API don't depend on the name (they need no dev secret).
+    assert_eq!(
+        raw_request(&stack.url, "GET", "/health", &rebound, "").0,
+        200
+    );
+    assert_eq!(raw_request(&stack.url, "GET", "/", &rebound, "").0, 200);
+}
+
+/// The QR's pairing link needs its code; the store's owner or apiKey can read the code.
+#[tokio::test]
+async fn pairing_needs_the_slots_code() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stack = start(&data);
+    let alice = dev_token(&data, "alice");
+    let bob = dev_token(&data, "bob");
+    let wa = whatsapp(&stack, &alice, "Pizzaria X").await;
+    let store_id = wa["storeId"].as_str().unwrap().to_owned();
+    let key = wa["apiKey"].as_str().unwrap().to_owned();
+    let pairing = format!("{}/dev/simulator/{store_id}/1/pairing", stack.url);
+    // Not waiting for a pairing yet.
+    let (status, body) = call(Method::GET, pairing.clone(), &alice, None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, started) = start_slot(&stack, &store_id, &alice).await;
+    assert_eq!((status, &started["status"]), (200, &json!("qrcode")));
+    let pair = |method: Method, query: Option<&str>| {
+        let mut url = format!("{}/dev/simulator/{store_id}/1/pair", stack.url);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let body = (method == Method::POST).then(|| json!({}));
+        async move {
+            let (status, body) = call(method, url, "", body).await;
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    for (query, code) in [
+        (None, "pairing_code_required"),
+        (Some("code="), "pairing_code_required"),
+        (Some("phone=5511977776666"), "pairing_code_required"),
+        (Some("code=pair_00000000000000000000"), "wrong_code"),
+    ] {
+        for method in [Method::GET, Method::POST] {
+            assert_eq!(
+                pair(method.clone(), query).await,
+                (400, code.to_owned()),
+                "{method} {query:?}"
+            );
+        }
+    }
+    // The code is the owner's (or the apiKey's) to read: nobody else's.
+    let (status, body) = call(Method::GET, pairing.clone(), "", None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = call(Method::GET, pairing.clone(), &bob, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(pairing_code(&stack, &store_id, &key).await.len(), 25);
+    let (_, sessions) = list_slots(&stack, &store_id, &alice).await;
+    assert_eq!(
+        sessions["data"][0]["status"], "qrcode",
+        "nothing paired yet"
+    );
+    let code = pairing_code(&stack, &store_id, &alice).await;
+    let with_code = format!("code={code}");
+    assert_eq!(pair(Method::GET, Some(&with_code)).await.0, 200);
+    // Used once: the slot no longer waits for a pairing.
+    assert_eq!(pair(Method::POST, Some(&with_code)).await.0, 409);
 }

@@ -236,8 +236,20 @@ async fn paired_store(http: &Client, base: &str, owner: &str) -> String {
     .await
     .unwrap();
     assert_eq!(status, 200, "{body}");
+    // The code the QR shows, as the console's simulator panel gets it.
+    let (status, pairing) = call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/dev/simulator/{store}/1/pairing"),
+        owner,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{pairing}");
     let paired = http
         .post(format!("{base}/dev/simulator/{store}/1/pair"))
+        .query(&[("code", pairing["code"].as_str().unwrap())])
         .json(&json!({"phone": "5511988887777"}))
         .send()
         .await

@@ -11,7 +11,9 @@
 //!     each with a dead-letter queue of the same kind after 5 receives; the bot's event
 //!     source reports partial batch failures;
 //! (e) each function and the gateway are granted the table, keys, secret and queues they
-//!     use, and no others.
+//!     use, and no others;
+//! (f) the console's CloudFront distribution sends the security headers the local stack
+//!     sends (`platefull::http::console_headers`), its CSP naming the stack's API and Stack Auth.
 //!
 //! The template uses CloudFormation's short forms (`!Ref`, `!GetAtt`, `!Sub`); the YAML
 //! parser keeps them as tagged values.
@@ -918,6 +920,55 @@ fn nothing_secret_is_in_the_template_or_samconfig() {
         keys,
         ["metaAppSecret", "metaVerifyToken", "openrouterApiKey"]
     );
+}
+
+// ------------------------------------------------------------------ (f) console headers
+
+#[test]
+fn the_console_distribution_sends_the_consoles_security_headers() {
+    use platefull::http::console_headers as headers;
+    let t = template();
+    let behavior = &resource(&t, "ConsoleDistribution")["Properties"]["DistributionConfig"]
+        ["DefaultCacheBehavior"];
+    assert_eq!(
+        ref_of(&behavior["ResponseHeadersPolicyId"]),
+        Some("ConsoleHeadersPolicy")
+    );
+    let config = &resource(&t, "ConsoleHeadersPolicy")["Properties"]["ResponseHeadersPolicyConfig"];
+    let security = &config["SecurityHeadersConfig"];
+    // connect-src: the API at the URL the stack outputs, and Stack Auth.
+    let api = sub_of(&t["Outputs"]["ApiUrl"]["Value"]).expect("ApiUrl is a !Sub");
+    assert_eq!(
+        sub_of(&security["ContentSecurityPolicy"]["ContentSecurityPolicy"]),
+        Some(headers::content_security_policy(&[api, "${StackApiUrl}"]).as_str())
+    );
+    assert_eq!(headers::CONTENT_TYPE_OPTIONS, "nosniff");
+    assert!(security["ContentTypeOptions"].is_mapping());
+    assert_eq!(
+        security["FrameOptions"]["FrameOption"].as_str(),
+        Some(headers::FRAME_OPTIONS)
+    );
+    assert_eq!(
+        security["ReferrerPolicy"]["ReferrerPolicy"].as_str(),
+        Some(headers::REFERRER_POLICY)
+    );
+    let custom: BTreeSet<(&str, &str)> = as_list(&config["CustomHeadersConfig"]["Items"])
+        .into_iter()
+        .map(|h| (h["Header"].as_str().unwrap(), h["Value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(custom, headers::CUSTOM.iter().copied().collect());
+    for header in [
+        "ContentSecurityPolicy",
+        "ContentTypeOptions",
+        "FrameOptions",
+        "ReferrerPolicy",
+    ] {
+        assert_eq!(
+            security[header]["Override"].as_bool(),
+            Some(true),
+            "{header}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------ event fixtures

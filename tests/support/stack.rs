@@ -61,9 +61,10 @@ impl TestApp {
                 wait,
             })
         });
-        app.router = app
-            .router
-            .merge(platefull::http::simulator::router(sim.clone()));
+        app.router = app.router.merge(platefull::http::simulator::router(
+            sim.clone(),
+            app.state.clone(),
+        ));
         app
     }
 

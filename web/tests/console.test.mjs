@@ -36,6 +36,28 @@ let context;
 let page;
 let storeId;
 let startupText = '';
+/** What the browser refused under the console's Content-Security-Policy, and page errors. */
+const violations = [];
+
+/**
+ * Collects into `into` every CSP violation (the `securitypolicyviolation` event, reported
+ * through a binding so it survives navigations, and Chromium's console message for it) and
+ * every uncaught page error, on every page of `target` (a browser context).
+ */
+async function watchViolations(target, into) {
+  await target.exposeBinding('__platefullViolation', (_source, text) => { into.push(text); });
+  await target.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__platefullViolation(`CSP ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  target.on('page', (p) => {
+    p.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) into.push(`console: ${msg.text()}`);
+    });
+    p.on('pageerror', (err) => into.push(`page error: ${err.message}`));
+  });
+}
 
 async function startServer() {
   dataDir = mkdtempSync(path.join(tmpdir(), 'platefull-console-'));
@@ -160,6 +182,7 @@ before(async () => {
   });
   context = await browser.newContext({ viewport: MOBILE, locale: 'pt-BR' });
   context.setDefaultTimeout(10000);
+  await watchViolations(context, violations);
   page = await context.newPage();
 });
 
@@ -187,6 +210,39 @@ test('the local stack serves the console pages and keeps the API 404 as JSON', a
   assert.equal((await missing.json()).error.code, 'not_found');
   const config = await (await fetch(`${base}/console-config.json`)).json();
   assert.deepEqual(config, { auth: 'dev', simulator: true });
+});
+
+test('the console is served under its Content-Security-Policy, which the browser enforces', { timeout: 60000 }, async () => {
+  for (const pagePath of ['/', '/dashboard', '/assets/app.js', '/console-config.json']) {
+    const headers = (await fetch(`${base}${pagePath}`)).headers;
+    const csp = headers.get('content-security-policy') || '';
+    for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'",
+      "img-src 'self' data:", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"]) {
+      assert.ok(csp.includes(directive), `${pagePath}: ${directive} in ${csp}`);
+    }
+    assert.ok(!/unsafe-/.test(csp), `${pagePath}: ${csp}`);
+    assert.equal(headers.get('x-content-type-options'), 'nosniff', pagePath);
+    assert.equal(headers.get('referrer-policy'), 'no-referrer', pagePath);
+  }
+  // The watch catches what the policy refuses: an inline script and style in a page of
+  // its own (so the console's own run below starts clean).
+  const probe = await browser.newContext();
+  const caught = [];
+  try {
+    await watchViolations(probe, caught);
+    const p = await probe.newPage();
+    await p.goto(`${base}/`);
+    await p.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.inlineRan = true;';
+      document.body.append(script);
+      document.body.setAttribute('style', 'color: red');
+    });
+    await eventually(async () => caught.some((v) => v.includes('script-src')) && caught.some((v) => v.includes('style-src')), 5000, 'the CSP violations to be reported');
+    assert.equal(await p.evaluate(() => window.inlineRan), undefined, 'the inline script did not run');
+  } finally {
+    await probe.close();
+  }
 });
 
 test('sign in (keyboard only); a bad user id shows the API message', { timeout: 60000 }, async () => {
@@ -403,6 +459,7 @@ test('connections: disconnect unlinks slot 1', { timeout: 60000 }, async () => {
 test('another user never sees the first user\'s data', { timeout: 60000 }, async () => {
   const other = await browser.newContext({ viewport: MOBILE, locale: 'pt-BR' });
   other.setDefaultTimeout(10000);
+  await watchViolations(other, violations);
   try {
     const bobPage = await other.newPage();
     await signIn(bobPage, bob);
@@ -433,4 +490,8 @@ test('another user never sees the first user\'s data', { timeout: 60000 }, async
   } finally {
     await other.close();
   }
+});
+
+test('no page broke the Content-Security-Policy or threw', () => {
+  assert.deepEqual(violations, []);
 });

@@ -5,6 +5,9 @@
 //!   a user token minted by the data dir's signer, the same one `platefull dev-token` uses;
 //! - `GET /console-config.json` → `{"auth":"dev","simulator":true|false}`: tells the console's
 //!   static assets how to sign in. In AWS the same path is a static file naming Stack Auth.
+//!
+//! Anyone who reaches these routes can sign in as anyone: the local stack listens on
+//! loopback only (unless `--public`) and mounts them behind `dev_host::guard`.
 
 use std::sync::Arc;
 

@@ -10,6 +10,8 @@
 
 pub mod client_config;
 pub mod cloud_api;
+pub mod console_headers;
+pub mod dev_host;
 pub mod dev_sign_in;
 pub mod extract;
 pub mod health;

@@ -1,24 +1,34 @@
 //! The simulator's dev-only routes (`/dev/simulator/...`), mounted by the local stack and
 //! never by a Lambda function: pair a slot as a simulated phone (the link inside the QR
 //! code), write as a customer or as the owner, read what was sent to a customer.
+//!
+//! Pairing needs the slot's current pairing code, as a phone needs to see the QR: the link
+//! in the QR carries it, and `GET .../pairing` gives it to the store's owner (token) or
+//! apiKey, which is how the console's simulator panel and `platefull simulate pair` get
+//! it. So a page or process that only knows a storeId can't link its own "phone" to that
+//! store. (The local stack also refuses these routes under a foreign `Host`: `dev_host`.)
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::extract::StoreAccess;
 use super::json::{ApiJson, ApiPath, ApiQuery};
+use super::AppState;
 use crate::domain::slot::parse_slot;
+use crate::records;
 use crate::whatsapp::events::SlotKey;
 use crate::whatsapp::simulator::{SimError, Simulator};
 use crate::ApiError;
 
-pub fn router(simulator: Arc<Simulator>) -> Router {
-    let routes = Router::new()
+/// The simulator's routes; `app` authorizes `GET .../pairing` (the store's owner or apiKey).
+pub fn router(simulator: Arc<Simulator>, app: AppState) -> Router {
+    let open: Router = Router::new()
         .route(
             "/dev/simulator/{store_id}/{slot}/pair",
             get(pair).post(pair),
@@ -31,10 +41,13 @@ pub fn router(simulator: Arc<Simulator>) -> Router {
             "/dev/simulator/{store_id}/{slot}/owner-messages",
             post(owner_message),
         )
-        .route("/dev/simulator/{store_id}/{slot}/outbox", get(outbox));
-    super::error_contract(routes)
-        .layer(DefaultBodyLimit::max(super::BODY_LIMIT))
-        .with_state(simulator)
+        .route("/dev/simulator/{store_id}/{slot}/outbox", get(outbox))
+        .with_state(simulator.clone());
+    let authorized: Router = Router::new()
+        .route("/dev/simulator/{store_id}/{slot}/pairing", get(pairing))
+        .layer(Extension(simulator))
+        .with_state(app);
+    super::error_contract(open.merge(authorized)).layer(DefaultBodyLimit::max(super::BODY_LIMIT))
 }
 
 impl From<SimError> for ApiError {
@@ -68,6 +81,12 @@ async fn pair(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let key = key(store_id, &slot)?;
+    let code = query.code.filter(|c| !c.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "pairing_code_required",
+            "pairing needs the code of the slot's QR (the link inside the QR, or GET .../pairing with the store's apiKey or owner token)",
+        )
+    })?;
     let body_phone = if body.is_empty() {
         None
     } else {
@@ -78,15 +97,25 @@ async fn pair(
             .map(str::to_owned)
     };
     let phone = sim
-        .pair(
-            &key,
-            query.code.as_deref(),
-            body_phone.or(query.phone).as_deref(),
-        )
+        .pair(&key, Some(&code), body_phone.or(query.phone).as_deref())
         .await?;
     Ok(Json(
         json!({ "success": true, "phone": phone, "message": format!("slot {} paired with the simulated phone {phone}", key.slot) }),
     ))
+}
+
+/// The slot's pairing link and code while it shows a QR: `{"link","code"}`. One query
+/// (the store's slots: the owner check, and that the slot exists).
+async fn pairing(
+    State(app): State<AppState>,
+    Extension(sim): Extension<Arc<Simulator>>,
+    access: StoreAccess,
+    ApiPath((_, slot)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let key = key(access.store_id.clone(), &slot)?;
+    records::list_slots(app.store.as_ref(), &access.store_id, &access.caller).await?;
+    let pairing = sim.pairing(&key).ok_or(SimError::NotPairing)?;
+    Ok(Json(json!(pairing)))
 }
 
 #[derive(Deserialize)]

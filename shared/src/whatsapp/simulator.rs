@@ -72,6 +72,21 @@ pub struct Simulator {
     outbox_file: Option<Mutex<std::fs::File>>,
 }
 
+/// What a slot waiting to be paired shows: its code, and the link (in the QR) that carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pairing {
+    pub link: String,
+    pub code: String,
+}
+
+/// The link inside a slot's QR: the dev route that pairs it, with its code.
+fn pairing_link(public_url: &str, key: &SlotKey, code: &str) -> String {
+    format!(
+        "{public_url}/dev/simulator/{}/{}/pair?code={code}",
+        key.store_id, key.slot
+    )
+}
+
 /// One line of the outbox file.
 #[derive(Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,8 +150,19 @@ impl Simulator {
         }))
     }
 
+    /// The code a slot's QR shows and the link it encodes, while the slot waits to be paired.
+    pub fn pairing(&self, key: &SlotKey) -> Option<Pairing> {
+        let slots = self.slots.lock().expect("lock");
+        let code = slots.get(key)?.pairing_code.clone()?;
+        Some(Pairing {
+            link: pairing_link(&self.public_url, key, &code),
+            code,
+        })
+    }
+
     /// Links a simulated phone to a slot that is showing a QR code. `code` (from the QR link)
-    /// is checked when given. Returns the phone number.
+    /// is checked when given; `None` is for in-process callers (tests, benches): the HTTP
+    /// route (`http::simulator`) always requires one. Returns the phone number.
     pub async fn pair(
         &self,
         key: &SlotKey,
@@ -393,12 +419,8 @@ impl Transport for SimulatorTransport {
                         code_event = Some(ConnectionEvent::PairingCode { code: code.clone() });
                         (code, p.to_owned())
                     });
-                    let url = &self.0.public_url;
                     ConnectionEvent::Qr {
-                        code: format!(
-                            "{url}/dev/simulator/{}/{}/pair?code={code}",
-                            key.store_id, key.slot
-                        ),
+                        code: pairing_link(&self.0.public_url, key, &code),
                         expires_in_secs: 60,
                     }
                 }

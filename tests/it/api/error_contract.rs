@@ -46,6 +46,7 @@ const TEMPLATES: &[&str] = &[
     "/dev/sign-in",
     "/console-config.json",
     "/dev/simulator/{s}/{n}/pair",
+    "/dev/simulator/{s}/{n}/pairing",
     "/dev/simulator/{s}/{n}/messages",
     "/dev/simulator/{s}/{n}/owner-messages",
     "/dev/simulator/{s}/{n}/outbox",
@@ -345,7 +346,10 @@ async fn routers() -> (TestApp, Vec<(&'static str, Router)>, Fixture) {
         ),
         ("whatsapp-webhook", platefull::http::webhook_router(webhook)),
         ("dev sign-in", dev_sign_in()),
-        ("simulator", platefull::http::simulator::router(sim.clone())),
+        (
+            "simulator",
+            platefull::http::simulator::router(sim.clone(), state.clone()),
+        ),
     ];
     let connection = app.whatsapp("alice", "Pizzaria X").await;
     let fixture = Fixture {

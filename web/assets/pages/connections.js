@@ -163,7 +163,9 @@ function slotCard(store, n, refresh, withSimulator) {
   if (pair) {
     pair.addEventListener('click', () => busy(pair, async () => {
       try {
-        const result = await simulator('POST', `/${enc(item.storeId)}/${n}/pair`, {});
+        // As a phone reads the QR: the pairing code, asked with the owner's token.
+        const { code } = await api('GET', `/dev/simulator/${enc(item.storeId)}/${n}/pairing`);
+        const result = await simulator('POST', `/${enc(item.storeId)}/${n}/pair?code=${enc(code)}`, {});
         await refresh();
         note.textContent = `Simulador: pareado com +${result.phone}.`;
       } catch (err) {
