@@ -11,6 +11,16 @@ export const MESSAGES = {
   cloud_api_token_rejected: 'A Meta recusou este token de acesso para este número. Use um token de usuário do sistema com acesso à conta do WhatsApp Business do número.',
   cloud_api_number_mismatch: 'A Meta não reconheceu este ID de número para este token. Confira o ID do número no WhatsApp Manager.',
   graph_api_unavailable: 'Não foi possível falar com a Meta agora. Nada foi alterado; tente de novo.',
+  url_not_allowed: 'Este endereço não é permitido: use um endereço https público (nada de IPs, localhost ou redes internas).',
+  api_key_required: 'Ao trocar o endereço, informe o token de novo: o token salvo nunca é enviado a outro endereço.',
+  host_not_allowed: 'Acesso recusado: abra o painel pelo endereço em que a pilha local foi iniciada.',
+  pairing_code_required: 'Falta o código de pareamento deste QR.',
+  wrong_code: 'Código de pareamento incorreto ou já usado.',
+  forbidden: 'Você não tem acesso a este recurso.',
+  not_found: 'Não encontrado: talvez tenha sido removido.',
+  payload_too_large: 'Os dados enviados são grandes demais.',
+  unavailable: 'Serviço indisponível no momento. Nada foi alterado; tente de novo.',
+  internal: 'Erro interno. Nada foi alterado; tente de novo em instantes.',
 };
 
 export class ApiError extends Error {
