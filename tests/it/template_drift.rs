@@ -11,7 +11,11 @@
 //!     each with a dead-letter queue of the same kind after 5 receives; the bot's event
 //!     source reports partial batch failures;
 //! (e) each function and the gateway are granted the table, keys, secret and queues they
-//!     use, and no others.
+//!     use, and no others: the table only with the actions and `dynamodb:LeadingKeys`
+//!     partitions its settings builder declares (`platefull::config::aws::TABLE_GRANTS`),
+//!     and only its own secret;
+//! (f) the routes anyone may call (no user token, apiKey or signature needed) are exactly
+//!     the ones with their own, lower throttles.
 //!
 //! The template uses CloudFormation's short forms (`!Ref`, `!GetAtt`, `!Sub`); the YAML
 //! parser keeps them as tagged values.
@@ -60,14 +64,14 @@ fn required_env(part: &str) -> &'static [&'static str] {
         "whatsapp-webhook" => &[
             "PLATEFULL_TABLE",
             "PLATEFULL_INBOUND_QUEUE_URL",
-            "PLATEFULL_PLATFORM_SECRET_ARN",
+            "PLATEFULL_META_SECRET_ARN",
         ],
         "bot-reply" => &[
             "PLATEFULL_TABLE",
             "PLATEFULL_DATA_KEY_CIPHERTEXT",
             "PLATEFULL_INBOUND_QUEUE_URL",
             "PLATEFULL_OUTBOUND_QUEUE_URL",
-            "PLATEFULL_PLATFORM_SECRET_ARN",
+            "PLATEFULL_OPENROUTER_SECRET_ARN",
             "OPENROUTER_MODEL",
         ],
         "gateway" => &[
@@ -750,9 +754,27 @@ fn queues_are_the_kinds_the_code_expects_each_with_a_dead_letter_queue() {
 
 /// The stack's managed policies each variable calls for.
 const POLICY_FOR_ENV: &[(&str, &str)] = &[
-    ("PLATEFULL_TABLE", "TableAccessPolicy"),
     ("PLATEFULL_DATA_KEY_CIPHERTEXT", "DataKeyDecryptPolicy"),
-    ("PLATEFULL_PLATFORM_SECRET_ARN", "PlatformSecretReadPolicy"),
+    ("PLATEFULL_META_SECRET_ARN", "MetaSecretReadPolicy"),
+    (
+        "PLATEFULL_OPENROUTER_SECRET_ARN",
+        "OpenRouterSecretReadPolicy",
+    ),
+];
+
+/// The platform's secrets: the variable naming each, the only part that reads it, and the
+/// fields it holds (shared/src/config/platform.rs refuses any other).
+const SECRETS: &[(&str, &str, &[&str])] = &[
+    (
+        "PLATEFULL_META_SECRET_ARN",
+        "whatsapp-webhook",
+        &["metaAppSecret", "metaVerifyToken"],
+    ),
+    (
+        "PLATEFULL_OPENROUTER_SECRET_ARN",
+        "bot-reply",
+        &["openrouterApiKey"],
+    ),
 ];
 
 fn expected_policies(env: &BTreeMap<String, Value>) -> BTreeSet<String> {
@@ -870,6 +892,358 @@ fn each_part_is_granted_what_it_uses_and_nothing_else() {
     );
 }
 
+/// The secret resource `var` names, wherever a part is given it (the same everywhere).
+fn secret_of(t: &Value, var: &str) -> String {
+    let mut found = BTreeSet::new();
+    for f in functions(t) {
+        if let Some(v) = f.env.get(var) {
+            found.insert(
+                ref_of(v)
+                    .unwrap_or_else(|| panic!("{}: {var} should be !Ref <secret>", f.logical))
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(found.len(), 1, "{var} names one secret: {found:?}");
+    let secret = found.pop_first().unwrap();
+    assert_eq!(
+        resource(t, &secret)["Type"].as_str(),
+        Some("AWS::SecretsManager::Secret"),
+        "{var} names {secret}"
+    );
+    secret
+}
+
+/// Every resource named by `!Ref`, `!GetAtt` or `${...}` of `!Sub` anywhere inside `v`.
+fn names_in(v: &Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = ref_of(v) {
+        out.insert(name.to_owned());
+    }
+    if let Some((name, _)) = getatt_of(v) {
+        out.insert(name);
+    }
+    if let Some(text) = sub_of(v) {
+        let mut rest = text;
+        while let Some(at) = rest.find("${") {
+            let end = rest[at..].find('}').unwrap() + at;
+            let name = rest[at + 2..end].split('.').next().unwrap();
+            out.insert(name.to_owned());
+            rest = &rest[end..];
+        }
+    }
+    match v {
+        Value::Tagged(t) => names_in(&t.value, out),
+        Value::Sequence(items) => items.iter().for_each(|i| names_in(i, out)),
+        Value::Mapping(m) => m.values().for_each(|i| names_in(i, out)),
+        _ => {}
+    }
+}
+
+/// The table grant of these policy statements, as `(actions, partitions)` per statement,
+/// after checking each names the table alone, with a `dynamodb:LeadingKeys` condition.
+fn table_grants(who: &str, statements: &[&Value]) -> BTreeSet<(Vec<String>, Vec<String>)> {
+    let mut out = BTreeSet::new();
+    for s in statements {
+        let actions: Vec<String> = as_list(&s["Action"])
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        let dynamo = actions
+            .iter()
+            .filter(|a| a.starts_with("dynamodb:"))
+            .count();
+        if dynamo == 0 {
+            continue;
+        }
+        let sid = s["Sid"].as_str().unwrap_or("?");
+        assert_eq!(dynamo, actions.len(), "{who} {sid}: table actions alone");
+        assert_eq!(s["Effect"].as_str(), Some("Allow"), "{who} {sid}");
+        let resources = as_list(&s["Resource"]);
+        assert!(
+            resources.len() == 1 && getatt_of(resources[0]) == Some(("Table".into(), "Arn".into())),
+            "{who} {sid}: the table's items only (!GetAtt Table.Arn), no index, no wildcard"
+        );
+        let condition = s["Condition"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{who} {sid}: no dynamodb:LeadingKeys condition"));
+        assert_eq!(condition.len(), 1, "{who} {sid}: one condition");
+        let like = &s["Condition"]["ForAllValues:StringLike"];
+        let keys = like
+            .as_mapping()
+            .filter(|m| m.len() == 1)
+            .and_then(|_| like["dynamodb:LeadingKeys"].as_sequence())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{who} {sid}: Condition should be ForAllValues:StringLike dynamodb:LeadingKeys"
+                )
+            });
+        let mut partitions: Vec<String> = keys
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+        let mut actions = actions;
+        actions.sort();
+        partitions.sort();
+        assert!(
+            out.insert((actions, partitions)),
+            "{who} {sid}: a statement twice"
+        );
+    }
+    out
+}
+
+/// A part's table grant as `shared/src/config/` declares it.
+fn declared_table_grants(part: &str) -> BTreeSet<(Vec<String>, Vec<String>)> {
+    let grants = platefull::config::aws::TABLE_GRANTS
+        .iter()
+        .find(|(p, _)| *p == part)
+        .unwrap_or_else(|| panic!("no table grant declared for {part} in TABLE_GRANTS"))
+        .1;
+    grants
+        .iter()
+        .map(|g| {
+            let mut actions: Vec<String> = g.actions.iter().map(|a| a.to_string()).collect();
+            let mut partitions: Vec<String> = g.partitions.iter().map(|p| p.to_string()).collect();
+            actions.sort();
+            partitions.sort();
+            (actions, partitions)
+        })
+        .collect()
+}
+
+/// Each declared partition pattern is one of the table's partitions (`store::keys::KINDS`,
+/// its `<...>` parts as `*`) or the health check's key; each action one the store makes.
+#[test]
+fn declared_table_grants_name_real_partitions_and_store_actions() {
+    let mut partitions: BTreeSet<String> = platefull::store::keys::KINDS
+        .iter()
+        .map(|k| {
+            // The constant head of the pattern, then `*` for the rest: `WA#<storeId>#<slot>`
+            // is `WA#*`, `LEASES` stays itself.
+            match k.pk.split_once('<') {
+                Some((head, _)) => format!("{head}*"),
+                None => k.pk.to_owned(),
+            }
+        })
+        .collect();
+    partitions.insert("HEALTH".into());
+    use platefull::config::aws::dynamodb_action::*;
+    let actions = [GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM, DELETE_ITEM];
+    for (part, grants) in platefull::config::aws::TABLE_GRANTS {
+        assert!(!grants.is_empty(), "{part}: no table grant");
+        for g in grants.iter() {
+            for p in g.partitions {
+                assert!(
+                    partitions.contains(*p),
+                    "{part}: {p} is no partition of the table ({partitions:?})"
+                );
+                // A `WA#*` device partition covers every slot; "*" alone would be everything.
+                assert_ne!(*p, "*", "{part}: every partition");
+            }
+            for a in g.actions {
+                assert!(actions.contains(a), "{part}: {a} is not a store action");
+            }
+        }
+    }
+    // The webhook, which anyone can call, only reads where a Cloud API number routes.
+    assert_eq!(
+        declared_table_grants("whatsapp-webhook"),
+        BTreeSet::from([(
+            vec!["dynamodb:GetItem".to_owned()],
+            vec!["CLOUDNUM#*".to_owned()]
+        )])
+    );
+}
+
+#[test]
+fn each_part_is_granted_the_table_exactly_as_its_builder_declares() {
+    let t = template();
+    for f in functions(&t) {
+        let statements: Vec<&Value> = as_list(&f.properties["Policies"])
+            .into_iter()
+            .flat_map(|p| as_list(&p["Statement"]))
+            .collect();
+        assert_eq!(
+            table_grants(&f.logical, &statements),
+            declared_table_grants(&f.binary),
+            "{}: table grant (left: infra/template.yaml, right: shared/src/config/)",
+            f.logical
+        );
+    }
+    let role = &resource(&t, "GatewayTaskRole")["Properties"];
+    let statements: Vec<&Value> = as_list(&role["Policies"])
+        .into_iter()
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .collect();
+    assert_eq!(
+        table_grants("GatewayTaskRole", &statements),
+        declared_table_grants("gateway"),
+        "gateway task role: table grant (left: infra/template.yaml, right: shared/src/config/)"
+    );
+    // No shared policy grants the table behind the parts' backs.
+    for (name, r) in resources(&t) {
+        if r["Type"].as_str() == Some("AWS::IAM::ManagedPolicy") {
+            let statements = as_list(&r["Properties"]["PolicyDocument"]["Statement"]);
+            assert!(
+                table_grants(name.as_str().unwrap(), &statements).is_empty(),
+                "{name:?}: a managed policy grants the table"
+            );
+        }
+    }
+}
+
+/// Each function references only its own secret: the webhook can't read the LLM key,
+/// bot-reply can't read Meta's app secret; and reading it decrypts through Secrets
+/// Manager for that secret only.
+#[test]
+fn each_function_reads_only_its_own_secret() {
+    let t = template();
+    let secrets: BTreeSet<String> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(n, _)| n.as_str().unwrap().to_owned())
+        .collect();
+    let own: BTreeMap<&str, String> = SECRETS
+        .iter()
+        .map(|(var, part, _)| (*part, secret_of(&t, var)))
+        .collect();
+    assert_eq!(
+        own.values().cloned().collect::<BTreeSet<_>>(),
+        secrets,
+        "every secret of the template is one part's own"
+    );
+    for f in functions(&t) {
+        // Everything the function names, and everything its managed policies name.
+        let mut named = BTreeSet::new();
+        names_in(&f.properties, &mut named);
+        for policy in as_list(&f.properties["Policies"]) {
+            if let Some(managed) = ref_of(policy) {
+                names_in(&resource(&t, managed)["Properties"], &mut named);
+            }
+        }
+        let reached: BTreeSet<String> = named.intersection(&secrets).cloned().collect();
+        let expected: BTreeSet<String> = own.get(f.binary.as_str()).cloned().into_iter().collect();
+        assert_eq!(reached, expected, "{}: the secrets it can name", f.logical);
+    }
+    // The gateway reads no platform secret.
+    let mut named = BTreeSet::new();
+    names_in(&resource(&t, "GatewayTaskRole")["Properties"], &mut named);
+    names_in(
+        &resource(&t, "GatewayTaskDefinition")["Properties"],
+        &mut named,
+    );
+    assert!(named.is_disjoint(&secrets), "the gateway names a secret");
+    // Each read policy: GetSecretValue on its secret, kms:Decrypt only through Secrets
+    // Manager and only for that secret.
+    for (var, part, _) in SECRETS {
+        let policy = POLICY_FOR_ENV.iter().find(|(v, _)| v == var).unwrap().1;
+        let secret = &own[part];
+        for s in as_list(&resource(&t, policy)["Properties"]["PolicyDocument"]["Statement"]) {
+            match s["Action"].as_str() {
+                Some("secretsmanager:GetSecretValue") => {
+                    assert_eq!(ref_of(&s["Resource"]), Some(secret.as_str()), "{policy}")
+                }
+                Some("kms:Decrypt") => {
+                    let cond = &s["Condition"]["StringEquals"];
+                    assert!(
+                        sub_of(&cond["kms:ViaService"]).is_some(),
+                        "{policy}: ViaService"
+                    );
+                    assert_eq!(
+                        ref_of(&cond["kms:EncryptionContext:SecretARN"]),
+                        Some(secret.as_str()),
+                        "{policy}: decrypts for its secret only"
+                    );
+                }
+                other => panic!("{policy}: unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ (f) throttles
+
+/// Valid bodies for the routes that check their body before the caller's credentials.
+const SAMPLE_BODIES: &[(&str, &str)] = &[(
+    "PUT /api/whatsapp/{storeId}/cloud-api",
+    r#"{"phoneNumberId":"123456789012345","accessToken":"EAAGdriftdriftdriftdriftdrift"}"#,
+)];
+
+/// The routes that answer a caller with no credentials at all (no user token, apiKey or
+/// Meta signature) with something other than 401: anyone on the internet can call them.
+async fn public_routes(t: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (function, method, path) in template_routes(t) {
+        let build = router_of(&function).expect("router");
+        let app =
+            platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
+        let uri = path
+            .replace("{id}", "api_drift")
+            .replace("{storeId}", "st_drift")
+            .replace("{slot}", "1");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let route = format!("{method} {path}");
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(&m)
+            .then(|| {
+                SAMPLE_BODIES
+                    .iter()
+                    .find(|(r, _)| *r == route)
+                    .map_or(serde_json::json!({}), |(_, b)| {
+                        serde_json::from_str(b).unwrap()
+                    })
+            });
+        let (status, json) = app.call(m, &uri, None, body).await;
+        // A body refused before the credentials are looked at says nothing: give the route
+        // a valid body in SAMPLE_BODIES.
+        assert_ne!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{route}: refused the probe's body ({json}); add a valid one to SAMPLE_BODIES"
+        );
+        if status != StatusCode::UNAUTHORIZED {
+            out.insert(format!("{method} {path}"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_anyone_may_call_have_their_own_lower_throttles() {
+    let t = template();
+    let api = &resource(&t, "HttpApi")["Properties"];
+    let param_default = |v: &Value| -> u64 {
+        let name = ref_of(v).unwrap_or_else(|| panic!("{v:?}: a parameter"));
+        t["Parameters"][name]["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("parameter {name}: a numeric default"))
+    };
+    let defaults = &api["DefaultRouteSettings"];
+    let default_rate = param_default(&defaults["ThrottlingRateLimit"]);
+    let default_burst = param_default(&defaults["ThrottlingBurstLimit"]);
+    let settings = api["RouteSettings"]
+        .as_mapping()
+        .expect("HttpApi RouteSettings");
+    let throttled: BTreeSet<String> = settings
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    for (route, s) in settings {
+        let rate = param_default(&s["ThrottlingRateLimit"]);
+        let burst = param_default(&s["ThrottlingBurstLimit"]);
+        assert!(
+            rate < default_rate && burst < default_burst,
+            "{route:?}: {rate}/{burst} should be below the owners' routes' {default_rate}/{default_burst}"
+        );
+    }
+    let public = public_routes(&t).await;
+    assert!(public.contains("GET /health"), "{public:?}");
+    assert_eq!(
+        throttled, public,
+        "RouteSettings (left) should be exactly the routes answering without credentials (right)"
+    );
+}
+
 #[test]
 fn nothing_secret_is_in_the_template_or_samconfig() {
     let template_text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
@@ -887,37 +1261,29 @@ fn nothing_secret_is_in_the_template_or_samconfig() {
             assert!(!text.contains(pattern), "{file} contains {pattern:?}");
         }
     }
-    // The platform secret is generated by Secrets Manager, its keys filled in by the operator.
+    // The platform's secrets hold only placeholders (or a value Secrets Manager generates),
+    // filled in by the operator; each holds exactly the fields its reader accepts.
     let t = template();
-    let secret = &resource(&t, "PlatformSecret")["Properties"];
-    assert!(
-        secret["SecretString"].is_null(),
-        "no SecretString in the template"
-    );
-    let shape: serde_json::Value = serde_json::from_str(
-        secret["GenerateSecretString"]["SecretStringTemplate"]
+    for (var, part, fields) in SECRETS {
+        let logical = secret_of(&t, var);
+        let secret = &resource(&t, &logical)["Properties"];
+        let generated = &secret["GenerateSecretString"];
+        let text = secret["SecretString"]
             .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    for (key, value) in shape.as_object().unwrap() {
-        assert_eq!(
-            value, "",
-            "PlatformSecret: {key} is a placeholder, filled in after deploy"
-        );
+            .or_else(|| generated["SecretStringTemplate"].as_str())
+            .unwrap_or_else(|| panic!("{logical}: SecretString or GenerateSecretString"));
+        let shape: serde_json::Value = serde_json::from_str(text).unwrap();
+        for (key, value) in shape.as_object().unwrap() {
+            assert_eq!(
+                value, "",
+                "{logical}: {key} is a placeholder, filled in after deploy"
+            );
+        }
+        let mut keys: Vec<String> = shape.as_object().unwrap().keys().cloned().collect();
+        keys.extend(generated["GenerateStringKey"].as_str().map(str::to_owned));
+        keys.sort();
+        assert_eq!(&keys, fields, "{logical} (read by {part}): its fields");
     }
-    let mut keys: Vec<String> = shape.as_object().unwrap().keys().cloned().collect();
-    keys.push(
-        secret["GenerateSecretString"]["GenerateStringKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["metaAppSecret", "metaVerifyToken", "openrouterApiKey"]
-    );
 }
 
 // ------------------------------------------------------------------ event fixtures
