@@ -1388,3 +1388,115 @@ fn event_fixtures_match_the_template() {
         );
     }
 }
+
+// ------------------------------------------------------------------ the secrets, read
+
+/// Each part's loader reads its own secret (Secrets Manager on moto, the real SDK) and
+/// keeps only its fields; a secret holding the other part's field is refused at start, so
+/// the LLM key can't end up where the webhook reads. Changes the environment: alone in a
+/// child process.
+#[test]
+fn each_part_loads_only_its_own_secret() {
+    platefull_tests::process::alone_in_a_process(
+        module_path!(),
+        "each_part_loads_only_its_own_secret",
+        || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(load_own_secrets())
+        },
+    );
+}
+
+async fn load_own_secrets() {
+    use platefull::config::PlatformSecrets;
+    let aws = platefull_tests::aws_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let secret = |value: &'static str| {
+        let sm = sm.clone();
+        async move {
+            sm.create_secret()
+                .name(platefull_tests::unique("platefull-secret"))
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap()
+        }
+    };
+    let meta = secret(r#"{"metaAppSecret":"app-secret","metaVerifyToken":"verify"}"#).await;
+    let llm = secret(r#"{"openrouterApiKey":"llm-key"}"#).await;
+    let both = secret(
+        r#"{"openrouterApiKey":"llm-key","metaAppSecret":"app-secret","metaVerifyToken":"verify"}"#,
+    )
+    .await;
+    // The local stack's variables are set too: a loader given its secret ignores them all.
+    for (name, value) in [
+        ("OPENROUTER_API_KEY", "env-llm-key"),
+        ("META_APP_SECRET", "env-app-secret"),
+        ("META_VERIFY_TOKEN", "env-verify"),
+        ("PLATEFULL_META_SECRET_ARN", meta.as_str()),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", llm.as_str()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let webhook = PlatformSecrets::meta(&aws, "PLATEFULL_META_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(webhook.meta_app_secret.as_deref(), Some("app-secret"));
+    assert_eq!(webhook.meta_verify_token.as_deref(), Some("verify"));
+    assert_eq!(
+        webhook.openrouter_api_key, None,
+        "the webhook holds no LLM key"
+    );
+    let bot = PlatformSecrets::openrouter(&aws, "PLATEFULL_OPENROUTER_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(bot.openrouter_api_key.as_deref(), Some("llm-key"));
+    assert_eq!(
+        bot.meta_app_secret, None,
+        "bot-reply holds no Meta app secret"
+    );
+    assert_eq!(bot.meta_verify_token, None);
+
+    // The old combined secret, or a part pointed at the other's secret: refused, with the
+    // variable and the expected shape named and no value shown.
+    for (var, arn) in [
+        ("PLATEFULL_META_SECRET_ARN", &both),
+        ("PLATEFULL_META_SECRET_ARN", &llm),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", &both),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", &meta),
+    ] {
+        std::env::set_var(var, arn);
+        let err = if var == "PLATEFULL_META_SECRET_ARN" {
+            PlatformSecrets::meta(&aws, var).await.err()
+        } else {
+            PlatformSecrets::openrouter(&aws, var).await.err()
+        }
+        .unwrap_or_else(|| panic!("{var} = {arn}: loaded"))
+        .to_string();
+        assert!(err.contains(var) && err.contains("no other field"), "{err}");
+        assert!(
+            !err.contains("llm-key") && !err.contains("app-secret"),
+            "{err}"
+        );
+    }
+
+    // Without the variables (the local stack): the environment, still only the part's own.
+    std::env::remove_var("PLATEFULL_META_SECRET_ARN");
+    std::env::remove_var("PLATEFULL_OPENROUTER_SECRET_ARN");
+    let webhook = PlatformSecrets::meta(&aws, "PLATEFULL_META_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(webhook.meta_app_secret.as_deref(), Some("env-app-secret"));
+    assert_eq!(webhook.openrouter_api_key, None);
+    let bot = PlatformSecrets::openrouter(&aws, "PLATEFULL_OPENROUTER_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(bot.openrouter_api_key.as_deref(), Some("env-llm-key"));
+    assert_eq!(bot.meta_app_secret, None);
+}
