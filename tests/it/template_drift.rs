@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -1499,4 +1500,500 @@ async fn load_own_secrets() {
         .unwrap();
     assert_eq!(bot.openrouter_api_key.as_deref(), Some("env-llm-key"));
     assert_eq!(bot.meta_app_secret, None);
+}
+
+// ------------------------------------------------------------------ the grants, enforced
+
+/// A store that refuses, as IAM would, every call outside one part's declared table grant
+/// (`get` = GetItem, `query` = Query, `update` = UpdateItem, each op of a `write` = PutItem
+/// or DeleteItem, each checked with its partition key against `dynamodb:LeadingKeys`). The
+/// refusals are recorded, so a flow that worked around one still fails the test.
+struct Policed {
+    inner: Arc<dyn Store>,
+    part: &'static str,
+    denied: Arc<std::sync::Mutex<Vec<String>>>,
+    /// `(action, partition pattern)` of the grant each allowed call used.
+    used: Arc<std::sync::Mutex<BTreeSet<(String, String)>>>,
+}
+
+impl Policed {
+    fn wrap(inner: &Arc<dyn Store>, part: &'static str) -> (Arc<dyn Store>, Self) {
+        let me = Self {
+            inner: inner.clone(),
+            part,
+            denied: Default::default(),
+            used: Default::default(),
+        };
+        let shared = Self {
+            inner: inner.clone(),
+            part,
+            denied: me.denied.clone(),
+            used: me.used.clone(),
+        };
+        (Arc::new(shared), me)
+    }
+
+    fn check(&self, action: &str, pk: &str) -> Result<(), StoreError> {
+        let grants = platefull::config::aws::TABLE_GRANTS
+            .iter()
+            .find(|(p, _)| *p == self.part)
+            .unwrap()
+            .1;
+        let matched = grants.iter().find_map(|g| {
+            g.actions.contains(&action).then_some(())?;
+            g.partitions.iter().find(|p| match p.strip_suffix('*') {
+                Some(head) => pk.starts_with(head),
+                None => pk == **p,
+            })
+        });
+        if let Some(pattern) = matched {
+            let used = (action.to_owned(), pattern.to_string());
+            self.used.lock().unwrap().insert(used);
+            return Ok(());
+        }
+        let what = format!("{}: {action} on {pk}", self.part);
+        self.denied.lock().unwrap().push(what.clone());
+        Err(StoreError::Unavailable(format!(
+            "AccessDeniedException: {what}"
+        )))
+    }
+
+    /// Nothing was refused, and every `(action, partition)` of the grant was used, but
+    /// for the ones `not_exercised` names (each with why this flow can't reach it).
+    fn assert_exact(&self, not_exercised: &[(&str, &str, &str)]) {
+        let denied = self.denied.lock().unwrap();
+        assert!(
+            denied.is_empty(),
+            "calls outside the declared grant: {denied:?}"
+        );
+        let used = self.used.lock().unwrap();
+        let grants = platefull::config::aws::TABLE_GRANTS
+            .iter()
+            .find(|(p, _)| *p == self.part)
+            .unwrap()
+            .1;
+        for g in grants.iter() {
+            for action in g.actions {
+                for pattern in g.partitions {
+                    let key = (action.to_string(), pattern.to_string());
+                    let excused = not_exercised
+                        .iter()
+                        .any(|(p, a, k)| *p == self.part && a == action && k == pattern);
+                    assert!(
+                        used.contains(&key) || excused,
+                        "{}: {action} on {pattern} is granted but the flow never used it (grant more narrowly, or list it in NOT_EXERCISED)",
+                        self.part
+                    );
+                    assert!(
+                        !(used.contains(&key) && excused),
+                        "{}: {action} on {pattern} is used: remove it from NOT_EXERCISED",
+                        self.part
+                    );
+                }
+            }
+        }
+    }
+}
+
+use platefull::config::aws::dynamodb_action as act;
+use platefull::queue::Queue;
+use platefull::store::{Item, Store, StoreError, Update, WriteOp};
+
+#[async_trait::async_trait]
+impl Store for Policed {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.check(act::GET_ITEM, pk)?;
+        self.inner.get(pk, sk).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.check(act::QUERY, pk)?;
+        self.inner.query(pk, sk_prefix).await
+    }
+    async fn query_last(&self, pk: &str, sk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.check(act::QUERY, pk)?;
+        self.inner.query_last(pk, sk, limit).await
+    }
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        for op in &ops {
+            match op {
+                WriteOp::Put { item, .. } => {
+                    self.check(act::PUT_ITEM, item["pk"].as_str().unwrap_or_default())?
+                }
+                WriteOp::Delete { pk, .. } => self.check(act::DELETE_ITEM, pk)?,
+            }
+        }
+        self.inner.write(ops).await
+    }
+    async fn update(&self, pk: &str, sk: &str, update: Update) -> Result<Item, StoreError> {
+        self.check(act::UPDATE_ITEM, pk)?;
+        self.inner.update(pk, sk, update).await
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        // Both adapters' health check is one read of `HEALTH`/`HEALTH`.
+        self.check(act::GET_ITEM, "HEALTH")?;
+        self.inner.health().await
+    }
+}
+
+/// Granted actions the flow below doesn't reach, `(part, action, partition)`, each with why.
+const NOT_EXERCISED: &[(&str, &str, &str)] = &[
+    // Sales reports need a Saipos account answering (tests/it/saipos.rs); their cache
+    // writes days and, on delete, forgets them.
+    ("user-apis", act::PUT_ITEM, "REPORT#*"),
+    ("user-apis", act::DELETE_ITEM, "REPORT#*"),
+    // Attaching a number through the route is left to the suites that fake the Graph API;
+    // the flow attaches with the same code directly.
+    ("whatsapp-sessions", act::PUT_ITEM, "STORE#*"),
+    ("whatsapp-sessions", act::PUT_ITEM, "CLOUDNUM#*"),
+    // A linked device's keys are read and written by whatsapp-rust through the
+    // whatsapp-web feature's store, which this test binary doesn't build.
+    ("gateway", act::GET_ITEM, "WA#*"),
+    ("gateway", act::PUT_ITEM, "WA#*"),
+];
+
+/// Every part does its work through a store that allows only its declared grant: the
+/// routes of each function, the bot worker and the gateway's slot, lease, chat and device
+/// records, all over one store as they share the table in AWS. A grant missing an action
+/// or a partition the code uses fails here (and would fail in AWS with AccessDenied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_part_works_within_its_declared_grant() {
+    use axum::http::Method as M;
+    use serde_json::json;
+    let app = platefull_tests::TestApp::with_router(
+        platefull_tests::embedded_store().await,
+        platefull::http::user_apis_router,
+    );
+    let inner = app.state.store.clone();
+    let state_for = |store: Arc<dyn Store>| AppState {
+        store,
+        ..app.state.clone()
+    };
+    let call = |router: &Router,
+                method: M,
+                uri: String,
+                auth: Option<String>,
+                body: Option<serde_json::Value>| {
+        let router = router.clone();
+        async move {
+            let mut req = Request::builder().method(method).uri(uri);
+            if let Some(auth) = auth {
+                req = req.header("authorization", format!("Bearer {auth}"));
+            }
+            let req = match body {
+                Some(b) => req
+                    .header("content-type", "application/json")
+                    .body(Body::from(b.to_string())),
+                None => req.body(Body::empty()),
+            }
+            .unwrap();
+            let response = router.oneshot(req).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+            )
+        }
+    };
+
+    // The policing works: the webhook may not read a store's config.
+    let (webhook_store, webhook_police) = Policed::wrap(&inner, "whatsapp-webhook");
+    assert!(webhook_store.get("STORE#st_x", "CONFIG").await.is_err());
+    assert_eq!(webhook_police.denied.lock().unwrap().len(), 1);
+    webhook_police.denied.lock().unwrap().clear();
+
+    // user-apis: health, create (both kinds), list, read, rename, rotate, test.
+    let (store, user_apis_police) = Policed::wrap(&inner, "user-apis");
+    let user_apis = platefull::http::user_apis_router(state_for(store));
+    let owner = Some(app.token("alice"));
+    let (status, body) = call(&user_apis, M::GET, "/health".into(), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, wa) = call(
+        &user_apis,
+        M::POST,
+        "/api/user-apis".into(),
+        owner.clone(),
+        Some(json!({"name": "Loja", "type": "whatsapp"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wa}");
+    let (status, saipos) = call(
+        &user_apis,
+        M::POST,
+        "/api/user-apis".into(),
+        owner.clone(),
+        Some(json!({"name": "PDV", "type": "saipos", "apiKey": "saipos-token-0123456789"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saipos}");
+    let id = wa["id"].as_str().unwrap().to_owned();
+    let store_id = wa["storeId"].as_str().unwrap().to_owned();
+    for (method, uri, body) in [
+        (M::GET, "/api/user-apis".to_owned(), None),
+        (M::GET, format!("/api/user-apis/{id}"), None),
+        (
+            M::PATCH,
+            format!("/api/user-apis/{id}"),
+            Some(json!({"name": "Loja 2"})),
+        ),
+        (M::POST, format!("/api/user-apis/{id}/test"), None),
+    ] {
+        let (status, body) =
+            call(&user_apis, method.clone(), uri.clone(), owner.clone(), body).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {body}");
+    }
+    let (status, rotated) = call(
+        &user_apis,
+        M::POST,
+        format!("/api/user-apis/{id}/rotate-key"),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let key = Some(rotated["apiKey"].as_str().unwrap().to_owned());
+
+    // client-config: read and write with the apiKey and with the owner's token.
+    let (store, config_police) = Policed::wrap(&inner, "client-config");
+    let client_config = platefull::http::client_config_router(state_for(store));
+    for auth in [key.clone(), owner.clone()] {
+        let uri = format!("/api/client/{store_id}/config");
+        let (status, body) = call(&client_config, M::GET, uri.clone(), auth.clone(), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(
+            &client_config,
+            M::PUT,
+            uri,
+            auth,
+            Some(json!({"botName": "Maria", "debounceSeconds": 0})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // whatsapp-sessions: the slots (apiKey and owner); a Cloud API number detached.
+    let (store, sessions_police) = Policed::wrap(&inner, "whatsapp-sessions");
+    let sessions = platefull::http::sessions_router(state_for(store));
+    for auth in [key.clone(), owner.clone()] {
+        let (status, body) = call(
+            &sessions,
+            M::GET,
+            format!("/api/whatsapp/{store_id}/sessions"),
+            auth,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let number = "106540352242922";
+    let attach = |previous: Option<&'static str>| {
+        let (inner, secrets, store_id) =
+            (inner.clone(), app.state.secrets.clone(), store_id.clone());
+        async move {
+            platefull::bot::cloud_api::attach(
+                inner.as_ref(),
+                &secrets,
+                &store_id,
+                number,
+                "EAAG-token-for-the-drift-test",
+                previous,
+                "2026-01-01T00:00:00Z",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    attach(None).await;
+    let (status, body) = call(
+        &sessions,
+        M::DELETE,
+        format!("/api/whatsapp/{store_id}/cloud-api"),
+        key.clone(),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+
+    // whatsapp-webhook: a signed delivery for an attached number, routed and queued.
+    attach(None).await;
+    let inbound = platefull_tests::stack::standard_queue();
+    let webhook = platefull::http::webhook_router(AppState {
+        store: webhook_store,
+        webhook: Some(platefull::http::webhook::WebhookSettings {
+            app_secret: platefull_tests::stack::APP_SECRET.into(),
+            verify_token: platefull_tests::stack::VERIFY_TOKEN.into(),
+            inbound: inbound.clone(),
+        }),
+        ..app.state.clone()
+    });
+    let payload = std::fs::read(root().join("events/whatsapp-webhook/text-message.json")).unwrap();
+    let signature = platefull::bot::cloud_api::sign(platefull_tests::stack::APP_SECRET, &payload);
+    let req = Request::builder()
+        .method(M::POST)
+        .uri("/webhooks/whatsapp")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(Body::from(payload))
+        .unwrap();
+    let response = webhook.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let queued = inbound
+        .receive(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "the delivery was queued");
+
+    // bot-reply: a linked number's message answered (offline model), and the Cloud API
+    // delivery the webhook queued (its Graph API send fails: a closed port).
+    let (store, bot_police) = Policed::wrap(&inner, "bot-reply");
+    let outbound = platefull_tests::stack::fifo_queue();
+    let bot = platefull::bot::worker::Bot {
+        store,
+        ..app.bot(
+            Arc::new(platefull::bot::llm::Offline),
+            inbound.clone(),
+            outbound.clone(),
+        )
+    };
+    let job = platefull::jobs::BotJob::Message {
+        store_id: store_id.clone(),
+        line: platefull::jobs::Line::Web { slot: 1 },
+        message: platefull::jobs::ChatMessage {
+            id: "wamid.drift".into(),
+            chat: "5511999990000".into(),
+            from_me: false,
+            text: "Oi".into(),
+            timestamp: 1,
+            is_group: false,
+        },
+    };
+    bot.handle(job).await.expect("the bot answered");
+    let replies = outbound
+        .receive(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1, "one reply queued for the gateway");
+    let cloud_job: platefull::jobs::BotJob = serde_json::from_str(&queued[0].body).unwrap();
+    let _ = bot.handle(cloud_job).await;
+    // A second, later message of the same chat: a turn after a reply.
+    let owner_job = platefull::jobs::BotJob::Message {
+        store_id: store_id.clone(),
+        line: platefull::jobs::Line::Web { slot: 1 },
+        message: platefull::jobs::ChatMessage {
+            id: "wamid.owner".into(),
+            chat: "5511999990000".into(),
+            from_me: true,
+            text: "Já te atendo".into(),
+            timestamp: 2,
+            is_group: false,
+        },
+    };
+    bot.handle(owner_job)
+        .await
+        .expect("the owner's message recorded");
+
+    // The gateway: leases, slots and the connection's status, a reply's delivery mark,
+    // a device's records wiped.
+    let (store, gateway_police) = Policed::wrap(&inner, "gateway");
+    let slot = platefull::whatsapp::events::SlotKey {
+        store_id: store_id.clone(),
+        slot: 1,
+    };
+    use platefull::whatsapp::slots;
+    assert!(
+        slots::acquire_lease(store.as_ref(), &slot, "task-a", 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(slots::renew_lease(store.as_ref(), &slot, "task-a", 30_000)
+        .await
+        .unwrap());
+    slots::wanted_slots(store.as_ref()).await.unwrap();
+    slots::orphaned_slots(store.as_ref()).await.unwrap();
+    slots::get_slot(store.as_ref(), &slot)
+        .await
+        .unwrap()
+        .expect("slot 1");
+    slots::save_credentials(
+        store.as_ref(),
+        &app.state.secrets,
+        &slot,
+        b"creds",
+        "5511988887777",
+    )
+    .await
+    .unwrap();
+    slots::refresh_connection_status(store.as_ref(), &slot)
+        .await
+        .unwrap();
+    slots::mark_logged_out(store.as_ref(), &slot, None)
+        .await
+        .unwrap();
+    slots::release_lease(store.as_ref(), &slot, "task-a", false)
+        .await
+        .unwrap();
+    slots::release_lease_of_dead_task(store.as_ref(), &slot)
+        .await
+        .unwrap();
+    let line = platefull::jobs::Line::Web { slot: 1 };
+    let chat = platefull::bot::chat::ChatRef {
+        store_id: &store_id,
+        line: &line,
+        chat: "5511999990000",
+    };
+    platefull::bot::chat::mark_sending(store.as_ref(), &chat, 1, 10)
+        .await
+        .unwrap();
+    platefull::bot::chat::unmark_delivering(store.as_ref(), &chat, 1)
+        .await
+        .unwrap();
+    inner
+        .write(vec![WriteOp::Put {
+            item: platefull::store::keys::item(
+                platefull::store::keys::wa_pk(&store_id, 1),
+                "device",
+            )
+            .build(),
+            cond: Default::default(),
+        }])
+        .await
+        .unwrap();
+    // What `wa_store::wipe` does (that module is built with the whatsapp-web feature only):
+    // one query of the device's partition, then its records deleted.
+    let pk = platefull::store::keys::wa_pk(&store_id, 1);
+    let records = store.query(&pk, "").await.unwrap();
+    assert_eq!(records.len(), 1);
+    store
+        .write(vec![WriteOp::Delete {
+            pk,
+            sk: "device".into(),
+            cond: Default::default(),
+        }])
+        .await
+        .unwrap();
+
+    // user-apis again: a report-less Saipos account and the connection (with its Cloud API
+    // number) deleted.
+    let saipos_id = saipos["id"].as_str().unwrap();
+    for uri in [
+        format!("/api/user-apis/{saipos_id}"),
+        format!("/api/user-apis/{id}"),
+    ] {
+        let (status, body) = call(&user_apis, M::DELETE, uri, owner.clone(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
+    for police in [
+        user_apis_police,
+        config_police,
+        sessions_police,
+        webhook_police,
+        bot_police,
+        gateway_police,
+    ] {
+        police.assert_exact(NOT_EXERCISED);
+    }
 }
