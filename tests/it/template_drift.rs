@@ -536,6 +536,13 @@ fn template_routes(t: &Value) -> Vec<(String, String, String)> {
     out
 }
 
+/// A template route's path with its parameters filled in.
+fn sample_uri(path: &str) -> String {
+    path.replace("{id}", "api_drift")
+        .replace("{storeId}", "st_drift")
+        .replace("{slot}", "1")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_template_route_is_answered_by_its_functions_router() {
     let t = template();
@@ -552,10 +559,7 @@ async fn every_template_route_is_answered_by_its_functions_router() {
         });
         let app =
             platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
-        let uri = path
-            .replace("{id}", "api_drift")
-            .replace("{storeId}", "st_drift")
-            .replace("{slot}", "1");
+        let uri = sample_uri(path);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = Request::builder().method(method.clone()).uri(&uri);
         let body = if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
@@ -1178,10 +1182,7 @@ async fn public_routes(t: &Value) -> BTreeSet<String> {
         let build = router_of(&function).expect("router");
         let app =
             platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
-        let uri = path
-            .replace("{id}", "api_drift")
-            .replace("{storeId}", "st_drift")
-            .replace("{slot}", "1");
+        let uri = sample_uri(&path);
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let route = format!("{method} {path}");
         let body = [Method::POST, Method::PUT, Method::PATCH]
@@ -1402,10 +1403,7 @@ fn each_part_loads_only_its_own_secret() {
         module_path!(),
         "each_part_loads_only_its_own_secret",
         || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
+            tokio::runtime::Runtime::new()
                 .unwrap()
                 .block_on(load_own_secrets())
         },
@@ -1671,6 +1669,7 @@ async fn every_part_works_within_its_declared_grant() {
         store,
         ..app.state.clone()
     };
+    // Each part's router, called through the harness (whose own router is swapped out).
     let call = |router: &Router,
                 method: M,
                 uri: String,
@@ -1678,24 +1677,12 @@ async fn every_part_works_within_its_declared_grant() {
                 body: Option<serde_json::Value>| {
         let router = router.clone();
         async move {
-            let mut req = Request::builder().method(method).uri(uri);
-            if let Some(auth) = auth {
-                req = req.header("authorization", format!("Bearer {auth}"));
-            }
-            let req = match body {
-                Some(b) => req
-                    .header("content-type", "application/json")
-                    .body(Body::from(b.to_string())),
-                None => req.body(Body::empty()),
-            }
-            .unwrap();
-            let response = router.oneshot(req).await.unwrap();
-            let status = response.status();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (
-                status,
-                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
-            )
+            let mut probe = platefull_tests::TestApp::with_router(
+                platefull_tests::embedded_store().await,
+                platefull::http::user_apis_router,
+            );
+            probe.router = router;
+            probe.call(method, &uri, auth.as_deref(), body).await
         }
     };
 
