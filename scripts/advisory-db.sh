@@ -3,14 +3,15 @@
 #
 # The database is a git repository on GitHub, which the machines this project is built and
 # tested on can't reach (they reach crates.io, PyPI, Debian and npm only), and no registry
-# among those publishes it. So the project carries a dated copy,
-# supply-chain/rustsec-advisory-db.tar.xz (its `crates/` tree, its licence and a SNAPSHOT
-# file naming the commit and its date), and this script lays it out where cargo-deny reads
-# its database:
+# among those publishes it. The project doesn't carry a copy: an operator provides one
+# (PLATEFULL_ADVISORY_DB: a checkout of the repository, or an archive written by `refresh`;
+# default supply-chain/rustsec-advisory-db.tar.xz, ignored by git), and this script lays it
+# out where cargo-deny reads its database:
 #
-#   scripts/advisory-db.sh install           # test.sh runs this before `cargo deny --offline`
-#   scripts/advisory-db.sh refresh [SOURCE]  # on a machine that reaches GitHub: rewrite the
-#                                            # copy from SOURCE (a git URL or checkout;
+#   scripts/advisory-db.sh install           # test.sh runs this before `cargo deny --offline`;
+#                                            # exits 3 when no copy is provided
+#   scripts/advisory-db.sh refresh [SOURCE]  # on a machine that reaches GitHub: write the
+#                                            # archive from SOURCE (a git URL or checkout;
 #                                            # default https://github.com/rustsec/advisory-db)
 #
 # The copy keeps its snapshot's commit date, so cargo-deny's `maximum-db-staleness`
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-archive=supply-chain/rustsec-advisory-db.tar.xz
+archive=${PLATEFULL_ADVISORY_DB:-supply-chain/rustsec-advisory-db.tar.xz}
 # cargo-deny 0.20 keeps each database in <db-path>/<last URL segment>-<hash of the URL>;
 # this is the directory of deny.toml's db-urls entry (cargo-deny says which it expected
 # when it is missing).
@@ -29,7 +30,16 @@ fail() { echo "advisory-db.sh: $*" >&2; exit 1; }
 command -v git >/dev/null || fail "git is required but not installed"
 
 install() {
-  [ -f "$archive" ] || fail "$archive is missing"
+  if [ -d "$archive" ]; then
+    # A checkout: archive it the way `refresh` does, then install that.
+    local checkout=$archive
+    archive=target/advisory-db-from-checkout.tar.xz
+    refresh "$checkout" >/dev/null
+  fi
+  if [ ! -f "$archive" ]; then
+    echo "advisory-db.sh: no RustSec advisory database provided ($archive is missing; set PLATEFULL_ADVISORY_DB)" >&2
+    exit 3
+  fi
   local stamp
   stamp=$(sha256sum "$archive" | cut -d' ' -f1)
   if [ -f "$db_dir/.snapshot-sha256" ] && [ "$(cat "$db_dir/.snapshot-sha256")" = "$stamp" ]; then
