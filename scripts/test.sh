@@ -3,10 +3,14 @@
 #   1. installs what is missing into a venv under .venv-test/: moto (DynamoDB/SQS/KMS
 #      emulator), cfn-lint and aws-sam-translator (offline checks of the SAM template);
 #   2. validates infra/template.yaml: cfn-lint, then the SAM transform and cfn-lint again;
-#   3. starts a moto server on a free loopback port (stopped on exit, even on failure);
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
+#   3. the supply chain: installs the pinned cargo-deny when it is missing or another
+#      version (cargo install --locked), lays out the project's dated copy of the RustSec
+#      advisory database when one is provided (scripts/advisory-db.sh) and runs `cargo deny` (advisories,
+#      licenses, bans incl. duplicate versions, sources; deny.toml) offline;
+#   4. starts a moto server on a free loopback port (stopped on exit, even on failure);
+#   5. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
 #      (tests/it/template_drift.rs checks the template against the code).
-#   5. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
+#   6. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +19,7 @@ root=$PWD
 moto_version=5.2.5
 cfn_lint_version=1.58.0
 sam_translator_version=1.115.0
+cargo_deny_version=0.20.2
 venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
 
 fail() { echo "test.sh: $*" >&2; exit 1; }
@@ -37,6 +42,28 @@ fi
 
 "$venv/bin/python" scripts/validate_template.py infra/template.yaml \
   || fail "infra/template.yaml is not valid (see above)"
+
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]; then
+  echo "==> installing cargo-deny $cargo_deny_version (cargo install --locked; a few minutes)"
+  started=$SECONDS
+  cargo install --locked --quiet "cargo-deny@$cargo_deny_version" \
+    || fail "cargo install cargo-deny@$cargo_deny_version failed"
+  echo "    cargo-deny installed in $((SECONDS - started)) s"
+fi
+deny_checks=(advisories licenses bans sources)
+advisory_rc=0
+scripts/advisory-db.sh install || advisory_rc=$?
+if [ "$advisory_rc" = 3 ] && [ -z "${PLATEFULL_REQUIRE_ADVISORIES:-}" ]; then
+  # The one check this machine can't do: RustSec's database lives on GitHub only.
+  echo "==> WARNING: RustSec advisories NOT CHECKED: no advisory database on this machine" >&2
+  echo "    (provide one with PLATEFULL_ADVISORY_DB; PLATEFULL_REQUIRE_ADVISORIES=1 makes this fatal)" >&2
+  deny_checks=(licenses bans sources)
+elif [ "$advisory_rc" != 0 ]; then
+  fail "the RustSec advisory database could not be installed (see above)"
+fi
+echo "==> cargo deny (${deny_checks[*]})"
+cargo deny --offline --locked check "${deny_checks[@]}" \
+  || fail "cargo deny found a problem (see above; policy in deny.toml)"
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target

@@ -11,8 +11,12 @@
 //!     each with a dead-letter queue of the same kind after 5 receives; the bot's event
 //!     source reports partial batch failures;
 //! (e) each function and the gateway are granted the table, keys, secret and queues they
-//!     use, and no others;
-//! (f) the console's CloudFront distribution sends the security headers the local stack
+//!     use, and no others: the table only with the actions and `dynamodb:LeadingKeys`
+//!     partitions its settings builder declares (`platefull::config::aws::TABLE_GRANTS`),
+//!     and only its own secret;
+//! (f) the routes anyone may call (no user token, apiKey or signature needed) are exactly
+//!     the ones with their own, lower throttles;
+//! (g) the console's CloudFront distribution sends the security headers the local stack
 //!     sends (`platefull::http::console_headers`), its CSP naming the stack's API and Stack Auth.
 //!
 //! The template uses CloudFormation's short forms (`!Ref`, `!GetAtt`, `!Sub`); the YAML
@@ -20,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -62,14 +67,14 @@ fn required_env(part: &str) -> &'static [&'static str] {
         "whatsapp-webhook" => &[
             "PLATEFULL_TABLE",
             "PLATEFULL_INBOUND_QUEUE_URL",
-            "PLATEFULL_PLATFORM_SECRET_ARN",
+            "PLATEFULL_META_SECRET_ARN",
         ],
         "bot-reply" => &[
             "PLATEFULL_TABLE",
             "PLATEFULL_DATA_KEY_CIPHERTEXT",
             "PLATEFULL_INBOUND_QUEUE_URL",
             "PLATEFULL_OUTBOUND_QUEUE_URL",
-            "PLATEFULL_PLATFORM_SECRET_ARN",
+            "PLATEFULL_OPENROUTER_SECRET_ARN",
             "OPENROUTER_MODEL",
         ],
         "gateway" => &[
@@ -533,6 +538,13 @@ fn template_routes(t: &Value) -> Vec<(String, String, String)> {
     out
 }
 
+/// A template route's path with its parameters filled in.
+fn sample_uri(path: &str) -> String {
+    path.replace("{id}", "api_drift")
+        .replace("{storeId}", "st_drift")
+        .replace("{slot}", "1")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_template_route_is_answered_by_its_functions_router() {
     let t = template();
@@ -549,10 +561,7 @@ async fn every_template_route_is_answered_by_its_functions_router() {
         });
         let app =
             platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
-        let uri = path
-            .replace("{id}", "api_drift")
-            .replace("{storeId}", "st_drift")
-            .replace("{slot}", "1");
+        let uri = sample_uri(path);
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = Request::builder().method(method.clone()).uri(&uri);
         let body = if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
@@ -752,9 +761,27 @@ fn queues_are_the_kinds_the_code_expects_each_with_a_dead_letter_queue() {
 
 /// The stack's managed policies each variable calls for.
 const POLICY_FOR_ENV: &[(&str, &str)] = &[
-    ("PLATEFULL_TABLE", "TableAccessPolicy"),
     ("PLATEFULL_DATA_KEY_CIPHERTEXT", "DataKeyDecryptPolicy"),
-    ("PLATEFULL_PLATFORM_SECRET_ARN", "PlatformSecretReadPolicy"),
+    ("PLATEFULL_META_SECRET_ARN", "MetaSecretReadPolicy"),
+    (
+        "PLATEFULL_OPENROUTER_SECRET_ARN",
+        "OpenRouterSecretReadPolicy",
+    ),
+];
+
+/// The platform's secrets: the variable naming each, the only part that reads it, and the
+/// fields it holds (shared/src/config/platform.rs refuses any other).
+const SECRETS: &[(&str, &str, &[&str])] = &[
+    (
+        "PLATEFULL_META_SECRET_ARN",
+        "whatsapp-webhook",
+        &["metaAppSecret", "metaVerifyToken"],
+    ),
+    (
+        "PLATEFULL_OPENROUTER_SECRET_ARN",
+        "bot-reply",
+        &["openrouterApiKey"],
+    ),
 ];
 
 fn expected_policies(env: &BTreeMap<String, Value>) -> BTreeSet<String> {
@@ -872,6 +899,355 @@ fn each_part_is_granted_what_it_uses_and_nothing_else() {
     );
 }
 
+/// The secret resource `var` names, wherever a part is given it (the same everywhere).
+fn secret_of(t: &Value, var: &str) -> String {
+    let mut found = BTreeSet::new();
+    for f in functions(t) {
+        if let Some(v) = f.env.get(var) {
+            found.insert(
+                ref_of(v)
+                    .unwrap_or_else(|| panic!("{}: {var} should be !Ref <secret>", f.logical))
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(found.len(), 1, "{var} names one secret: {found:?}");
+    let secret = found.pop_first().unwrap();
+    assert_eq!(
+        resource(t, &secret)["Type"].as_str(),
+        Some("AWS::SecretsManager::Secret"),
+        "{var} names {secret}"
+    );
+    secret
+}
+
+/// Every resource named by `!Ref`, `!GetAtt` or `${...}` of `!Sub` anywhere inside `v`.
+fn names_in(v: &Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = ref_of(v) {
+        out.insert(name.to_owned());
+    }
+    if let Some((name, _)) = getatt_of(v) {
+        out.insert(name);
+    }
+    if let Some(text) = sub_of(v) {
+        let mut rest = text;
+        while let Some(at) = rest.find("${") {
+            let end = rest[at..].find('}').unwrap() + at;
+            let name = rest[at + 2..end].split('.').next().unwrap();
+            out.insert(name.to_owned());
+            rest = &rest[end..];
+        }
+    }
+    match v {
+        Value::Tagged(t) => names_in(&t.value, out),
+        Value::Sequence(items) => items.iter().for_each(|i| names_in(i, out)),
+        Value::Mapping(m) => m.values().for_each(|i| names_in(i, out)),
+        _ => {}
+    }
+}
+
+/// The table grant of these policy statements, as `(actions, partitions)` per statement,
+/// after checking each names the table alone, with a `dynamodb:LeadingKeys` condition.
+fn table_grants(who: &str, statements: &[&Value]) -> BTreeSet<(Vec<String>, Vec<String>)> {
+    let mut out = BTreeSet::new();
+    for s in statements {
+        let actions: Vec<String> = as_list(&s["Action"])
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        let dynamo = actions
+            .iter()
+            .filter(|a| a.starts_with("dynamodb:"))
+            .count();
+        if dynamo == 0 {
+            continue;
+        }
+        let sid = s["Sid"].as_str().unwrap_or("?");
+        assert_eq!(dynamo, actions.len(), "{who} {sid}: table actions alone");
+        assert_eq!(s["Effect"].as_str(), Some("Allow"), "{who} {sid}");
+        let resources = as_list(&s["Resource"]);
+        assert!(
+            resources.len() == 1 && getatt_of(resources[0]) == Some(("Table".into(), "Arn".into())),
+            "{who} {sid}: the table's items only (!GetAtt Table.Arn), no index, no wildcard"
+        );
+        let condition = s["Condition"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{who} {sid}: no dynamodb:LeadingKeys condition"));
+        assert_eq!(condition.len(), 1, "{who} {sid}: one condition");
+        let like = &s["Condition"]["ForAllValues:StringLike"];
+        let keys = like
+            .as_mapping()
+            .filter(|m| m.len() == 1)
+            .and_then(|_| like["dynamodb:LeadingKeys"].as_sequence())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{who} {sid}: Condition should be ForAllValues:StringLike dynamodb:LeadingKeys"
+                )
+            });
+        let mut partitions: Vec<String> = keys
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+        let mut actions = actions;
+        actions.sort();
+        partitions.sort();
+        assert!(
+            out.insert((actions, partitions)),
+            "{who} {sid}: a statement twice"
+        );
+    }
+    out
+}
+
+/// A part's table grant as `shared/src/config/` declares it.
+fn declared_table_grants(part: &str) -> BTreeSet<(Vec<String>, Vec<String>)> {
+    let grants = platefull::config::aws::TABLE_GRANTS
+        .iter()
+        .find(|(p, _)| *p == part)
+        .unwrap_or_else(|| panic!("no table grant declared for {part} in TABLE_GRANTS"))
+        .1;
+    grants
+        .iter()
+        .map(|g| {
+            let mut actions: Vec<String> = g.actions.iter().map(|a| a.to_string()).collect();
+            let mut partitions: Vec<String> = g.partitions.iter().map(|p| p.to_string()).collect();
+            actions.sort();
+            partitions.sort();
+            (actions, partitions)
+        })
+        .collect()
+}
+
+/// Each declared partition pattern is one of the table's partitions (`store::keys::KINDS`,
+/// its `<...>` parts as `*`) or the health check's key; each action one the store makes.
+#[test]
+fn declared_table_grants_name_real_partitions_and_store_actions() {
+    let mut partitions: BTreeSet<String> = platefull::store::keys::KINDS
+        .iter()
+        .map(|k| {
+            // The constant head of the pattern, then `*` for the rest: `WA#<storeId>#<slot>`
+            // is `WA#*`, `LEASES` stays itself.
+            match k.pk.split_once('<') {
+                Some((head, _)) => format!("{head}*"),
+                None => k.pk.to_owned(),
+            }
+        })
+        .collect();
+    partitions.insert("HEALTH".into());
+    use platefull::config::aws::dynamodb_action::*;
+    let actions = [GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM, DELETE_ITEM];
+    for (part, grants) in platefull::config::aws::TABLE_GRANTS {
+        assert!(!grants.is_empty(), "{part}: no table grant");
+        for g in grants.iter() {
+            for p in g.partitions {
+                assert!(
+                    partitions.contains(*p),
+                    "{part}: {p} is no partition of the table ({partitions:?})"
+                );
+                // A `WA#*` device partition covers every slot; "*" alone would be everything.
+                assert_ne!(*p, "*", "{part}: every partition");
+            }
+            for a in g.actions {
+                assert!(actions.contains(a), "{part}: {a} is not a store action");
+            }
+        }
+    }
+    // The webhook, which anyone can call, only reads where a Cloud API number routes.
+    assert_eq!(
+        declared_table_grants("whatsapp-webhook"),
+        BTreeSet::from([(
+            vec!["dynamodb:GetItem".to_owned()],
+            vec!["CLOUDNUM#*".to_owned()]
+        )])
+    );
+}
+
+#[test]
+fn each_part_is_granted_the_table_exactly_as_its_builder_declares() {
+    let t = template();
+    for f in functions(&t) {
+        let statements: Vec<&Value> = as_list(&f.properties["Policies"])
+            .into_iter()
+            .flat_map(|p| as_list(&p["Statement"]))
+            .collect();
+        assert_eq!(
+            table_grants(&f.logical, &statements),
+            declared_table_grants(&f.binary),
+            "{}: table grant (left: infra/template.yaml, right: shared/src/config/)",
+            f.logical
+        );
+    }
+    let role = &resource(&t, "GatewayTaskRole")["Properties"];
+    let statements: Vec<&Value> = as_list(&role["Policies"])
+        .into_iter()
+        .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
+        .collect();
+    assert_eq!(
+        table_grants("GatewayTaskRole", &statements),
+        declared_table_grants("gateway"),
+        "gateway task role: table grant (left: infra/template.yaml, right: shared/src/config/)"
+    );
+    // No shared policy grants the table behind the parts' backs.
+    for (name, r) in resources(&t) {
+        if r["Type"].as_str() == Some("AWS::IAM::ManagedPolicy") {
+            let statements = as_list(&r["Properties"]["PolicyDocument"]["Statement"]);
+            assert!(
+                table_grants(name.as_str().unwrap(), &statements).is_empty(),
+                "{name:?}: a managed policy grants the table"
+            );
+        }
+    }
+}
+
+/// Each function references only its own secret: the webhook can't read the LLM key,
+/// bot-reply can't read Meta's app secret; and reading it decrypts through Secrets
+/// Manager for that secret only.
+#[test]
+fn each_function_reads_only_its_own_secret() {
+    let t = template();
+    let secrets: BTreeSet<String> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(n, _)| n.as_str().unwrap().to_owned())
+        .collect();
+    let own: BTreeMap<&str, String> = SECRETS
+        .iter()
+        .map(|(var, part, _)| (*part, secret_of(&t, var)))
+        .collect();
+    assert_eq!(
+        own.values().cloned().collect::<BTreeSet<_>>(),
+        secrets,
+        "every secret of the template is one part's own"
+    );
+    for f in functions(&t) {
+        // Everything the function names, and everything its managed policies name.
+        let mut named = BTreeSet::new();
+        names_in(&f.properties, &mut named);
+        for policy in as_list(&f.properties["Policies"]) {
+            if let Some(managed) = ref_of(policy) {
+                names_in(&resource(&t, managed)["Properties"], &mut named);
+            }
+        }
+        let reached: BTreeSet<String> = named.intersection(&secrets).cloned().collect();
+        let expected: BTreeSet<String> = own.get(f.binary.as_str()).cloned().into_iter().collect();
+        assert_eq!(reached, expected, "{}: the secrets it can name", f.logical);
+    }
+    // The gateway reads no platform secret.
+    let mut named = BTreeSet::new();
+    names_in(&resource(&t, "GatewayTaskRole")["Properties"], &mut named);
+    names_in(
+        &resource(&t, "GatewayTaskDefinition")["Properties"],
+        &mut named,
+    );
+    assert!(named.is_disjoint(&secrets), "the gateway names a secret");
+    // Each read policy: GetSecretValue on its secret, kms:Decrypt only through Secrets
+    // Manager and only for that secret.
+    for (var, part, _) in SECRETS {
+        let policy = POLICY_FOR_ENV.iter().find(|(v, _)| v == var).unwrap().1;
+        let secret = &own[part];
+        for s in as_list(&resource(&t, policy)["Properties"]["PolicyDocument"]["Statement"]) {
+            match s["Action"].as_str() {
+                Some("secretsmanager:GetSecretValue") => {
+                    assert_eq!(ref_of(&s["Resource"]), Some(secret.as_str()), "{policy}")
+                }
+                Some("kms:Decrypt") => {
+                    let cond = &s["Condition"]["StringEquals"];
+                    assert!(
+                        sub_of(&cond["kms:ViaService"]).is_some(),
+                        "{policy}: ViaService"
+                    );
+                    assert_eq!(
+                        ref_of(&cond["kms:EncryptionContext:SecretARN"]),
+                        Some(secret.as_str()),
+                        "{policy}: decrypts for its secret only"
+                    );
+                }
+                other => panic!("{policy}: unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ (f) throttles
+
+/// Valid bodies for the routes that check their body before the caller's credentials.
+const SAMPLE_BODIES: &[(&str, &str)] = &[(
+    "PUT /api/whatsapp/{storeId}/cloud-api",
+    r#"{"phoneNumberId":"123456789012345","accessToken":"EAAGdriftdriftdriftdriftdrift"}"#,
+)];
+
+/// The routes that answer a caller with no credentials at all (no user token, apiKey or
+/// Meta signature) with something other than 401: anyone on the internet can call them.
+async fn public_routes(t: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (function, method, path) in template_routes(t) {
+        let build = router_of(&function).expect("router");
+        let app =
+            platefull_tests::TestApp::with_router(platefull_tests::embedded_store().await, build);
+        let uri = sample_uri(&path);
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let route = format!("{method} {path}");
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(&m)
+            .then(|| {
+                SAMPLE_BODIES
+                    .iter()
+                    .find(|(r, _)| *r == route)
+                    .map_or(serde_json::json!({}), |(_, b)| {
+                        serde_json::from_str(b).unwrap()
+                    })
+            });
+        let (status, json) = app.call(m, &uri, None, body).await;
+        // A body refused before the credentials are looked at says nothing: give the route
+        // a valid body in SAMPLE_BODIES.
+        assert_ne!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{route}: refused the probe's body ({json}); add a valid one to SAMPLE_BODIES"
+        );
+        if status != StatusCode::UNAUTHORIZED {
+            out.insert(format!("{method} {path}"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_anyone_may_call_have_their_own_lower_throttles() {
+    let t = template();
+    let api = &resource(&t, "HttpApi")["Properties"];
+    let param_default = |v: &Value| -> u64 {
+        let name = ref_of(v).unwrap_or_else(|| panic!("{v:?}: a parameter"));
+        t["Parameters"][name]["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("parameter {name}: a numeric default"))
+    };
+    let defaults = &api["DefaultRouteSettings"];
+    let default_rate = param_default(&defaults["ThrottlingRateLimit"]);
+    let default_burst = param_default(&defaults["ThrottlingBurstLimit"]);
+    let settings = api["RouteSettings"]
+        .as_mapping()
+        .expect("HttpApi RouteSettings");
+    let throttled: BTreeSet<String> = settings
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    for (route, s) in settings {
+        let rate = param_default(&s["ThrottlingRateLimit"]);
+        let burst = param_default(&s["ThrottlingBurstLimit"]);
+        assert!(
+            rate < default_rate && burst < default_burst,
+            "{route:?}: {rate}/{burst} should be below the owners' routes' {default_rate}/{default_burst}"
+        );
+    }
+    let public = public_routes(&t).await;
+    assert!(public.contains("GET /health"), "{public:?}");
+    assert_eq!(
+        throttled, public,
+        "RouteSettings (left) should be exactly the routes answering without credentials (right)"
+    );
+}
+
 #[test]
 fn nothing_secret_is_in_the_template_or_samconfig() {
     let template_text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
@@ -889,40 +1265,32 @@ fn nothing_secret_is_in_the_template_or_samconfig() {
             assert!(!text.contains(pattern), "{file} contains {pattern:?}");
         }
     }
-    // The platform secret is generated by Secrets Manager, its keys filled in by the operator.
+    // The platform's secrets hold only placeholders (or a value Secrets Manager generates),
+    // filled in by the operator; each holds exactly the fields its reader accepts.
     let t = template();
-    let secret = &resource(&t, "PlatformSecret")["Properties"];
-    assert!(
-        secret["SecretString"].is_null(),
-        "no SecretString in the template"
-    );
-    let shape: serde_json::Value = serde_json::from_str(
-        secret["GenerateSecretString"]["SecretStringTemplate"]
+    for (var, part, fields) in SECRETS {
+        let logical = secret_of(&t, var);
+        let secret = &resource(&t, &logical)["Properties"];
+        let generated = &secret["GenerateSecretString"];
+        let text = secret["SecretString"]
             .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    for (key, value) in shape.as_object().unwrap() {
-        assert_eq!(
-            value, "",
-            "PlatformSecret: {key} is a placeholder, filled in after deploy"
-        );
+            .or_else(|| generated["SecretStringTemplate"].as_str())
+            .unwrap_or_else(|| panic!("{logical}: SecretString or GenerateSecretString"));
+        let shape: serde_json::Value = serde_json::from_str(text).unwrap();
+        for (key, value) in shape.as_object().unwrap() {
+            assert_eq!(
+                value, "",
+                "{logical}: {key} is a placeholder, filled in after deploy"
+            );
+        }
+        let mut keys: Vec<String> = shape.as_object().unwrap().keys().cloned().collect();
+        keys.extend(generated["GenerateStringKey"].as_str().map(str::to_owned));
+        keys.sort();
+        assert_eq!(&keys, fields, "{logical} (read by {part}): its fields");
     }
-    let mut keys: Vec<String> = shape.as_object().unwrap().keys().cloned().collect();
-    keys.push(
-        secret["GenerateSecretString"]["GenerateStringKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["metaAppSecret", "metaVerifyToken", "openrouterApiKey"]
-    );
 }
 
-// ------------------------------------------------------------------ (f) console headers
+// ------------------------------------------------------------------ (g) console headers
 
 #[test]
 fn the_console_distribution_sends_the_consoles_security_headers() {
@@ -1071,5 +1439,599 @@ fn event_fixtures_match_the_template() {
             f.binary,
             f.logical
         );
+    }
+}
+
+// ------------------------------------------------------------------ the secrets, read
+
+/// Each part's loader reads its own secret (Secrets Manager on moto, the real SDK) and
+/// keeps only its fields; a secret holding the other part's field is refused at start, so
+/// the LLM key can't end up where the webhook reads. Changes the environment: alone in a
+/// child process.
+#[test]
+fn each_part_loads_only_its_own_secret() {
+    platefull_tests::process::alone_in_a_process(
+        module_path!(),
+        "each_part_loads_only_its_own_secret",
+        || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(load_own_secrets())
+        },
+    );
+}
+
+async fn load_own_secrets() {
+    use platefull::config::PlatformSecrets;
+    let aws = platefull_tests::aws_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let secret = |value: &'static str| {
+        let sm = sm.clone();
+        async move {
+            sm.create_secret()
+                .name(platefull_tests::unique("platefull-secret"))
+                .secret_string(value)
+                .send()
+                .await
+                .unwrap()
+                .arn
+                .unwrap()
+        }
+    };
+    let meta = secret(r#"{"metaAppSecret":"app-secret","metaVerifyToken":"verify"}"#).await;
+    let llm = secret(r#"{"openrouterApiKey":"llm-key"}"#).await;
+    let both = secret(
+        r#"{"openrouterApiKey":"llm-key","metaAppSecret":"app-secret","metaVerifyToken":"verify"}"#,
+    )
+    .await;
+    // The local stack's variables are set too: a loader given its secret ignores them all.
+    for (name, value) in [
+        ("OPENROUTER_API_KEY", "env-llm-key"),
+        ("META_APP_SECRET", "env-app-secret"),
+        ("META_VERIFY_TOKEN", "env-verify"),
+        ("PLATEFULL_META_SECRET_ARN", meta.as_str()),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", llm.as_str()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let webhook = PlatformSecrets::meta(&aws, "PLATEFULL_META_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(webhook.meta_app_secret.as_deref(), Some("app-secret"));
+    assert_eq!(webhook.meta_verify_token.as_deref(), Some("verify"));
+    assert_eq!(
+        webhook.openrouter_api_key, None,
+        "the webhook holds no LLM key"
+    );
+    let bot = PlatformSecrets::openrouter(&aws, "PLATEFULL_OPENROUTER_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(bot.openrouter_api_key.as_deref(), Some("llm-key"));
+    assert_eq!(
+        bot.meta_app_secret, None,
+        "bot-reply holds no Meta app secret"
+    );
+    assert_eq!(bot.meta_verify_token, None);
+
+    // The old combined secret, or a part pointed at the other's secret: refused, with the
+    // variable and the expected shape named and no value shown.
+    for (var, arn) in [
+        ("PLATEFULL_META_SECRET_ARN", &both),
+        ("PLATEFULL_META_SECRET_ARN", &llm),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", &both),
+        ("PLATEFULL_OPENROUTER_SECRET_ARN", &meta),
+    ] {
+        std::env::set_var(var, arn);
+        let err = if var == "PLATEFULL_META_SECRET_ARN" {
+            PlatformSecrets::meta(&aws, var).await.err()
+        } else {
+            PlatformSecrets::openrouter(&aws, var).await.err()
+        }
+        .unwrap_or_else(|| panic!("{var} = {arn}: loaded"))
+        .to_string();
+        assert!(err.contains(var) && err.contains("no other field"), "{err}");
+        assert!(
+            !err.contains("llm-key") && !err.contains("app-secret"),
+            "{err}"
+        );
+    }
+
+    // Without the variables (the local stack): the environment, still only the part's own.
+    std::env::remove_var("PLATEFULL_META_SECRET_ARN");
+    std::env::remove_var("PLATEFULL_OPENROUTER_SECRET_ARN");
+    let webhook = PlatformSecrets::meta(&aws, "PLATEFULL_META_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(webhook.meta_app_secret.as_deref(), Some("env-app-secret"));
+    assert_eq!(webhook.openrouter_api_key, None);
+    let bot = PlatformSecrets::openrouter(&aws, "PLATEFULL_OPENROUTER_SECRET_ARN")
+        .await
+        .unwrap();
+    assert_eq!(bot.openrouter_api_key.as_deref(), Some("env-llm-key"));
+    assert_eq!(bot.meta_app_secret, None);
+}
+
+// ------------------------------------------------------------------ the grants, enforced
+
+/// A store that refuses, as IAM would, every call outside one part's declared table grant
+/// (`get` = GetItem, `query` = Query, `update` = UpdateItem, each op of a `write` = PutItem
+/// or DeleteItem, each checked with its partition key against `dynamodb:LeadingKeys`). The
+/// refusals are recorded, so a flow that worked around one still fails the test.
+struct Policed {
+    inner: Arc<dyn Store>,
+    part: &'static str,
+    denied: Arc<std::sync::Mutex<Vec<String>>>,
+    /// `(action, partition pattern)` of the grant each allowed call used.
+    used: Arc<std::sync::Mutex<BTreeSet<(String, String)>>>,
+}
+
+impl Policed {
+    fn wrap(inner: &Arc<dyn Store>, part: &'static str) -> (Arc<dyn Store>, Self) {
+        let me = Self {
+            inner: inner.clone(),
+            part,
+            denied: Default::default(),
+            used: Default::default(),
+        };
+        let shared = Self {
+            inner: inner.clone(),
+            part,
+            denied: me.denied.clone(),
+            used: me.used.clone(),
+        };
+        (Arc::new(shared), me)
+    }
+
+    fn check(&self, action: &str, pk: &str) -> Result<(), StoreError> {
+        let grants = platefull::config::aws::TABLE_GRANTS
+            .iter()
+            .find(|(p, _)| *p == self.part)
+            .unwrap()
+            .1;
+        let matched = grants.iter().find_map(|g| {
+            g.actions.contains(&action).then_some(())?;
+            g.partitions.iter().find(|p| match p.strip_suffix('*') {
+                Some(head) => pk.starts_with(head),
+                None => pk == **p,
+            })
+        });
+        if let Some(pattern) = matched {
+            let used = (action.to_owned(), pattern.to_string());
+            self.used.lock().unwrap().insert(used);
+            return Ok(());
+        }
+        let what = format!("{}: {action} on {pk}", self.part);
+        self.denied.lock().unwrap().push(what.clone());
+        Err(StoreError::Unavailable(format!(
+            "AccessDeniedException: {what}"
+        )))
+    }
+
+    /// Nothing was refused, and every `(action, partition)` of the grant was used, but
+    /// for the ones `not_exercised` names (each with why this flow can't reach it).
+    fn assert_exact(&self, not_exercised: &[(&str, &str, &str)]) {
+        let denied = self.denied.lock().unwrap();
+        assert!(
+            denied.is_empty(),
+            "calls outside the declared grant: {denied:?}"
+        );
+        let used = self.used.lock().unwrap();
+        let grants = platefull::config::aws::TABLE_GRANTS
+            .iter()
+            .find(|(p, _)| *p == self.part)
+            .unwrap()
+            .1;
+        for g in grants.iter() {
+            for action in g.actions {
+                for pattern in g.partitions {
+                    let key = (action.to_string(), pattern.to_string());
+                    let excused = not_exercised
+                        .iter()
+                        .any(|(p, a, k)| *p == self.part && a == action && k == pattern);
+                    assert!(
+                        used.contains(&key) || excused,
+                        "{}: {action} on {pattern} is granted but the flow never used it (grant more narrowly, or list it in NOT_EXERCISED)",
+                        self.part
+                    );
+                    assert!(
+                        !(used.contains(&key) && excused),
+                        "{}: {action} on {pattern} is used: remove it from NOT_EXERCISED",
+                        self.part
+                    );
+                }
+            }
+        }
+    }
+}
+
+use platefull::config::aws::dynamodb_action as act;
+use platefull::queue::Queue;
+use platefull::store::{Item, Store, StoreError, Update, WriteOp};
+
+#[async_trait::async_trait]
+impl Store for Policed {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.check(act::GET_ITEM, pk)?;
+        self.inner.get(pk, sk).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.check(act::QUERY, pk)?;
+        self.inner.query(pk, sk_prefix).await
+    }
+    async fn query_last(&self, pk: &str, sk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.check(act::QUERY, pk)?;
+        self.inner.query_last(pk, sk, limit).await
+    }
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        for op in &ops {
+            match op {
+                WriteOp::Put { item, .. } => {
+                    self.check(act::PUT_ITEM, item["pk"].as_str().unwrap_or_default())?
+                }
+                WriteOp::Delete { pk, .. } => self.check(act::DELETE_ITEM, pk)?,
+            }
+        }
+        self.inner.write(ops).await
+    }
+    async fn update(&self, pk: &str, sk: &str, update: Update) -> Result<Item, StoreError> {
+        self.check(act::UPDATE_ITEM, pk)?;
+        self.inner.update(pk, sk, update).await
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        // Both adapters' health check is one read of `HEALTH`/`HEALTH`.
+        self.check(act::GET_ITEM, "HEALTH")?;
+        self.inner.health().await
+    }
+}
+
+/// Granted actions the flow below doesn't reach, `(part, action, partition)`, each with why.
+const NOT_EXERCISED: &[(&str, &str, &str)] = &[
+    // Sales reports need a Saipos account answering (tests/it/saipos.rs); their cache
+    // writes days and, on delete, forgets them.
+    ("user-apis", act::PUT_ITEM, "REPORT#*"),
+    ("user-apis", act::DELETE_ITEM, "REPORT#*"),
+    // Attaching a number through the route is left to the suites that fake the Graph API;
+    // the flow attaches with the same code directly.
+    ("whatsapp-sessions", act::PUT_ITEM, "STORE#*"),
+    ("whatsapp-sessions", act::PUT_ITEM, "CLOUDNUM#*"),
+    // A linked device's keys are read and written by whatsapp-rust through the
+    // whatsapp-web feature's store, which this test binary doesn't build.
+    ("gateway", act::GET_ITEM, "WA#*"),
+    ("gateway", act::PUT_ITEM, "WA#*"),
+];
+
+/// Every part does its work through a store that allows only its declared grant: the
+/// routes of each function, the bot worker and the gateway's slot, lease, chat and device
+/// records, all over one store as they share the table in AWS. A grant missing an action
+/// or a partition the code uses fails here (and would fail in AWS with AccessDenied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_part_works_within_its_declared_grant() {
+    use axum::http::Method as M;
+    use serde_json::json;
+    let app = platefull_tests::TestApp::with_router(
+        platefull_tests::embedded_store().await,
+        platefull::http::user_apis_router,
+    );
+    let inner = app.state.store.clone();
+    let state_for = |store: Arc<dyn Store>| AppState {
+        store,
+        ..app.state.clone()
+    };
+    // Each part's router, called through the harness (whose own router is swapped out).
+    let call = |router: &Router,
+                method: M,
+                uri: String,
+                auth: Option<String>,
+                body: Option<serde_json::Value>| {
+        let router = router.clone();
+        async move {
+            let mut probe = platefull_tests::TestApp::with_router(
+                platefull_tests::embedded_store().await,
+                platefull::http::user_apis_router,
+            );
+            probe.router = router;
+            probe.call(method, &uri, auth.as_deref(), body).await
+        }
+    };
+
+    // The policing works: the webhook may not read a store's config.
+    let (webhook_store, webhook_police) = Policed::wrap(&inner, "whatsapp-webhook");
+    assert!(webhook_store.get("STORE#st_x", "CONFIG").await.is_err());
+    assert_eq!(webhook_police.denied.lock().unwrap().len(), 1);
+    webhook_police.denied.lock().unwrap().clear();
+
+    // user-apis: health, create (both kinds), list, read, rename, rotate, test.
+    let (store, user_apis_police) = Policed::wrap(&inner, "user-apis");
+    let user_apis = platefull::http::user_apis_router(state_for(store));
+    let owner = Some(app.token("alice"));
+    let (status, body) = call(&user_apis, M::GET, "/health".into(), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, wa) = call(
+        &user_apis,
+        M::POST,
+        "/api/user-apis".into(),
+        owner.clone(),
+        Some(json!({"name": "Loja", "type": "whatsapp"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wa}");
+    let (status, saipos) = call(
+        &user_apis,
+        M::POST,
+        "/api/user-apis".into(),
+        owner.clone(),
+        Some(json!({"name": "PDV", "type": "saipos", "apiKey": "saipos-token-0123456789"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saipos}");
+    let id = wa["id"].as_str().unwrap().to_owned();
+    let store_id = wa["storeId"].as_str().unwrap().to_owned();
+    for (method, uri, body) in [
+        (M::GET, "/api/user-apis".to_owned(), None),
+        (M::GET, format!("/api/user-apis/{id}"), None),
+        (
+            M::PATCH,
+            format!("/api/user-apis/{id}"),
+            Some(json!({"name": "Loja 2"})),
+        ),
+        (M::POST, format!("/api/user-apis/{id}/test"), None),
+    ] {
+        let (status, body) =
+            call(&user_apis, method.clone(), uri.clone(), owner.clone(), body).await;
+        assert_eq!(status, StatusCode::OK, "{method} {uri}: {body}");
+    }
+    let (status, rotated) = call(
+        &user_apis,
+        M::POST,
+        format!("/api/user-apis/{id}/rotate-key"),
+        owner.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let key = Some(rotated["apiKey"].as_str().unwrap().to_owned());
+
+    // client-config: read and write with the apiKey and with the owner's token.
+    let (store, config_police) = Policed::wrap(&inner, "client-config");
+    let client_config = platefull::http::client_config_router(state_for(store));
+    for auth in [key.clone(), owner.clone()] {
+        let uri = format!("/api/client/{store_id}/config");
+        let (status, body) = call(&client_config, M::GET, uri.clone(), auth.clone(), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(
+            &client_config,
+            M::PUT,
+            uri,
+            auth,
+            Some(json!({"botName": "Maria", "debounceSeconds": 0})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // whatsapp-sessions: the slots (apiKey and owner); a Cloud API number detached.
+    let (store, sessions_police) = Policed::wrap(&inner, "whatsapp-sessions");
+    let sessions = platefull::http::sessions_router(state_for(store));
+    for auth in [key.clone(), owner.clone()] {
+        let (status, body) = call(
+            &sessions,
+            M::GET,
+            format!("/api/whatsapp/{store_id}/sessions"),
+            auth,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let number = "106540352242922";
+    let attach = |previous: Option<&'static str>| {
+        let (inner, secrets, store_id) =
+            (inner.clone(), app.state.secrets.clone(), store_id.clone());
+        async move {
+            platefull::bot::cloud_api::attach(
+                inner.as_ref(),
+                &secrets,
+                &store_id,
+                number,
+                "EAAG-token-for-the-drift-test",
+                previous,
+                "2026-01-01T00:00:00Z",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    attach(None).await;
+    let (status, body) = call(
+        &sessions,
+        M::DELETE,
+        format!("/api/whatsapp/{store_id}/cloud-api"),
+        key.clone(),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+
+    // whatsapp-webhook: a signed delivery for an attached number, routed and queued.
+    attach(None).await;
+    let inbound = platefull_tests::stack::standard_queue();
+    let webhook = platefull::http::webhook_router(AppState {
+        store: webhook_store,
+        webhook: Some(platefull::http::webhook::WebhookSettings {
+            app_secret: platefull_tests::stack::APP_SECRET.into(),
+            verify_token: platefull_tests::stack::VERIFY_TOKEN.into(),
+            inbound: inbound.clone(),
+        }),
+        ..app.state.clone()
+    });
+    let payload = std::fs::read(root().join("events/whatsapp-webhook/text-message.json")).unwrap();
+    let signature = platefull::bot::cloud_api::sign(platefull_tests::stack::APP_SECRET, &payload);
+    let req = Request::builder()
+        .method(M::POST)
+        .uri("/webhooks/whatsapp")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(Body::from(payload))
+        .unwrap();
+    let response = webhook.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let queued = inbound
+        .receive(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "the delivery was queued");
+
+    // bot-reply: a linked number's message answered (offline model), and the Cloud API
+    // delivery the webhook queued (its Graph API send fails: a closed port).
+    let (store, bot_police) = Policed::wrap(&inner, "bot-reply");
+    let outbound = platefull_tests::stack::fifo_queue();
+    let bot = platefull::bot::worker::Bot {
+        store,
+        ..app.bot(
+            Arc::new(platefull::bot::llm::Offline),
+            inbound.clone(),
+            outbound.clone(),
+        )
+    };
+    let job = platefull::jobs::BotJob::Message {
+        store_id: store_id.clone(),
+        line: platefull::jobs::Line::Web { slot: 1 },
+        message: platefull::jobs::ChatMessage {
+            id: "wamid.drift".into(),
+            chat: "5511999990000".into(),
+            from_me: false,
+            text: "Oi".into(),
+            timestamp: 1,
+            is_group: false,
+        },
+    };
+    bot.handle(job).await.expect("the bot answered");
+    let replies = outbound
+        .receive(10, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1, "one reply queued for the gateway");
+    let cloud_job: platefull::jobs::BotJob = serde_json::from_str(&queued[0].body).unwrap();
+    let _ = bot.handle(cloud_job).await;
+    // A second, later message of the same chat: a turn after a reply.
+    let owner_job = platefull::jobs::BotJob::Message {
+        store_id: store_id.clone(),
+        line: platefull::jobs::Line::Web { slot: 1 },
+        message: platefull::jobs::ChatMessage {
+            id: "wamid.owner".into(),
+            chat: "5511999990000".into(),
+            from_me: true,
+            text: "Já te atendo".into(),
+            timestamp: 2,
+            is_group: false,
+        },
+    };
+    bot.handle(owner_job)
+        .await
+        .expect("the owner's message recorded");
+
+    // The gateway: leases, slots and the connection's status, a reply's delivery mark,
+    // a device's records wiped.
+    let (store, gateway_police) = Policed::wrap(&inner, "gateway");
+    let slot = platefull::whatsapp::events::SlotKey {
+        store_id: store_id.clone(),
+        slot: 1,
+    };
+    use platefull::whatsapp::slots;
+    assert!(
+        slots::acquire_lease(store.as_ref(), &slot, "task-a", 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(slots::renew_lease(store.as_ref(), &slot, "task-a", 30_000)
+        .await
+        .unwrap());
+    slots::wanted_slots(store.as_ref()).await.unwrap();
+    slots::orphaned_slots(store.as_ref()).await.unwrap();
+    slots::get_slot(store.as_ref(), &slot)
+        .await
+        .unwrap()
+        .expect("slot 1");
+    slots::save_credentials(
+        store.as_ref(),
+        &app.state.secrets,
+        &slot,
+        b"creds",
+        "5511988887777",
+    )
+    .await
+    .unwrap();
+    slots::refresh_connection_status(store.as_ref(), &slot)
+        .await
+        .unwrap();
+    slots::mark_logged_out(store.as_ref(), &slot, None)
+        .await
+        .unwrap();
+    slots::release_lease(store.as_ref(), &slot, "task-a", false)
+        .await
+        .unwrap();
+    slots::release_lease_of_dead_task(store.as_ref(), &slot)
+        .await
+        .unwrap();
+    let line = platefull::jobs::Line::Web { slot: 1 };
+    let chat = platefull::bot::chat::ChatRef {
+        store_id: &store_id,
+        line: &line,
+        chat: "5511999990000",
+    };
+    platefull::bot::chat::mark_sending(store.as_ref(), &chat, 1, 10)
+        .await
+        .unwrap();
+    platefull::bot::chat::unmark_delivering(store.as_ref(), &chat, 1)
+        .await
+        .unwrap();
+    inner
+        .write(vec![WriteOp::Put {
+            item: platefull::store::keys::item(
+                platefull::store::keys::wa_pk(&store_id, 1),
+                "device",
+            )
+            .build(),
+            cond: Default::default(),
+        }])
+        .await
+        .unwrap();
+    // What `wa_store::wipe` does (that module is built with the whatsapp-web feature only):
+    // one query of the device's partition, then its records deleted.
+    let pk = platefull::store::keys::wa_pk(&store_id, 1);
+    let records = store.query(&pk, "").await.unwrap();
+    assert_eq!(records.len(), 1);
+    store
+        .write(vec![WriteOp::Delete {
+            pk,
+            sk: "device".into(),
+            cond: Default::default(),
+        }])
+        .await
+        .unwrap();
+
+    // user-apis again: a report-less Saipos account and the connection (with its Cloud API
+    // number) deleted.
+    let saipos_id = saipos["id"].as_str().unwrap();
+    for uri in [
+        format!("/api/user-apis/{saipos_id}"),
+        format!("/api/user-apis/{id}"),
+    ] {
+        let (status, body) = call(&user_apis, M::DELETE, uri, owner.clone(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
+    for police in [
+        user_apis_police,
+        config_police,
+        sessions_police,
+        webhook_police,
+        bot_police,
+        gateway_police,
+    ] {
+        police.assert_exact(NOT_EXERCISED);
     }
 }

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue};
+use super::aws::dynamodb_action::{DELETE_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
+use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue, TableGrant};
 use super::env::{optional, parse, required};
 use super::platform::graph_url;
 use super::{ConfigError, DEFAULT_STACK_API_URL};
@@ -48,3 +49,68 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         graph: Arc::new(GraphClient::new(&graph_url())),
     })
 }
+
+/// `user-apis`' table grant: the owner's APIs (`USER#`: list, read, create, patch, status,
+/// delete), their key grants (`KEY#`: created, swapped on rotate, deleted), a WhatsApp
+/// connection's config and slots (`STORE#`: created and deleted with it, slots listed by
+/// the test route, its Cloud API number read on delete), that number's route (`CLOUDNUM#`:
+/// deleted with it), Saipos report days (`REPORT#`: read, cached, forgotten on delete) and
+/// the health check's read of `HEALTH`.
+pub const USER_APIS_TABLE: &[TableGrant] = &[
+    TableGrant {
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM, DELETE_ITEM],
+        partitions: &["USER#*"],
+    },
+    TableGrant {
+        actions: &[PUT_ITEM, DELETE_ITEM],
+        partitions: &["KEY#*"],
+    },
+    TableGrant {
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM],
+        partitions: &["STORE#*"],
+    },
+    TableGrant {
+        actions: &[DELETE_ITEM],
+        partitions: &["CLOUDNUM#*"],
+    },
+    TableGrant {
+        actions: &[QUERY, PUT_ITEM, DELETE_ITEM],
+        partitions: &["REPORT#*"],
+    },
+    TableGrant {
+        actions: &[GET_ITEM],
+        partitions: &["HEALTH"],
+    },
+];
+
+/// `client-config`'s table grant: an apiKey's grant read (`KEY#`), the store's config read
+/// and updated (`STORE#`).
+pub const CLIENT_CONFIG_TABLE: &[TableGrant] = &[
+    TableGrant {
+        actions: &[GET_ITEM],
+        partitions: &["KEY#*"],
+    },
+    TableGrant {
+        actions: &[GET_ITEM, UPDATE_ITEM],
+        partitions: &["STORE#*"],
+    },
+];
+
+/// `whatsapp-sessions`' table grant: an apiKey's grant read (`KEY#`); the store's slots
+/// listed and read, its config read (the owner check) and its Cloud API number read,
+/// attached and detached (`STORE#`); that number's route written and deleted
+/// (`CLOUDNUM#`, in the same transaction). The slots themselves are written by the gateway.
+pub const WHATSAPP_SESSIONS_TABLE: &[TableGrant] = &[
+    TableGrant {
+        actions: &[GET_ITEM],
+        partitions: &["KEY#*"],
+    },
+    TableGrant {
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM],
+        partitions: &["STORE#*"],
+    },
+    TableGrant {
+        actions: &[PUT_ITEM, DELETE_ITEM],
+        partitions: &["CLOUDNUM#*"],
+    },
+];

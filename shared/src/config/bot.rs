@@ -1,7 +1,8 @@
-//! The `bot-reply` function's worker: table, data key, the platform's LLM key, both bot
-//! queues and the Graph API.
+//! The `bot-reply` function's worker: table, data key, the platform's LLM key (its own
+//! secret: not Meta's app secret), both bot queues and the Graph API.
 
-use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue};
+use super::aws::dynamodb_action::{GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
+use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue, TableGrant};
 use super::env::required;
 use super::platform::{graph_url, llm, PlatformSecrets};
 use super::ConfigError;
@@ -12,7 +13,7 @@ pub async fn bot_from_env() -> Result<Bot, ConfigError> {
     let ciphertext = required("PLATEFULL_DATA_KEY_CIPHERTEXT")?;
     let aws = aws_loader().load().await;
     let secrets = data_key(&aws, &ciphertext).await?;
-    let platform = PlatformSecrets::load(&aws).await?;
+    let platform = PlatformSecrets::openrouter(&aws, "PLATEFULL_OPENROUTER_SECRET_ARN").await?;
     Ok(Bot {
         store: dynamo_store(&aws, table),
         secrets,
@@ -24,3 +25,13 @@ pub async fn bot_from_env() -> Result<Bot, ConfigError> {
         turn_limit: Default::default(),
     })
 }
+
+/// bot-reply's table grant, all within the store's partition (`STORE#`): its config and a
+/// Cloud API number's sealed token read, a chat's newest items queried, messages, turns,
+/// seen marks and delivery statuses put (create-only or conditional), the chat state's
+/// claim, reservation and delivery marks updated. It deletes nothing: old chat items
+/// expire by TTL.
+pub const BOT_TABLE: &[TableGrant] = &[TableGrant {
+    actions: &[GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM],
+    partitions: &["STORE#*"],
+}];

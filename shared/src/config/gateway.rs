@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::aws::{aws_loader, data_key, dynamo_store, optional_sqs_queue, sqs_queue};
+use super::aws::dynamodb_action::{DELETE_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
+use super::aws::{aws_loader, data_key, dynamo_store, optional_sqs_queue, sqs_queue, TableGrant};
 use super::env::{flag, parse, required};
 use super::ConfigError;
 use crate::crypto::SecretBox;
@@ -47,3 +48,26 @@ pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
         config,
     })
 }
+
+/// The gateway's table grant: slots read, listed and updated, and chat states' delivery
+/// marks updated (`STORE#`); the connection's status set from its slots (`USER#`); slot
+/// leases taken, renewed, released and listed (`LEASES`); linked devices' keys read,
+/// written and wiped (`WA#`).
+pub const GATEWAY_TABLE: &[TableGrant] = &[
+    TableGrant {
+        actions: &[GET_ITEM, QUERY, UPDATE_ITEM],
+        partitions: &["STORE#*"],
+    },
+    TableGrant {
+        actions: &[UPDATE_ITEM],
+        partitions: &["USER#*"],
+    },
+    TableGrant {
+        actions: &[QUERY, PUT_ITEM, UPDATE_ITEM],
+        partitions: &["LEASES"],
+    },
+    TableGrant {
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM],
+        partitions: &["WA#*"],
+    },
+];

@@ -20,7 +20,8 @@
 //! | `PLATEFULL_SESSION_WAIT_MS`     | API functions      | how long start/logout wait for the gateway (default 3000) |
 //! | `PLATEFULL_INBOUND_QUEUE_URL`   | webhook, bot, gateway | the bot's inbound queue (optional for the gateway)     |
 //! | `PLATEFULL_OUTBOUND_QUEUE_URL`  | bot, gateway       | the gateway's reply queue (optional for the gateway)      |
-//! | `PLATEFULL_PLATFORM_SECRET_ARN` | webhook, bot       | Secrets Manager secret `{"openrouterApiKey","metaAppSecret","metaVerifyToken"}` |
+//! | `PLATEFULL_META_SECRET_ARN`     | webhook            | Secrets Manager secret `{"metaAppSecret","metaVerifyToken"}` (nothing else) |
+//! | `PLATEFULL_OPENROUTER_SECRET_ARN` | bot              | Secrets Manager secret `{"openrouterApiKey"}` (nothing else) |
 //! | `OPENROUTER_MODEL`              | bot                | model id (default `openai/gpt-4o-mini`)                   |
 //! | `OPENROUTER_FALLBACK_MODEL`     | bot                | (optional) model tried when the first one fails           |
 //! | `OPENROUTER_BASE_URL`           | bot                | any OpenAI-compatible API (default OpenRouter)            |
@@ -29,8 +30,12 @@
 //! | `PLATEFULL_PRINT_QR`            | gateway            | `1`: QR codes on stderr                                   |
 //! | `AWS_ENDPOINT_URL`              | the AWS SDK        | (optional) endpoint override, e.g. a moto server in tests |
 //!
-//! Without `PLATEFULL_PLATFORM_SECRET_ARN` (the local stack, tests) the platform secrets
-//! are read from `OPENROUTER_API_KEY`, `META_APP_SECRET` and `META_VERIFY_TOKEN`.
+//! Without those two (the local stack, tests) the platform secrets are read from
+//! `OPENROUTER_API_KEY`, `META_APP_SECRET` and `META_VERIFY_TOKEN` ([`platform`]).
+//!
+//! Each builder's file also declares its part's table grant (the IAM actions and
+//! partitions its code needs, [`aws::TableGrant`]; all of them in [`aws::TABLE_GRANTS`]),
+//! which infra/template.yaml grants exactly.
 //!
 //! A blank variable counts as unset. The local stack (`platefull dev`) takes its settings
 //! from its command line and reads only the platform secrets and the `OPENROUTER_*` /
