@@ -394,6 +394,7 @@ async fn the_context_is_trimmed_by_count_and_by_time() {
         text: "mensagem antiga".into(),
         timestamp: 0,
         is_group: false,
+        ephemeral_expiration: None,
     };
     let two_hours_ago = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 7_200_000;
     chat::record_customer(p.app.state.store.as_ref(), &chat, &old, 60, two_hours_ago)
@@ -953,6 +954,7 @@ fn message_job(store_id: &str, id: &str, text: &str) -> BotJob {
             text: text.into(),
             timestamp: 1,
             is_group: false,
+            ephemeral_expiration: None,
         },
     }
 }
