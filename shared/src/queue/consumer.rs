@@ -355,4 +355,49 @@ mod tests {
             "every started job was acked before run returned"
         );
     }
+
+    #[tokio::test]
+    async fn a_message_kept_visible_outlasts_its_visibility_without_a_second_receive() {
+        let queue = Arc::new(MemoryQueue::fifo(Duration::from_millis(300)));
+        queue
+            .send(Outgoing::new(r#"{"n":1}"#).in_group("g", "d1"))
+            .await
+            .unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = handled.clone();
+        let consumer = Consumer::new(
+            queue.clone(),
+            "test",
+            "job",
+            Concurrency::Concurrent { limit: None },
+        )
+        .keeping_visible(Duration::from_millis(300));
+        let task = tokio::spawn(consumer.run(
+            move |_: Job| {
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    // Four times the queue's visibility.
+                    tokio::time::sleep(Duration::from_millis(1_200)).await;
+                    Ok(())
+                }
+            },
+            stopped,
+        ));
+        for _ in 0..300 {
+            if queue.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert!(queue.is_empty(), "acked under its first receipt");
+        assert_eq!(
+            handled.load(Ordering::SeqCst),
+            1,
+            "never handed to a second handler"
+        );
+    }
 }
