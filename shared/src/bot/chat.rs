@@ -4,8 +4,8 @@
 //! |----------------------------------------|--------------------------------------------------|
 //! | `SEEN#<line>#<messageId>`              | dedupe marker of a message, kept 8 days          |
 //! | `CHAT#<line>#<chat>#M#<ms>#<id>`       | one message of the history (expires after the context time) |
-//! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
-//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply, the recent model calls |
+//! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn), with its disappearing-messages timer |
+//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, parts of it sent, paused-until, the last reply, the recent model calls |
 //! | `STATUS#<line>#<messageId>`            | delivery status of a message sent through the Cloud API, kept 8 days |
 //!
 //! The keys are built in [`crate::store::keys`]. `~` sorts after `M`, so one newest-first
