@@ -18,7 +18,7 @@ use crate::domain::bot_config::BotConfig;
 use crate::queue::Outgoing;
 
 /// A message in a chat of a linked number, customer's or the owner's own (`from_me`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
     /// WhatsApp's message id: the key for deduplication.
@@ -32,6 +32,11 @@ pub struct ChatMessage {
     pub timestamp: i64,
     /// Group chats, broadcasts and status updates are not conversations with a customer.
     pub is_group: bool,
+    /// The chat's disappearing-messages timer (seconds) as this message carried it
+    /// (WhatsApp stamps every message of such a chat with it); `None`: the chat keeps its
+    /// messages. Absent in jobs queued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_expiration: Option<u32>,
 }
 
 /// Which of a store's WhatsApp numbers a conversation happens on.
@@ -159,6 +164,10 @@ pub struct OutboundReply {
     /// The chat's reply sequence number: delivery is checked and marked by it.
     pub seq: i64,
     pub chunks: Vec<String>,
+    /// The chat's disappearing-messages timer (seconds), learnt from the customer's latest
+    /// message: every part is sent with it. Absent in replies queued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_expiration: Option<u32>,
 }
 
 impl OutboundReply {
@@ -194,6 +203,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jobs_queued_before_disappearing_messages_are_still_read_and_new_ones_carry_the_timer() {
+        // As queued by the previous release: no `ephemeralExpiration` anywhere.
+        let old_reply = r#"{"storeId":"st_1","slot":1,"chat":"5511","seq":2,"chunks":["Oi"]}"#;
+        let reply: OutboundReply = serde_json::from_str(old_reply).unwrap();
+        assert_eq!(reply.ephemeral_expiration, None);
+        assert_eq!(reply.chunks, ["Oi"]);
+        let old_job = r#"{"type":"message","storeId":"st_1","via":"web","slot":1,
+            "message":{"id":"M1","chat":"5511","fromMe":false,"text":"Oi","timestamp":1,"isGroup":false}}"#;
+        let BotJob::Message { message, .. } = serde_json::from_str::<BotJob>(old_job).unwrap()
+        else {
+            panic!("a message job");
+        };
+        assert_eq!(message.ephemeral_expiration, None);
+        // Without a timer nothing new is written (the old shape exactly); with one it
+        // round-trips.
+        assert_eq!(serde_json::to_string(&reply).unwrap(), old_reply);
+        let timed = OutboundReply {
+            ephemeral_expiration: Some(86_400),
+            ..reply
+        };
+        let json = serde_json::to_string(&timed).unwrap();
+        assert!(json.contains(r#""ephemeralExpiration":86400"#), "{json}");
+        assert_eq!(serde_json::from_str::<OutboundReply>(&json).unwrap(), timed);
+        let message = ChatMessage {
+            ephemeral_expiration: Some(604_800),
+            ..message
+        };
+        let back: ChatMessage =
+            serde_json::from_str(&serde_json::to_string(&message).unwrap()).unwrap();
+        assert_eq!(back.ephemeral_expiration, Some(604_800));
+    }
+
+    #[test]
     fn jobs_round_trip_with_their_line_inline() {
         let job = BotJob::Message {
             store_id: "st_1".into(),
@@ -205,6 +247,7 @@ mod tests {
                 text: "Oi".into(),
                 timestamp: 1_700_000_000,
                 is_group: false,
+                ephemeral_expiration: None,
             },
         };
         let json: serde_json::Value = serde_json::from_str(&job.to_json()).unwrap();
@@ -238,6 +281,7 @@ mod tests {
             text: "Oi".into(),
             timestamp: 1,
             is_group: false,
+            ephemeral_expiration: None,
         };
         let job = BotJob::Message {
             store_id: "st_1".into(),
@@ -270,6 +314,7 @@ mod tests {
             chat: "5511".into(),
             seq: 3,
             chunks: vec!["Olá".into()],
+            ephemeral_expiration: None,
         };
         let out = reply.outgoing();
         assert_eq!(

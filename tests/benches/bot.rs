@@ -71,6 +71,7 @@ fn job(store_id: &str, chat: usize, n: usize) -> BotJob {
             text: "Oi, vocês têm pizza de calabresa?".into(),
             timestamp: 1,
             is_group: false,
+            ephemeral_expiration: None,
         },
     }
 }

@@ -95,6 +95,10 @@ impl Pipeline {
             },
             GatewayConfig {
                 pacing,
+                // The outbound queue's visibility here (below): a reply waiting for its slot
+                // is kept invisible at this pace.
+                outbound_visibility: Duration::from_secs(5),
+                reply_wait: Duration::from_secs(60),
                 ..GatewayConfig::default()
             },
         );
@@ -397,6 +401,7 @@ async fn the_context_is_trimmed_by_count_and_by_time() {
         text: "mensagem antiga".into(),
         timestamp: 0,
         is_group: false,
+        ephemeral_expiration: None,
     };
     let two_hours_ago = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 7_200_000;
     chat::record_customer(p.app.state.store.as_ref(), &chat, &old, 60, two_hours_ago)
@@ -959,6 +964,7 @@ fn message_job(store_id: &str, id: &str, text: &str) -> BotJob {
             text: text.into(),
             timestamp: 1,
             is_group: false,
+            ephemeral_expiration: None,
         },
     }
 }
@@ -1128,6 +1134,7 @@ async fn a_linked_number_may_resend_a_reply_cut_short_but_never_an_older_one() {
         chat: CUSTOMER.into(),
         seq: 2,
         chunks: vec!["a".into(), "b".into()],
+        ephemeral_expiration: None,
     };
     let (first, second) = (reply.part_id(0), reply.part_id(1));
     assert_eq!(
@@ -1179,4 +1186,98 @@ async fn the_bot_reply_function_reports_only_the_records_to_retry() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["059f36b4-87a3-44ab-83d2-661975830a7d"]);
+}
+
+/// Issue 19, item 9: replies on a linked number whose connection is down for a while, or
+/// whose send fails half-way, on both stores.
+mod delivery {
+    use super::*;
+
+    /// Waits until `chat` received `n` messages (`secs` at most), then a little longer.
+    async fn received(p: &Pipeline, chat: &str, n: usize, secs: u64) -> Vec<String> {
+        for _ in 0..secs * 20 {
+            if p.outbox(chat).len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        p.settle().await;
+        p.outbox(chat)
+    }
+
+    /// The slot drops and stays down for longer than the outbound queue's visibility times
+    /// its receives (the reply would have reached the dead letters by sending and failing
+    /// every 3 s); it comes back within the wait, and the reply that waited is sent once.
+    async fn a_reply_waits_for_its_slot_to_reconnect_and_is_sent_once(t: TestStore) {
+        let p = Pipeline::new(t).await;
+        p.configure(json!({"debounceSeconds": 1})).await;
+        p.customer(CUSTOMER, "Vocês entregam no centro?", None)
+            .await;
+        // The phone loses its network before the turn is due: the gateway notices the drop
+        // and reopens, but the connection stays connecting.
+        p.sim.set_offline(&p.key(), true).await;
+        p.sim.drop_connection(&p.key()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert!(p.outbox(CUSTOMER).is_empty(), "nothing sent while offline");
+        assert!(p.dead_replies.is_empty(), "the waiting reply is not dead");
+        assert_eq!(p.llm.script.count(), 1, "the reply was made, and waits");
+        p.sim.set_offline(&p.key(), false).await;
+        assert_eq!(received(&p, CUSTOMER, 1, 10).await, ["Resposta 1"]);
+        assert_eq!(
+            p.sim.send_attempts(&p.key(), CUSTOMER).len(),
+            1,
+            "sent once, when the slot was back"
+        );
+        assert!(p.dead_replies.is_empty());
+        assert!(p.dead.is_empty());
+    }
+
+    /// A reply in three parts whose second part fails: the customer's typing indicator is
+    /// cleared, and the retry sends the second and third parts only.
+    async fn a_reply_whose_later_part_fails_does_not_send_its_earlier_parts_again(t: TestStore) {
+        let p = Pipeline::new(t).await;
+        let paragraph = |c: char| std::iter::repeat_n(c, 3_000).collect::<String>();
+        let long = format!(
+            "{}\n\n{}\n\n{}",
+            paragraph('a'),
+            paragraph('b'),
+            paragraph('c')
+        );
+        p.llm.script.push(200, completion(&long), None);
+        p.sim.fail_send_after(&p.key(), 1);
+        p.customer(CUSTOMER, "Me conta tudo do cardápio", None)
+            .await;
+        let parts = received(&p, CUSTOMER, 3, 15).await;
+        assert_eq!(
+            parts,
+            [paragraph('a'), paragraph('b'), paragraph('c')],
+            "every part once, in order"
+        );
+        let attempts = p.sim.send_attempts(&p.key(), CUSTOMER);
+        assert_eq!(
+            attempts.len(),
+            4,
+            "{attempts:?}: part 2 failed once, then 2 and 3"
+        );
+        assert_eq!(
+            attempts[1], attempts[2],
+            "the failed part was sent again, same id"
+        );
+        assert_eq!(
+            attempts.iter().filter(|id| **id == attempts[0]).count(),
+            1,
+            "the first part was not sent again"
+        );
+        assert_eq!(
+            p.sim.paused_shown(&p.key(), CUSTOMER),
+            1,
+            "typing cleared after the failed send"
+        );
+        assert!(p.dead_replies.is_empty());
+    }
+
+    for_each_store!(
+        a_reply_waits_for_its_slot_to_reconnect_and_is_sent_once,
+        a_reply_whose_later_part_fails_does_not_send_its_earlier_parts_again,
+    );
 }

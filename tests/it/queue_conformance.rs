@@ -311,6 +311,31 @@ async fn fifo_messages_need_a_group(p: Pair) {
 }
 
 /// Every case against both kinds on both adapters.
+/// A message whose handler needs longer than the visibility timeout is extended (SQS
+/// `ChangeMessageVisibility`): it doesn't come back meanwhile, the extension costs no
+/// receive, and the first receipt still acks it.
+async fn extended_messages_stay_in_flight_under_their_receipt(p: Pair) {
+    p.queue.send(msg("slow")).await.unwrap();
+    let got = p.queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let receipt = got[0].receipt.clone();
+    for _ in 0..2 {
+        p.queue.extend(&receipt, VISIBILITY * 3).await.unwrap();
+        tokio::time::sleep(VISIBILITY + SHORT).await;
+        assert!(
+            p.queue.receive(10, SHORT).await.unwrap().is_empty(),
+            "still in flight after its visibility timeout"
+        );
+    }
+    p.queue.ack(&receipt).await.unwrap();
+    tokio::time::sleep(VISIBILITY * 3 + SHORT).await;
+    assert!(
+        p.queue.receive(10, SHORT).await.unwrap().is_empty(),
+        "acked"
+    );
+    assert!(p.dead.receive(10, SHORT).await.unwrap().is_empty());
+}
+
 macro_rules! for_each_queue {
     ($($name:ident),* $(,)?) => {
         mod memory_standard {
@@ -342,6 +367,7 @@ for_each_queue!(
     fifo_groups_keep_order_and_drop_duplicates,
     delayed_messages_wait_their_delay,
     fifo_messages_need_a_group,
+    extended_messages_stay_in_flight_under_their_receipt,
 );
 
 /// Crash tests for the durable queue: the first half runs in a child process killed with

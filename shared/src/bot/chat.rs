@@ -4,8 +4,8 @@
 //! |----------------------------------------|--------------------------------------------------|
 //! | `SEEN#<line>#<messageId>`              | dedupe marker of a message, kept 8 days          |
 //! | `CHAT#<line>#<chat>#M#<ms>#<id>`       | one message of the history (expires after the context time) |
-//! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn)    |
-//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, paused-until, the last reply, the recent model calls |
+//! | `CHAT#<line>#<chat>#~in`               | the chat's latest customer message (the turn), with its disappearing-messages timer |
+//! | `CHAT#<line>#<chat>#~st`               | reply state: answered-through, reply sequence, delivered sequence, parts of it sent, paused-until, the last reply, the recent model calls |
 //! | `STATUS#<line>#<messageId>`            | delivery status of a message sent through the Cloud API, kept 8 days |
 //!
 //! The keys are built in [`crate::store::keys`]. `~` sorts after `M`, so one newest-first
@@ -77,6 +77,14 @@ pub struct ChatState {
     /// Absent (`None`) on states written before the ration existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_seq: Option<i64>,
+    /// Delivery progress of a reply in parts: `sentParts` parts of reply `sentSeq` are with
+    /// the customer ([`part_sent`]), so a delivery that failed at a later part goes on from
+    /// there instead of sending the earlier ones again. Absent until a reply of several
+    /// parts goes out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_parts: Option<i64>,
 }
 
 /// How many model calls one chat may cost: at most `calls` per `per`.
@@ -115,6 +123,9 @@ pub struct Turn {
     pub latest: Option<(String, i64)>,
     /// The history inside the context window, oldest first.
     pub history: Vec<Entry>,
+    /// The chat's disappearing-messages timer (seconds), as the latest customer message
+    /// carried it: replies are sent with it.
+    pub ephemeral_expiration: Option<u32>,
 }
 
 /// Addresses one chat of one line of one store.
@@ -174,8 +185,13 @@ pub async fn record_customer(
     keep_minutes: u32,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    let mut latest = json!({ "lastId": message.id, "lastAt": now_ms, "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS });
+    if let Some(seconds) = message.ephemeral_expiration {
+        // The chat's timer as of its latest message (none: the chat keeps its messages).
+        latest["expiration"] = seconds.into();
+    }
     let latest = keys::item(chat.pk(), chat.latest_sk())
-        .attrs(json!({ "lastId": message.id, "lastAt": now_ms, "expiresAt": now_ms / 1000 + SEEN_KEEP_SECS }))
+        .attrs(latest)
         .build();
     let ops = vec![
         put(chat.seen_item(&message.id, now_ms), Cond::NotExists),
@@ -314,6 +330,10 @@ pub async fn load_turn(
                 .and_then(Value::as_i64)
                 .unwrap_or_default();
             turn.latest = Some((id.to_owned(), at));
+            turn.ephemeral_expiration = item
+                .get("expiration")
+                .and_then(Value::as_u64)
+                .and_then(|s| u32::try_from(s).ok());
         } else if turn.history.len() < limit as usize {
             let at_ms = item.get("at").and_then(Value::as_i64).unwrap_or_default();
             let role = item
@@ -461,7 +481,9 @@ pub async fn mark_delivering(
     seq: i64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    mark_delivered_below(store, chat, seq, seq, now_ms).await
+    Ok(mark_delivered_below(store, chat, seq, seq, now_ms)
+        .await?
+        .is_some())
 }
 
 /// Like [`mark_delivering`], for a line whose sends are idempotent (WhatsApp Web and the
@@ -476,17 +498,57 @@ pub async fn mark_sending(
     seq: i64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    mark_delivered_below(store, chat, seq, seq + 1, now_ms).await
+    Ok(begin_sending(store, chat, seq, now_ms).await?.is_some())
 }
 
-/// Sets `deliveredSeq` to `seq` if it is below `ceiling` and the chat isn't paused.
+/// [`mark_sending`], telling how many parts of reply `seq` an earlier attempt sent
+/// ([`part_sent`]): `Some(parts)` send from part `parts` on; `None` don't send. The same
+/// one round trip (the update returns the state it left).
+pub async fn begin_sending(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+    now_ms: i64,
+) -> Result<Option<usize>, StoreError> {
+    let Some(state) = mark_delivered_below(store, chat, seq, seq + 1, now_ms).await? else {
+        return Ok(None);
+    };
+    let sent = state.get("sentSeq").and_then(Value::as_i64) == Some(seq);
+    let parts = state.get("sentParts").and_then(Value::as_i64).unwrap_or(0);
+    Ok(Some(if sent { parts.max(0) as usize } else { 0 }))
+}
+
+/// Part `parts - 1` of reply `seq` went out: a later attempt starts at part `parts`. Only
+/// while the reply is the one marked for sending (a newer reply's progress is not
+/// overwritten). One conditional write per part that has another after it.
+pub async fn part_sent(
+    store: &dyn Store,
+    chat: &ChatRef<'_>,
+    seq: i64,
+    parts: usize,
+) -> Result<(), StoreError> {
+    let update = Update {
+        set: vec![
+            ("sentSeq".into(), seq.into()),
+            ("sentParts".into(), (parts as i64).into()),
+        ],
+        cond: Cond::Matches(vec![("deliveredSeq".into(), seq.into())]),
+        ..Update::default()
+    };
+    // A failed condition: the reply is no longer the one being sent; nothing to record.
+    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)?;
+    Ok(())
+}
+
+/// Sets `deliveredSeq` to `seq` if it is below `ceiling` and the chat isn't paused;
+/// returns the state as it left it (`None`: the condition failed).
 async fn mark_delivered_below(
     store: &dyn Store,
     chat: &ChatRef<'_>,
     seq: i64,
     ceiling: i64,
     now_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Item>, StoreError> {
     let update = Update {
         set: vec![("deliveredSeq".into(), seq.into())],
         cond: Cond::All(vec![
@@ -495,7 +557,11 @@ async fn mark_delivered_below(
         ]),
         ..Update::default()
     };
-    applied(store.update(&chat.pk(), &chat.state_sk(), update).await)
+    match store.update(&chat.pk(), &chat.state_sk(), update).await {
+        Ok(item) => Ok(Some(item)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Sending failed after [`mark_delivering`]: give the reply back so a retry sends it.

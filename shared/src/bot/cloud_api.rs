@@ -198,6 +198,7 @@ fn message_event(phone_number_id: &str, message: &Value) -> Option<CloudEvent> {
             text: text_of(message),
             timestamp: timestamp(message),
             is_group: false,
+            ephemeral_expiration: None,
         },
     })
 }

@@ -198,7 +198,11 @@ impl Bot {
         .map_err(|e| self.store_failed(e))?;
         let latest_at = match self.still_to_answer(&turn, message_id, config, now) {
             Pending::Answer { latest_at } => latest_at,
-            Pending::Resend { seq, chunks } => return self.deliver(chat, seq, chunks).await,
+            Pending::Resend { seq, chunks } => {
+                return self
+                    .deliver(chat, seq, chunks, turn.ephemeral_expiration)
+                    .await
+            }
             Pending::Nothing => return Ok(()),
         };
         let reserved = chat::reserve_model_call(
@@ -241,7 +245,10 @@ impl Bot {
             Some(ChatState {
                 last_reply: Some(reply),
                 ..
-            }) => self.deliver(chat, reply.seq, reply.chunks).await,
+            }) => {
+                self.deliver(chat, reply.seq, reply.chunks, turn.ephemeral_expiration)
+                    .await
+            }
             // Someone else answered, or the owner took over while the model was thinking.
             _ => Ok(()),
         }
@@ -338,8 +345,15 @@ impl Bot {
         Ok(text)
     }
 
-    /// Hands a claimed reply to whoever sends from its line.
-    async fn deliver(&self, chat: &ChatRef<'_>, seq: i64, chunks: Vec<String>) -> Outcome {
+    /// Hands a claimed reply to whoever sends from its line; on a linked number with the
+    /// chat's disappearing-messages timer, if it has one.
+    async fn deliver(
+        &self,
+        chat: &ChatRef<'_>,
+        seq: i64,
+        chunks: Vec<String>,
+        ephemeral_expiration: Option<u32>,
+    ) -> Outcome {
         match chat.line {
             Line::Web { slot } => {
                 let Some(outbound) = &self.outbound else {
@@ -352,6 +366,7 @@ impl Bot {
                     chat: chat.chat.to_owned(),
                     seq,
                     chunks,
+                    ephemeral_expiration,
                 };
                 outbound.send(reply.outgoing()).await.map_err(|err| {
                     tracing::warn!(error = %err, "could not queue a reply; retrying");

@@ -24,7 +24,8 @@ pub struct GatewayParts {
 
 /// `PLATEFULL_COMMANDS_QUEUE_URL` is required; without `PLATEFULL_INBOUND_QUEUE_URL`
 /// customers' messages are not forwarded, without `PLATEFULL_OUTBOUND_QUEUE_URL` no reply
-/// is sent. A lease lasts `PLATEFULL_LEASE_SECS` (default 30, at least 3).
+/// is sent. A lease lasts `PLATEFULL_LEASE_SECS` (default 30, at least 3); a reply waits
+/// up to `PLATEFULL_REPLY_WAIT_SECS` (default 180) for its slot to reconnect.
 pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
     let table = required("PLATEFULL_TABLE")?;
     let ciphertext = required("PLATEFULL_DATA_KEY_CIPHERTEXT")?;
@@ -36,8 +37,10 @@ pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
         outbound: optional_sqs_queue(&aws, "PLATEFULL_OUTBOUND_QUEUE_URL"),
     };
     let lease_secs: u64 = parse("PLATEFULL_LEASE_SECS", 30, "seconds")?;
+    let reply_wait_secs: u64 = parse("PLATEFULL_REPLY_WAIT_SECS", 180, "seconds")?;
     let config = GatewayConfig {
         lease: Duration::from_secs(lease_secs.max(3)),
+        reply_wait: Duration::from_secs(reply_wait_secs),
         print_qr: flag("PLATEFULL_PRINT_QR"),
         ..GatewayConfig::default()
     };

@@ -13,6 +13,12 @@
 //!   receive: a message held unstarted would come back when its visibility expires).
 //! - A handler that panics fails its message only ([`crate::panics`]): logged, retried
 //!   after [`PANIC_RETRY`] (and after `max_receives`, dead-lettered); the loop goes on.
+//! - A consumer [`keeping_visible`](Consumer::keeping_visible) its messages may take longer
+//!   than the queue's visibility timeout over one (the gateway's reply waiting for its slot
+//!   to reconnect): while the handler runs, the message's visibility is extended every third
+//!   of it ([`Queue::extend`]), so it neither comes back to a second handler nor costs a
+//!   receive (receives are what send a message to the dead letters). Cost: one queue call
+//!   per third of the visibility per message held that long; none for a quick handler.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +65,8 @@ pub struct Consumer {
     wait: Duration,
     /// The pause after a failed receive.
     pause_after_error: Duration,
+    /// Extend the visibility of a message in hand to this, every third of it.
+    keep_visible: Option<Duration>,
 }
 
 impl Consumer {
@@ -77,7 +85,17 @@ impl Consumer {
             batch: MAX_RECEIVE,
             wait: Duration::from_secs(1),
             pause_after_error: Duration::from_secs(1),
+            keep_visible: None,
         }
+    }
+
+    /// Keeps each message in hand invisible for `visibility` at a time (renewed every third
+    /// of it) while its handler runs. `visibility` must not exceed the queue's own
+    /// visibility timeout by more than it takes to renew: the first renewal comes after a
+    /// third of it.
+    pub fn keeping_visible(mut self, visibility: Duration) -> Self {
+        self.keep_visible = Some(visibility);
+        self
     }
 
     /// Consumes until `shutdown` changes, then finishes the messages in hand. `handle` is
@@ -113,12 +131,18 @@ impl Consumer {
                 let work = read(self.job_name, &message.body).map(&handle);
                 let queue = self.queue.clone();
                 let job_name = self.job_name;
+                let keep_visible = self.keep_visible;
                 let settled = async move {
                     let outcome = match work {
-                        Some(work) => crate::panics::caught(work).await.unwrap_or_else(|panic| {
-                            tracing::error!(error = %panic, "a {job_name} handler panicked; it will be retried");
-                            Err(PANIC_RETRY)
-                        }),
+                        Some(work) => {
+                            let work = crate::panics::caught(work);
+                            let work =
+                                kept_visible(queue.as_ref(), &message.receipt, keep_visible, work);
+                            work.await.unwrap_or_else(|panic| {
+                                tracing::error!(error = %panic, "a {job_name} handler panicked; it will be retried");
+                                Err(PANIC_RETRY)
+                            })
+                        }
                         None => Ok(()),
                     };
                     settle(queue.as_ref(), &message.receipt, outcome).await;
@@ -132,6 +156,31 @@ impl Consumer {
             }
         }
         while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Runs `work`, extending the visibility of the message behind `receipt` to `visibility`
+/// every third of it until `work` is done (with `None`, just runs it).
+async fn kept_visible<T>(
+    queue: &dyn Queue,
+    receipt: &str,
+    visibility: Option<Duration>,
+    work: impl Future<Output = T>,
+) -> T {
+    let Some(visibility) = visibility else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    let every = visibility / 3;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = tokio::time::sleep(every) => {
+                if let Err(err) = queue.extend(receipt, visibility).await {
+                    tracing::warn!(error = %err, "could not keep a message in hand invisible");
+                }
+            }
+        }
     }
 }
 
@@ -304,6 +353,51 @@ mod tests {
             queue.len(),
             5 - started,
             "every started job was acked before run returned"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_kept_visible_outlasts_its_visibility_without_a_second_receive() {
+        let queue = Arc::new(MemoryQueue::fifo(Duration::from_millis(300)));
+        queue
+            .send(Outgoing::new(r#"{"n":1}"#).in_group("g", "d1"))
+            .await
+            .unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = handled.clone();
+        let consumer = Consumer::new(
+            queue.clone(),
+            "test",
+            "job",
+            Concurrency::Concurrent { limit: None },
+        )
+        .keeping_visible(Duration::from_millis(300));
+        let task = tokio::spawn(consumer.run(
+            move |_: Job| {
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    // Four times the queue's visibility.
+                    tokio::time::sleep(Duration::from_millis(1_200)).await;
+                    Ok(())
+                }
+            },
+            stopped,
+        ));
+        for _ in 0..300 {
+            if queue.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert!(queue.is_empty(), "acked under its first receipt");
+        assert_eq!(
+            handled.load(Ordering::SeqCst),
+            1,
+            "never handed to a second handler"
         );
     }
 }

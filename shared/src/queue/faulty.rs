@@ -69,4 +69,8 @@ impl Queue for FaultyQueue {
     async fn retry(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         self.inner.retry(receipt, delay).await
     }
+
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        self.inner.extend(receipt, visibility).await
+    }
 }

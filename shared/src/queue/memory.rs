@@ -426,6 +426,16 @@ impl Queue for MemoryQueue {
         }
     }
 
+    /// In memory only: a message in flight is delivered again at once after a restart
+    /// anyway (its stored state says in flight), so a longer stay invisible needs no write.
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        let mut state = self.state.lock().expect("queue lock");
+        if let Some(index) = state.position(receipt) {
+            state.messages[index].visible_at = Instant::now() + visibility;
+        }
+        Ok(())
+    }
+
     async fn retry(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         let visible_at = Instant::now() + delay;
         if let Some(durable) = &self.durable {

@@ -92,4 +92,16 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Not done: deliver it again after `delay`.
     async fn retry(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+
+    /// Still working on it: keep the message invisible for `visibility` from now, under the
+    /// same receipt (SQS `ChangeMessageVisibility` on a message in flight). Unlike a
+    /// receive, this doesn't count towards the dead letters; a receipt that expired
+    /// (the message came back meanwhile) extends nothing. A queue that can't (a test
+    /// double) says so, and the message comes back when its visibility runs out.
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        let _ = (receipt, visibility);
+        Err(QueueError::Invalid(
+            "this queue can't extend a message's visibility".into(),
+        ))
+    }
 }

@@ -109,6 +109,11 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
+        // The same call as a retry: on SQS a message in flight keeps its receipt.
+        self.retry(receipt, visibility).await
+    }
+
     async fn retry(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()

@@ -33,6 +33,9 @@ pub struct SentMessage {
     /// once, as a phone keeps a message once per id.
     #[serde(skip)]
     pub id: String,
+    /// The disappearing-messages timer it was sent with (seconds), if any.
+    #[serde(skip)]
+    pub ephemeral_expiration: Option<u32>,
 }
 
 #[derive(Default)]
@@ -48,6 +51,17 @@ struct SimSlot {
     /// Chats shown "typing…", in order (read by tests only).
     #[cfg_attr(not(any(test, feature = "test-hooks")), allow(dead_code))]
     typing: Vec<String>,
+    /// Chats whose "typing…" was cleared, in order (read by tests only).
+    #[cfg_attr(not(any(test, feature = "test-hooks")), allow(dead_code))]
+    paused: Vec<String>,
+    /// The phone has no network (tests): a connection opened meanwhile stays connecting,
+    /// and nothing can be sent, until it is back.
+    offline: bool,
+    /// Every send asked of this slot, `(to, id)`, a repeat of an id included (tests).
+    #[cfg_attr(not(any(test, feature = "test-hooks")), allow(dead_code))]
+    attempts: Vec<(String, String)>,
+    /// Sends that succeed before the next one fails (tests), if a failure is planned.
+    fail_after: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -133,6 +147,7 @@ impl Simulator {
                         text: line.text,
                         sent_at: line.sent_at,
                         id: line.id,
+                        ephemeral_expiration: None,
                     });
                 }
             }
@@ -242,6 +257,7 @@ impl Simulator {
             text: text.to_owned(),
             timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
             is_group: false,
+            ephemeral_expiration: None,
         })
     }
 
@@ -364,6 +380,64 @@ impl Simulator {
         Ok(())
     }
 
+    /// The phone loses (`true`) or gets back its network (tests). Offline, a connection
+    /// the gateway opens stays connecting (no `Connected`) and sends fail; back online, the
+    /// open connection reports `Connected`.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub async fn set_offline(&self, key: &SlotKey, offline: bool) {
+        let connected = {
+            let mut slots = self.slots.lock().expect("lock");
+            let slot = slots.entry(key.clone()).or_default();
+            let was = std::mem::replace(&mut slot.offline, offline);
+            match (&slot.events, &slot.phone) {
+                (Some(events), Some(phone)) if was && !offline => {
+                    Some((events.clone(), phone.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((events, phone)) = connected {
+            let _ = events.send(ConnectionEvent::Connected { phone }).await;
+        }
+    }
+
+    /// After `successes` more sends from this slot, the next one fails (once; tests).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn fail_send_after(&self, key: &SlotKey, successes: usize) {
+        self.slots
+            .lock()
+            .expect("lock")
+            .entry(key.clone())
+            .or_default()
+            .fail_after = Some(successes);
+    }
+
+    /// The ids of every send to `chat` asked of this slot, in order, repeats included.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn send_attempts(&self, key: &SlotKey, chat: &str) -> Vec<String> {
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .get(key)
+            .map(|s| {
+                s.attempts
+                    .iter()
+                    .filter(|(to, _)| to == chat)
+                    .map(|(_, id)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many times the slot cleared "typing…" in `chat`.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn paused_shown(&self, key: &SlotKey, chat: &str) -> usize {
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .get(key)
+            .map(|s| s.paused.iter().filter(|c| *c == chat).count())
+            .unwrap_or_default()
+    }
+
     /// Slots with an open simulated connection.
     #[cfg(any(test, feature = "test-hooks"))]
     pub fn open_connections(&self) -> usize {
@@ -404,6 +478,14 @@ impl Transport for SimulatorTransport {
             slot.inbound = Some(inbound);
             slot.phone = phone.clone();
             match phone {
+                Some(_) if slot.offline => {
+                    // No network: the connection stays connecting until it is back.
+                    slot.pairing_code = None;
+                    return Ok(Box::new(SimConnection {
+                        sim: self.0.clone(),
+                        key: key.clone(),
+                    }));
+                }
                 Some(phone) => {
                     slot.pairing_code = None;
                     ConnectionEvent::Connected { phone }
@@ -444,24 +526,60 @@ struct SimConnection {
     key: SlotKey,
 }
 
+impl SimConnection {
+    /// The slot, if its phone is linked, this connection open and the phone online.
+    fn online<'a>(
+        &self,
+        slots: &'a mut HashMap<SlotKey, SimSlot>,
+    ) -> Result<&'a mut SimSlot, TransportError> {
+        slots
+            .get_mut(&self.key)
+            .filter(|s| s.phone.is_some() && s.events.is_some() && !s.offline)
+            .ok_or(TransportError::NotConnected)
+    }
+}
+
 #[async_trait]
 impl Connection for SimConnection {
+    fn is_connected(&self) -> bool {
+        self.online(&mut self.sim.slots.lock().expect("lock"))
+            .is_ok()
+    }
+
     async fn typing(&self, to: &str) -> Result<(), TransportError> {
         let mut slots = self.sim.slots.lock().expect("lock");
-        let slot = slots
-            .get_mut(&self.key)
-            .filter(|s| s.phone.is_some() && s.events.is_some())
-            .ok_or(TransportError::NotConnected)?;
-        slot.typing.push(to.to_owned());
+        self.online(&mut slots)?.typing.push(to.to_owned());
+        Ok(())
+    }
+
+    async fn paused(&self, to: &str) -> Result<(), TransportError> {
+        let mut slots = self.sim.slots.lock().expect("lock");
+        self.online(&mut slots)?.paused.push(to.to_owned());
         Ok(())
     }
 
     async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
+        self.send_text_expiring(to, text, id, None).await
+    }
+
+    async fn send_text_expiring(
+        &self,
+        to: &str,
+        text: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
         let mut slots = self.sim.slots.lock().expect("lock");
-        let slot = slots
-            .get_mut(&self.key)
-            .filter(|s| s.phone.is_some() && s.events.is_some())
-            .ok_or(TransportError::NotConnected)?;
+        let slot = self.online(&mut slots)?;
+        slot.attempts.push((to.to_owned(), id.to_owned()));
+        match slot.fail_after {
+            Some(0) => {
+                slot.fail_after = None;
+                return Err(TransportError::Failed("simulated send failure".into()));
+            }
+            Some(n) => slot.fail_after = Some(n - 1),
+            None => {}
+        }
         if slot.outbox.iter().any(|m| m.id == id && m.to == to) {
             return Ok(id.to_owned()); // sent before: the customer has it once
         }
@@ -470,6 +588,7 @@ impl Connection for SimConnection {
             text: text.to_owned(),
             sent_at: crate::ids::now_rfc3339(),
             id: id.to_owned(),
+            ephemeral_expiration,
         };
         if let Some(file) = &self.sim.outbox_file {
             use std::io::Write;

@@ -75,8 +75,36 @@ pub trait Connection: Send + Sync {
     /// crash carries the same id and the receiving side keeps it once.
     async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError>;
 
+    /// Like [`send_text`](Self::send_text), in a chat with disappearing messages: the
+    /// message disappears after `ephemeral_expiration` seconds, like the chat's others (a
+    /// message without the chat's timer would stay, and show the customer a notice). A
+    /// transport without disappearing messages sends the text as is.
+    async fn send_text_expiring(
+        &self,
+        to: &str,
+        text: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
+        let _ = ephemeral_expiration;
+        self.send_text(to, text, id).await
+    }
+
+    /// Can a message go out now? `false` while the connection is (re)connecting: the stream
+    /// is down but the connection is not over (WhatsApp Web reconnects by itself), so a
+    /// reply waits for it rather than failing.
+    fn is_connected(&self) -> bool {
+        true
+    }
+
     /// Shows "typing…" in the chat with `to` (until a message is sent or it times out).
     async fn typing(&self, _to: &str) -> Result<(), TransportError> {
+        Ok(())
+    }
+
+    /// Clears "typing…" in the chat with `to` (a send failed: the customer shouldn't watch
+    /// a reply being typed that won't come yet).
+    async fn paused(&self, _to: &str) -> Result<(), TransportError> {
         Ok(())
     }
 

@@ -170,6 +170,7 @@ mod tests {
             text: format!("text of {id}"),
             timestamp: 1_700_000_000,
             is_group: false,
+            ephemeral_expiration: None,
         }
     }
 

@@ -61,6 +61,13 @@ pub struct GatewayConfig {
     pub sole_gateway: bool,
     /// Typing pauses and sending pace of replies.
     pub pacing: Pacing,
+    /// How long a reply waits for its slot's connection while the slot reconnects
+    /// (`PLATEFULL_REPLY_WAIT_SECS`), before it goes back to the queue.
+    pub reply_wait: Duration,
+    /// The outbound queue's visibility timeout: a reply held longer (waiting for the slot)
+    /// has its visibility renewed every third of it. The template's and the local stack's
+    /// queues have at least this (30 s, 60 s).
+    pub outbound_visibility: Duration,
 }
 
 /// The queues a gateway works with.
@@ -83,6 +90,8 @@ impl Default for GatewayConfig {
             print_qr: false,
             sole_gateway: false,
             pacing: Pacing::default(),
+            reply_wait: Duration::from_secs(180),
+            outbound_visibility: Duration::from_secs(30),
         }
     }
 }

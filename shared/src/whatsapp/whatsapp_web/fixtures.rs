@@ -64,3 +64,24 @@ pub fn from(chat: &str, id: &str) -> MessageInfo {
         ..info(chat, false, false)
     }
 }
+
+/// The owner's own message typed on the phone in the chat with `chat` (a hidden id), as
+/// wacore's `parse_message_info` builds it for this linked device: from our own LID, the
+/// chat is the stanza's `recipient`, `sender_alt` our own phone number (`own_phone`), no
+/// `recipient_alt`; `peer_recipient_pn` is left for the test to set.
+pub fn owner_in_lid_chat(chat: &str, own_phone: &str) -> MessageInfo {
+    let mut info = info(chat, true, false);
+    info.id = "3EB0OWNER".into();
+    info.source.sender = jid("100000000000099@lid");
+    info.source.recipient = Some(jid(chat));
+    info.source.sender_alt = Some(jid(&format!("{own_phone}@s.whatsapp.net")));
+    info
+}
+
+/// A customer's message from the hidden id `lid`, with `sender_pn` when given, as
+/// `parse_message_info` builds it (`sender_alt` = `sender_pn`).
+pub fn customer_in_lid_chat(lid: &str, sender_pn: Option<&str>, id: &str) -> MessageInfo {
+    let mut info = from(lid, id);
+    info.source.sender_alt = sender_pn.map(|pn| jid(&format!("{pn}@s.whatsapp.net")));
+    info
+}

@@ -1,26 +1,83 @@
 //! whatsapp-rust's messages and JIDs as ours: which messages reach the bot, which chat
-//! (phone number or hidden id) a message belongs to, and how a destination becomes a JID.
+//! (phone number or hidden id) a message belongs to, and how a reply becomes a message.
+//!
+//! What whatsapp-rust 0.7.0 fills in, which the choices below rely on:
+//!
+//! - wacore `messages.rs` (`parse_message_info`), for a one-to-one message:
+//!   - from the other party (a customer): `source.chat` is the sender without device;
+//!     `source.sender_alt` is the stanza's `sender_pn` when the sender is a hidden id
+//!     (`@lid`), its `sender_lid` when a phone number;
+//!   - from our own account (the owner typing on the phone, delivered to this linked
+//!     device too): `is_from_me`, `source.chat` is the stanza's `recipient` (the customer),
+//!     `source.sender_alt` is *our own* other id (never the customer's), and
+//!     `source.recipient_alt` stays empty (0.7.0 sets it nowhere). The customer's phone
+//!     number, when the chat is a hidden id, is the envelope's `peer_recipient_pn`
+//!     (`MessageInfo::peer_recipient_pn`, wacore `types/message.rs`: "present on
+//!     companion-device self-synced DM stanzas to identify the peer's PN").
+//! - whatsapp-rust `message/receive.rs` (`cache_lid_pn_from_message`) stores the sender ↔
+//!   `sender_alt` pair in the client's LID↔phone mapping *before* the message is
+//!   decrypted and handed on, so a customer's hidden id is known once one of their
+//!   messages carried `sender_pn`. `Client::get_lid_pn_entry` (`client/lid_pn.rs`) reads
+//!   that mapping (its cache, then the store's `lid#…` record), `Ok(None)` for "not known"
+//!   and `Err` for a failed lookup; `Client::add_lid_pn_mapping` adds a pair.
+//! - whatsapp-rust `message/dispatch.rs` sets `MessageInfo::ephemeral_expiration` from
+//!   the message's `contextInfo.expiration` (wacore `proto_helpers.rs`,
+//!   `get_ephemeral_expiration`: only a timer above zero) before the durability hook sees
+//!   the message: that is how a chat's disappearing-messages timer shows up. Sending,
+//!   `SendOptions::with_ephemeral_expiration` (`send/mod.rs`) sets `contextInfo.expiration`
+//!   on the message (a bare `conversation` text is promoted to an extended text for it).
+//! - wacore-binary `jid.rs` (`JidExt::is_bot`): a bot is a `@bot` id, or a phone number
+//!   starting 1313555 or 131655500 (Meta AI's numbers) on device 0.
+//!
+//! So a chat is keyed, one way for both sides of a conversation (else the owner's
+//! takeover would pause a chat the customer doesn't write in): by phone digits when the
+//! message carries the customer's number (`sender_alt` / `peer_recipient_pn`) or the
+//! client's mapping knows it, by the hidden id only when neither does. The owner's
+//! `peer_recipient_pn` is added to the mapping, so the customer's later messages in that
+//! chat resolve to the same digits even if they come without `sender_pn`.
 
+use async_trait::async_trait;
+use whatsapp_rust::types::events::InboundMessage;
 use whatsapp_rust::types::message::{MessageInfo, MessageSource};
 use whatsapp_rust::wacore::proto_helpers::MessageExt;
+use whatsapp_rust::wacore_binary::JidExt;
 use whatsapp_rust::waproto::whatsapp as wa;
-use whatsapp_rust::{Jid, Server};
+use whatsapp_rust::{Client, Jid, SendOptions, Server};
 
 use crate::whatsapp::events::ChatMessage;
-use crate::whatsapp::transport::TransportError;
+use crate::whatsapp::transport::{InboundError, TransportError};
 
-/// A text message as ours; other kinds (media, reactions, protocol messages) are skipped.
+/// A text message as ours; other kinds (media, reactions, protocol messages) are skipped,
+/// and so is anything to or from a bot (Meta AI answers in its own chat; answering it
+/// would have two bots talk to each other).
 pub(super) fn message_to_ours(message: &wa::Message, info: &MessageInfo) -> Option<ChatMessage> {
     let text = message.text_content()?.to_owned();
     let source = &info.source;
+    if is_bot(source) {
+        return None;
+    }
     Some(ChatMessage {
         id: info.id.clone(),
-        chat: chat_of(source),
+        chat: chat_of(info),
         from_me: source.is_from_me,
         text,
         timestamp: info.timestamp.timestamp(),
         is_group: source.is_group || is_group_like(&source.chat),
+        ephemeral_expiration: info
+            .ephemeral_expiration
+            .or_else(|| message.get_base_message().get_ephemeral_expiration())
+            .filter(|seconds| *seconds > 0),
     })
+}
+
+/// A chat with a bot, or a message a bot wrote (Meta AI, `@bot` ids).
+pub(super) fn is_bot(source: &MessageSource) -> bool {
+    source.chat.is_bot()
+        || (!source.is_from_me && source.sender.is_bot())
+        || source
+            .sender_alt
+            .as_ref()
+            .is_some_and(|alt| !source.is_from_me && alt.is_bot())
 }
 
 /// Groups, broadcast lists, status updates and channels are not customer conversations.
@@ -31,20 +88,100 @@ pub(super) fn is_group_like(jid: &Jid) -> bool {
     )
 }
 
-/// The chat of a message, by phone number when one is known: a chat addressed by hidden id
-/// (LID) falls back to the phone number the server sent along, if any.
-pub(super) fn chat_of(source: &MessageSource) -> String {
-    if source.chat.server == Server::Lid {
-        let alt = if source.is_from_me {
-            source.recipient_alt.as_ref()
-        } else {
-            source.sender_alt.as_ref()
-        };
-        if let Some(alt) = alt.filter(|alt| is_phone(alt)) {
-            return jid_to_chat(alt);
-        }
+/// The chat of a message, by phone number when the message carries one: a chat addressed
+/// by hidden id (LID) takes the customer's number the server sent along (`sender_pn` on a
+/// customer's message, `peer_recipient_pn` on the owner's), if any.
+pub(super) fn chat_of(info: &MessageInfo) -> String {
+    match peer_phone(info) {
+        Some(phone) => jid_to_chat(phone),
+        None => jid_to_chat(&info.source.chat),
     }
-    jid_to_chat(&source.chat)
+}
+
+/// The customer's phone number a message in a hidden-id chat carries, if any.
+fn peer_phone(info: &MessageInfo) -> Option<&Jid> {
+    let source = &info.source;
+    if source.chat.server != Server::Lid {
+        return None;
+    }
+    let alt = if source.is_from_me {
+        // `sender_alt` is our own number here, never the customer's.
+        info.peer_recipient_pn.as_ref()
+    } else {
+        source.sender_alt.as_ref()
+    };
+    alt.filter(|alt| is_phone(alt))
+}
+
+/// Where the phone numbers behind hidden ids are known: the client's LID↔phone mapping.
+#[async_trait]
+pub(super) trait LidPhones: Send + Sync {
+    /// The phone digits behind `lid`; `Ok(None)` when not known.
+    async fn phone_of(&self, lid: &Jid) -> Result<Option<String>, String>;
+    /// Remembers that `lid` is `phone` (digits), as a message told us.
+    async fn learn(&self, lid: &Jid, phone: &Jid) -> Result<(), String>;
+}
+
+#[async_trait]
+impl LidPhones for Client {
+    async fn phone_of(&self, lid: &Jid) -> Result<Option<String>, String> {
+        self.get_lid_pn_entry(lid)
+            .await
+            .map(|entry| entry.map(|e| e.phone_number.to_string()))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn learn(&self, lid: &Jid, phone: &Jid) -> Result<(), String> {
+        use whatsapp_rust::lid_pn_cache::LearningSource;
+        self.add_lid_pn_mapping(&lid.user, &phone.user, LearningSource::Other)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The messages of a batch as ours ([`message_to_ours`]), each hidden-id chat resolved
+/// to the customer's phone number through `phones` when the message doesn't carry it. A
+/// failed lookup fails the batch (it is not acknowledged; WhatsApp delivers it again),
+/// rather than filing the message under the wrong chat. Cost: one mapping lookup per
+/// message in a hidden-id chat without a number (the client's cache, else one store read).
+pub(super) async fn batch_to_ours(
+    batch: &[InboundMessage],
+    phones: &dyn LidPhones,
+) -> Result<Vec<ChatMessage>, InboundError> {
+    let mut ours = Vec::with_capacity(batch.len());
+    for inbound in batch {
+        let info = &inbound.info;
+        let Some(mut message) = message_to_ours(&inbound.message, info) else {
+            continue;
+        };
+        let chat = &info.source.chat;
+        if chat.server == Server::Lid {
+            match peer_phone(info) {
+                // The customer's messages from now on resolve to these digits too.
+                Some(phone) if info.source.is_from_me => {
+                    if let Err(err) = phones.learn(&chat.to_non_ad(), phone).await {
+                        tracing::debug!(error = %err, "could not remember a hidden id's number");
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let known = phones
+                        .phone_of(&chat.to_non_ad())
+                        .await
+                        .map_err(|e| InboundError(format!("looking up a hidden id: {e}")))?;
+                    if let Some(phone) = known.filter(|p| is_digits(p)) {
+                        message.chat = phone;
+                    }
+                }
+            }
+        }
+        ours.push(message);
+    }
+    Ok(ours)
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub(super) fn is_phone(jid: &Jid) -> bool {
@@ -58,6 +195,23 @@ pub(super) fn jid_to_chat(jid: &Jid) -> String {
     } else {
         jid.to_non_ad_string()
     }
+}
+
+/// A reply part as the client sends it: the text under our own id ("for resending … with
+/// the same ID or idempotency", as the library puts it: a part sent again after a crash is
+/// the same message to WhatsApp), with the chat's disappearing-messages timer if it has
+/// one.
+pub(super) fn outgoing_text(
+    text: &str,
+    id: &str,
+    ephemeral_expiration: Option<u32>,
+) -> (wa::Message, SendOptions) {
+    use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
+    let mut options = SendOptions::default().with_message_id(id);
+    if let Some(seconds) = ephemeral_expiration.filter(|s| *s > 0) {
+        options = options.with_ephemeral_expiration(seconds);
+    }
+    (wa::Message::text(text), options)
 }
 
 /// A destination as a JID: phone digits (a leading `+` allowed) become a user JID, a full
@@ -97,6 +251,7 @@ mod tests {
                 text: "quero uma pizza".into(),
                 timestamp: 1_700_000_123,
                 is_group: false,
+                ephemeral_expiration: None,
             }
         );
     }
@@ -161,18 +316,27 @@ mod tests {
     }
 
     #[test]
-    fn hidden_numbers_use_the_phone_number_when_known() {
+    fn hidden_numbers_use_the_phone_number_the_message_carries() {
+        // A customer's message in a hidden-id chat: `sender_pn` arrives as `sender_alt`.
         let mut incoming = info("100000000000001@lid", false, false);
         incoming.source.sender_alt = Some(jid("5511900000001@s.whatsapp.net"));
-        assert_eq!(chat_of(&incoming.source), "5511900000001");
+        assert_eq!(chat_of(&incoming), "5511900000001");
 
-        let mut outgoing = info("100000000000001@lid", true, false);
+        // The owner's, from the phone: the customer's number is `peer_recipient_pn`;
+        // `sender_alt` is the owner's own number and `recipient_alt` is never filled.
+        let mut outgoing = owner_in_lid_chat("100000000000001@lid", "5511988887777");
+        outgoing.peer_recipient_pn = Some(jid("5511900000001@s.whatsapp.net"));
+        assert_eq!(chat_of(&outgoing), "5511900000001");
+        outgoing.peer_recipient_pn = None;
         outgoing.source.recipient_alt = Some(jid("5511900000002@s.whatsapp.net"));
-        outgoing.source.sender_alt = Some(jid("5511900000009@s.whatsapp.net"));
-        assert_eq!(chat_of(&outgoing.source), "5511900000002");
+        assert_eq!(
+            chat_of(&outgoing),
+            "100000000000001@lid",
+            "neither the owner's own number nor recipient_alt names the customer"
+        );
 
         let unknown = info("100000000000001@lid", false, false);
-        assert_eq!(chat_of(&unknown.source), "100000000000001@lid");
+        assert_eq!(chat_of(&unknown), "100000000000001@lid");
     }
 
     #[test]
@@ -218,6 +382,81 @@ mod tests {
         // Round trip: a chat we report is a destination we accept.
         for chat in ["5511900000001", "100000000000001@lid"] {
             assert_eq!(jid_to_chat(&to_jid(chat).expect("dest")), chat);
+        }
+    }
+
+    #[test]
+    fn meta_ai_and_other_bots_are_never_answered() {
+        // Meta AI's numbers and `@bot` ids, as chats or as senders (a bot writing to us).
+        for chat in [
+            "13135550002@s.whatsapp.net",
+            "13165550001@s.whatsapp.net",
+            "867051314767696@bot",
+        ] {
+            assert!(
+                message_to_ours(&text("oi"), &info(chat, false, false)).is_none(),
+                "{chat}"
+            );
+            assert!(
+                message_to_ours(&text("oi"), &info(chat, true, false)).is_none(),
+                "the owner talking to {chat}"
+            );
+        }
+        let mut bot_in_lid_chat = info("100000000000001@lid", false, false);
+        bot_in_lid_chat.source.sender_alt = Some(jid("13135550002@s.whatsapp.net"));
+        assert!(message_to_ours(&text("oi"), &bot_in_lid_chat).is_none());
+        // A customer whose number merely contains those digits later on is a customer.
+        let m = message_to_ours(
+            &text("oi"),
+            &info("5513135550002@s.whatsapp.net", false, false),
+        );
+        assert_eq!(m.map(|m| m.chat), Some("5513135550002".to_string()));
+    }
+
+    #[test]
+    fn a_chats_disappearing_timer_comes_from_the_message() {
+        // As the client's dispatch filled it from `contextInfo.expiration`.
+        let mut timed = info("5511900000001@s.whatsapp.net", false, false);
+        timed.ephemeral_expiration = Some(604_800);
+        let m = message_to_ours(&text("oi"), &timed).expect("text");
+        assert_eq!(m.ephemeral_expiration, Some(604_800));
+        // Or read from the message itself, wrapped as WhatsApp wraps disappearing ones.
+        let mut inner = extended("oi");
+        assert!(inner.set_ephemeral_expiration(86_400));
+        let wrapped = wa::Message {
+            ephemeral_message: MessageField::some(wa::message::FutureProofMessage {
+                message: MessageField::some(inner),
+            }),
+            ..Default::default()
+        };
+        let plain = info("5511900000001@s.whatsapp.net", false, false);
+        assert_eq!(
+            message_to_ours(&wrapped, &plain).and_then(|m| m.ephemeral_expiration),
+            Some(86_400)
+        );
+        // A chat without the timer: none.
+        assert_eq!(
+            message_to_ours(&text("oi"), &plain).and_then(|m| m.ephemeral_expiration),
+            None
+        );
+    }
+
+    #[test]
+    fn replies_carry_our_id_and_the_chats_timer() {
+        let (message, options) = outgoing_text("Sua pizza saiu!", "3EB0ABC", Some(86_400));
+        assert_eq!(options.message_id.as_deref(), Some("3EB0ABC"));
+        assert_eq!(options.ephemeral_expiration, Some(86_400));
+        // What the client's send does with the option (`send/mod.rs`): the bare text
+        // becomes an extended text with `contextInfo.expiration`.
+        let mut sent = message;
+        assert!(sent.set_ephemeral_expiration(options.ephemeral_expiration.unwrap()));
+        assert_eq!(sent.get_ephemeral_expiration(), Some(86_400));
+        assert_eq!(sent.text_content(), Some("Sua pizza saiu!"));
+        // No timer (or a zero one): a plain text, no expiration asked for.
+        for none in [None, Some(0)] {
+            let (message, options) = outgoing_text("Oi", "3EB0ABD", none);
+            assert_eq!(options.ephemeral_expiration, None);
+            assert_eq!(message.get_ephemeral_expiration(), None);
         }
     }
 }

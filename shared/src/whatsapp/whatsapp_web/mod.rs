@@ -33,7 +33,6 @@ use tokio::sync::{mpsc, Mutex};
 use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::types::events::{Event, EventHandler, InboundMessage};
 use whatsapp_rust::wacore::store::traits::Backend;
-use whatsapp_rust::waproto::whatsapp as wa;
 use whatsapp_rust::{Client, InboundDurabilityHook};
 
 use super::events::{ChatMessage, ConnectionEvent, SlotKey};
@@ -135,13 +134,16 @@ struct DurableInbound {
 }
 
 impl DurableInbound {
-    /// Commits the text messages of a batch (other kinds are acknowledged unforwarded).
+    /// Commits the text messages of a batch (other kinds are acknowledged unforwarded),
+    /// each in the chat it belongs to: a hidden-id chat under the phone number `phones`
+    /// (the client's LID↔phone mapping) knows, when the message doesn't carry it.
     /// Cost: one queue send per text message; the client awaits it on its receive path.
-    async fn commit(&self, batch: &[InboundMessage]) -> Result<(), InboundError> {
-        let ours: Vec<ChatMessage> = batch
-            .iter()
-            .filter_map(|inbound| message_to_ours(&inbound.message, &inbound.info))
-            .collect();
+    async fn commit(
+        &self,
+        batch: &[InboundMessage],
+        phones: &dyn messages::LidPhones,
+    ) -> Result<(), InboundError> {
+        let ours: Vec<ChatMessage> = batch_to_ours(batch, phones).await?;
         if ours.is_empty() {
             return Ok(());
         }
@@ -153,10 +155,10 @@ impl DurableInbound {
 impl InboundDurabilityHook for DurableInbound {
     async fn on_messages(
         &self,
-        _client: Arc<Client>,
+        client: Arc<Client>,
         batch: &[InboundMessage],
     ) -> whatsapp_rust::anyhow::Result<()> {
-        self.commit(batch)
+        self.commit(batch, client.as_ref())
             .await
             .map_err(whatsapp_rust::anyhow::Error::from)
     }
@@ -194,6 +196,12 @@ struct WebConnection {
 
 #[async_trait]
 impl Connection for WebConnection {
+    /// The client's own view of its socket (`Client::is_connected`): false from a drop
+    /// until the client's reconnect succeeds, which it does by itself.
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
     async fn typing(&self, to: &str) -> Result<(), TransportError> {
         let jid = to_jid(to)?;
         self.client
@@ -203,17 +211,35 @@ impl Connection for WebConnection {
             .map_err(|e| TransportError::Failed(format!("typing indicator: {e}")))
     }
 
+    /// `chatstate().send_paused` (whatsapp-rust's `features/chatstate.rs`): the `<paused/>`
+    /// chat state, which ends the `<composing/>` one.
+    async fn paused(&self, to: &str) -> Result<(), TransportError> {
+        let jid = to_jid(to)?;
+        self.client
+            .chatstate()
+            .send_paused(&jid)
+            .await
+            .map_err(|e| TransportError::Failed(format!("typing indicator: {e}")))
+    }
+
     async fn send_text(&self, to: &str, text: &str, id: &str) -> Result<String, TransportError> {
-        use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
+        self.send_text_expiring(to, text, id, None).await
+    }
+
+    async fn send_text_expiring(
+        &self,
+        to: &str,
+        text: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
         let jid = to_jid(to)?;
         if !self.client.is_connected() {
             return Err(TransportError::NotConnected);
         }
-        // Our own id ("for resending … with the same ID or idempotency", as the library
-        // puts it): a part sent again after a crash is the same message to WhatsApp.
-        let options = whatsapp_rust::SendOptions::default().with_message_id(id);
+        let (message, options) = outgoing_text(text, id, ephemeral_expiration);
         self.client
-            .send_message_with_options(jid, wa::Message::text(text), options)
+            .send_message_with_options(jid, message, options)
             .await
             .map(|sent| sent.message_id)
             .map_err(|e| TransportError::Failed(format!("send: {e}")))
@@ -240,7 +266,7 @@ impl Connection for WebConnection {
 }
 
 use lifecycle::event_to_ours;
-use messages::{message_to_ours, to_jid};
+use messages::{batch_to_ours, outgoing_text, to_jid};
 
 #[cfg(test)]
 mod tests {
@@ -249,28 +275,53 @@ mod tests {
     use std::time::Duration;
     use whatsapp_rust::types::events::{BatchOrigin, MessageBatch};
 
-    /// The hook over the gateway's commit of slot 1, queueing on `queue`, with a store for
-    /// the slot's records.
-    fn hook(
-        queue: Arc<dyn crate::queue::Queue>,
-    ) -> (DurableInbound, Arc<impl Sized>, tempfile::TempDir) {
+    use whatsapp_rust::waproto::whatsapp as wa;
+
+    /// The hook over the gateway's commit of slot 1 of store `st_1`, queueing on `queue`;
+    /// the embedded store (the slot's records and the device's), and the real whatsapp-rust
+    /// client over our backend on it (built, never connected), whose LID↔phone mapping the
+    /// hook consults.
+    struct Rig {
+        hook: DurableInbound,
+        _gate: Arc<crate::whatsapp::gateway::inbound::InboundGate>,
+        client: Arc<Client>,
+        store: Arc<dyn Store>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig(queue: Arc<dyn crate::queue::Queue>) -> Rig {
         use crate::whatsapp::gateway::inbound::{InboundGate, SlotInbound};
         let dir = tempfile::tempdir().expect("temp dir");
-        let store =
-            crate::store::embedded::EmbeddedStore::open(&dir.path().join("s.redb")).expect("store");
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::embedded::EmbeddedStore::open(&dir.path().join("s.redb")).expect("store"),
+        );
+        let key = SlotKey {
+            store_id: "st_1".into(),
+            slot: 1,
+        };
         let gate = InboundGate::new(Some(queue));
         let slot = SlotInbound {
             gate: Arc::downgrade(&gate),
-            store: Arc::new(store),
-            key: SlotKey {
-                store_id: "st_1".into(),
-                slot: 1,
+            store: store.clone(),
+            key: key.clone(),
+        };
+        let secrets = Arc::new(SecretBox::from_key(&[7; 32]));
+        let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store.clone(), secrets, &key));
+        let bot = Bot::builder()
+            .with_backend_arc(backend)
+            .skip_history_sync()
+            .build()
+            .await
+            .expect("client");
+        Rig {
+            hook: DurableInbound {
+                inbound: Arc::new(slot),
             },
-        };
-        let hook = DurableInbound {
-            inbound: Arc::new(slot),
-        };
-        (hook, gate, dir)
+            _gate: gate,
+            client: bot.client(),
+            store,
+            _dir: dir,
+        }
     }
 
     fn queued_ids(queue: &crate::queue::memory::MemoryQueue) -> Vec<String> {
@@ -290,7 +341,8 @@ mod tests {
         use crate::queue::memory::MemoryQueue;
         let memory = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
         let queue = Arc::new(FaultyQueue::new(memory.clone()));
-        let (hook, _gate, _dir) = hook(queue.clone());
+        let rig = rig(queue.clone()).await;
+        let (hook, client) = (&rig.hook, rig.client.as_ref());
         // An offline drain's batch, built as the client builds it: two texts around a
         // message that is not text (acknowledged, never forwarded).
         let batch = vec![
@@ -306,18 +358,18 @@ mod tests {
         ];
         // The queue is down: the hook fails (the client acknowledges nothing), nothing queued.
         queue.fail_sends();
-        let err = hook.commit(&batch).await.unwrap_err();
+        let err = hook.commit(&batch, client).await.unwrap_err();
         assert!(err.to_string().contains("not queued"), "{err}");
         assert!(memory.is_empty());
         // Down after the first message: still a failure for the whole batch.
         queue.fail_sends_after(1);
-        assert!(hook.commit(&batch).await.is_err());
+        assert!(hook.commit(&batch, client).await.is_err());
         assert_eq!(queued_ids(&memory), ["3EB0A1"]);
         // WhatsApp delivers the batch again (same stanza ids) once the queue is back, and
         // once more (the acknowledgement was lost): each text message is queued once.
         queue.heal();
-        hook.commit(&batch).await.unwrap();
-        hook.commit(&batch).await.unwrap();
+        hook.commit(&batch, client).await.unwrap();
+        hook.commit(&batch, client).await.unwrap();
         assert_eq!(queued_ids(&memory), ["3EB0A1", "3EB0A3"]);
         // The client's event for the committed batch forwards nothing more; a batch the
         // hook never saw (acknowledged on the client's own path) is forwarded from it.
@@ -359,12 +411,155 @@ mod tests {
                 Ok(())
             }
         }
-        let (hook, _gate, _dir) = hook(Arc::new(Broken));
+        let rig = rig(Arc::new(Broken)).await;
+        let (hook, client) = (&rig.hook, rig.client.as_ref());
         let batch = [inbound(
             text("oi"),
             from("5511900000001@s.whatsapp.net", "3EB0B1"),
         )];
-        let err = hook.commit(&batch).await.unwrap_err();
+        let err = hook.commit(&batch, client).await.unwrap_err();
         assert!(err.to_string().contains("malformed message"), "{err}");
+    }
+
+    /// The bot over the rig's store (offline model: it always answers), its config for
+    /// `st_1` written with no debounce, and the inbound and outbound queues it works with.
+    async fn bot_over(
+        rig: &Rig,
+        inbound: Arc<crate::queue::memory::MemoryQueue>,
+    ) -> (
+        crate::bot::worker::Bot,
+        Arc<crate::queue::memory::MemoryQueue>,
+    ) {
+        use crate::domain::bot_config::BotConfig;
+        use crate::queue::memory::MemoryQueue;
+        use crate::store::keys::{self, store_pk, CONFIG_SK};
+        let config = BotConfig {
+            debounce_seconds: 0,
+            ..BotConfig::new_default("st_1", "2026-01-01T00:00:00.000000Z")
+        };
+        let item = keys::item(store_pk("st_1"), CONFIG_SK)
+            .record(config)
+            .expect("config")
+            .build();
+        rig.store
+            .write(vec![crate::store::WriteOp::Put {
+                item,
+                cond: crate::store::Cond::None,
+            }])
+            .await
+            .expect("config written");
+        let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
+        let bot = crate::bot::worker::Bot {
+            store: rig.store.clone(),
+            secrets: Arc::new(SecretBox::from_key(&[7; 32])),
+            llm: Arc::new(crate::bot::llm::Offline),
+            inbound,
+            outbound: Some(outbound.clone()),
+            graph: crate::bot::cloud_api::GraphClient::new("http://127.0.0.1:9"),
+            backoff: Duration::from_millis(10),
+            turn_limit: crate::bot::chat::TurnLimit::default(),
+        };
+        (bot, outbound)
+    }
+
+    /// Commits `batch` through the hook as the client would, then lets the bot handle what
+    /// the gateway queued; returns the chats of the replies the bot handed to the gateway.
+    async fn through(
+        rig: &Rig,
+        bot: &crate::bot::worker::Bot,
+        inbound: &crate::queue::memory::MemoryQueue,
+        outbound: &crate::queue::memory::MemoryQueue,
+        batch: Vec<InboundMessage>,
+    ) -> Vec<String> {
+        use crate::queue::Queue;
+        rig.hook
+            .commit(&batch, rig.client.as_ref())
+            .await
+            .expect("committed");
+        for received in inbound.receive(10, Duration::ZERO).await.expect("receive") {
+            let job: crate::jobs::BotJob = serde_json::from_str(&received.body).expect("job");
+            bot.handle(job).await.expect("handled");
+            inbound.ack(&received.receipt).await.expect("ack");
+        }
+        let mut chats = Vec::new();
+        for received in outbound.receive(10, Duration::ZERO).await.expect("receive") {
+            let reply: crate::jobs::OutboundReply =
+                serde_json::from_str(&received.body).expect("reply");
+            chats.push(reply.chat);
+            outbound.ack(&received.receipt).await.expect("ack");
+        }
+        chats
+    }
+
+    /// Issue 19, item 8: in a chat addressed by hidden id, the owner's reply from the phone
+    /// (whose `sender_alt` is the owner's own number, and `recipient_alt` empty, as
+    /// whatsapp-rust 0.7.0 builds it) lands on the customer's chat key, so the takeover
+    /// pauses the bot where the customer writes: by the client's LID↔phone mapping, or by
+    /// the `peer_recipient_pn` the message carries (which the mapping then learns).
+    #[tokio::test]
+    async fn the_owner_replying_in_a_hidden_id_chat_pauses_the_bot_for_that_customer() {
+        use crate::queue::memory::MemoryQueue;
+        use crate::whatsapp::whatsapp_web::fixtures::inbound as inbound_msg;
+        use whatsapp_rust::lid_pn_cache::LearningSource;
+        let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        let rig = rig(inbound.clone()).await;
+        let (bot, outbound) = bot_over(&rig, inbound.clone()).await;
+        let go = |batch| through(&rig, &bot, &inbound, &outbound, batch);
+
+        // 1. By the mapping. The customer writes from a hidden id with `sender_pn`; the
+        // client learnt the pair on receipt, as its `cache_lid_pn_from_message` does.
+        let (lid, phone) = ("100000000000001@lid", "5511900000001");
+        rig.client
+            .add_lid_pn_mapping("100000000000001", phone, LearningSource::PeerLidMessage)
+            .await
+            .expect("mapping");
+        let first = customer_in_lid_chat(lid, Some(phone), "3EB0C1");
+        assert_eq!(
+            go(vec![inbound_msg(text("oi, tem pizza?"), first)]).await,
+            [phone]
+        );
+        // The owner answers from the phone; this stanza carries no `peer_recipient_pn`.
+        let owner = owner_in_lid_chat(lid, "5511988887777");
+        assert!(go(vec![inbound_msg(text("Oi! Já te atendo."), owner)])
+            .await
+            .is_empty());
+        // The customer again, this time without `sender_pn`: still their chat, paused.
+        let again = customer_in_lid_chat(lid, None, "3EB0C2");
+        assert_eq!(
+            go(vec![inbound_msg(text("e a calabresa?"), again)]).await,
+            Vec::<String>::new(),
+            "the bot keeps quiet where the owner answered"
+        );
+
+        // 2. By `peer_recipient_pn`, before the mapping knows the hidden id: the owner
+        // writes first, then the customer answers without `sender_pn`.
+        let (lid, phone) = ("100000000000002@lid", "5511900000002");
+        let mut owner = owner_in_lid_chat(lid, "5511988887777");
+        owner.id = "3EB0OWNER2".into();
+        owner.peer_recipient_pn = Some(jid(&format!("{phone}@s.whatsapp.net")));
+        assert!(go(vec![inbound_msg(text("Seu pedido saiu!"), owner)])
+            .await
+            .is_empty());
+        let reply = customer_in_lid_chat(lid, None, "3EB0C3");
+        assert!(
+            go(vec![inbound_msg(text("obrigado"), reply)])
+                .await
+                .is_empty(),
+            "the owner's pause holds in the customer's chat"
+        );
+        let entry = rig
+            .client
+            .get_lid_pn_entry(&jid(lid))
+            .await
+            .expect("lookup")
+            .expect("learnt");
+        assert_eq!(&*entry.phone_number, phone);
+
+        // 3. A hidden id nobody knows stays a chat of its own, answered.
+        let stranger = customer_in_lid_chat("100000000000003@lid", None, "3EB0C4");
+        assert_eq!(
+            go(vec![inbound_msg(text("oi"), stranger)]).await,
+            ["100000000000003@lid"]
+        );
     }
 }
