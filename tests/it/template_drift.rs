@@ -1906,6 +1906,7 @@ async fn every_part_works_within_its_declared_grant() {
             text: "Oi".into(),
             timestamp: 1,
             is_group: false,
+            ..Default::default()
         },
     };
     bot.handle(job).await.expect("the bot answered");
@@ -1927,6 +1928,7 @@ async fn every_part_works_within_its_declared_grant() {
             text: "Já te atendo".into(),
             timestamp: 2,
             is_group: false,
+            ..Default::default()
         },
     };
     bot.handle(owner_job)
