@@ -425,7 +425,7 @@ async fn unlinking_from_the_phone_wipes_the_slot(t: TestStore) {
     h.sim.unlink_from_phone(&h.key(1)).await.unwrap();
     let slot = h.wait_for(1, "disconnected").await;
     assert!(
-        slot["lastError"].as_str().unwrap().contains("logged out"),
+        slot["lastError"].as_str().unwrap().contains("desvinculado"),
         "{slot}"
     );
     let raw = slots::get_slot(h.app.state.store.as_ref(), &h.key(1))
