@@ -30,6 +30,8 @@ use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
+mod lifecycle;
+
 /// Decodes a QR PNG data URL back to its payload, as a phone camera would.
 fn scan(data_url: &str) -> String {
     let png = base64::engine::general_purpose::STANDARD

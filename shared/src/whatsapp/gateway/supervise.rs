@@ -273,7 +273,10 @@ impl Gateway {
             Ok(None) => return Opened::Gone,
             Err(_) => None,
         };
-        let connecting = vec![("status", json!(SlotStatus::Connecting))];
+        let connecting = vec![
+            ("status", json!(SlotStatus::Connecting)),
+            ("isActive", json!(false)),
+        ];
         if slots::update_slot(store, key, connecting, &[])
             .await
             .is_err()
@@ -316,6 +319,10 @@ impl Gateway {
             };
             let Some(event) = event else {
                 // The connection is gone (its client stopped running): reopen.
+                let why = "a conexão com o WhatsApp terminou; reabrindo";
+                if let Err(err) = record_drop(self.store.as_ref(), key, SlotStatus::Connecting, why, &[]).await {
+                    tracing::warn!(slot = %key, error = %err, "could not record a closed connection");
+                }
                 return Ending::Dropped;
             };
             match self.on_event(key, event, attempt, phase).await {
@@ -446,9 +453,13 @@ impl Gateway {
                     .await?;
             }
             ConnectionEvent::Disconnected { reason } => {
-                if reason.is_final() {
-                    // A `start` from now on waits for this task's end, then starts anew.
-                    phase.set(TaskPhase::Ending);
+                // Set before the slot shows the ending, so a `start` the owner sends on
+                // seeing it is never lost: after a final ending it waits for this task's
+                // end, then starts anew; during a ban it ends the wait.
+                match &reason {
+                    DisconnectReason::TemporaryBan { .. } => phase.set(TaskPhase::Waiting),
+                    reason if reason.is_final() => phase.set(TaskPhase::Ending),
+                    _ => {}
                 }
                 return self.on_disconnect(key, reason).await;
             }
