@@ -60,6 +60,14 @@ fn config(lease_ms: u64) -> GatewayConfig {
     }
 }
 
+/// The store's three slots as `GET /api/whatsapp/{storeId}/sessions` shows them.
+async fn sessions(app: &TestApp, store_id: &str, api_key: &str) -> Vec<Value> {
+    let path = format!("/api/whatsapp/{store_id}/sessions");
+    let (status, body) = app.call(Method::GET, &path, Some(api_key), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().unwrap().clone()
+}
+
 struct Harness {
     app: TestApp,
     sim: Arc<Simulator>,
@@ -123,17 +131,7 @@ impl Harness {
     }
 
     async fn slots(&self) -> Vec<Value> {
-        let (status, body) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/api/whatsapp/{}/sessions", self.store_id),
-                Some(&self.api_key),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["data"].as_array().unwrap().clone()
+        sessions(&self.app, &self.store_id, &self.api_key).await
     }
 
     /// Polls the sessions until slot `n` has `status` (or fails after 5 s).

@@ -178,7 +178,10 @@ pub async fn renew_lease(
 ) -> Result<bool, StoreError> {
     let op = WriteOp::Put {
         item: lease_item(key, me, now_ms() + lease_ms, true),
-        cond: Cond::Matches(vec![("owner".into(), me.into()), ("wanted".into(), true.into())]),
+        cond: Cond::Matches(vec![
+            ("owner".into(), me.into()),
+            ("wanted".into(), true.into()),
+        ]),
     };
     applied(store.write(vec![op]).await)
 }

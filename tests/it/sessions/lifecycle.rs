@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, StatusCode};
 use platefull::queue::consumer::Outcome;
 use platefull::store::keys;
 use platefull::whatsapp::commands::SessionCommand;
@@ -100,17 +99,7 @@ impl Life {
 
     /// Slot 1 as the sessions route shows it.
     async fn slot(&self) -> Value {
-        let (status, body) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/api/whatsapp/{}/sessions", self.store_id),
-                Some(&self.api_key),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["data"][0].clone()
+        super::sessions(&self.app, &self.store_id, &self.api_key).await[0].clone()
     }
 
     /// Waits (5 s at most) until slot 1 satisfies `done`.
@@ -169,7 +158,12 @@ impl Life {
         self.wait_stopped().await;
         let store = self.app.state.store.as_ref();
         assert_eq!(slots::lease_owner(store, &self.key()).await.unwrap(), None);
-        assert_eq!(self.lease().await["wanted"], false, "{}", self.lease().await);
+        assert_eq!(
+            self.lease().await["wanted"],
+            false,
+            "{}",
+            self.lease().await
+        );
         assert!(!slots::orphaned_slots(store)
             .await
             .unwrap()
@@ -257,7 +251,10 @@ async fn final_connect_failures_stop_the_slot_and_transient_ones_reconnect(t: Te
     // Transient: recorded as connecting; the library reconnects and says Connected again.
     client.emit(failure(ConnectFailureReason::ServiceUnavailable));
     let slot = life.wait_status("connecting").await;
-    assert!(slot["lastError"].as_str().unwrap().contains("503"), "{slot}");
+    assert!(
+        slot["lastError"].as_str().unwrap().contains("503"),
+        "{slot}"
+    );
     client.emit(Event::Connected(Connected::builder().build()));
     let slot = life.wait_status("connected").await;
     assert!(slot.get("lastError").is_none(), "{slot}");
@@ -281,7 +278,10 @@ async fn final_connect_failures_stop_the_slot_and_transient_ones_reconnect(t: Te
         client.end_run();
         let slot = life.wait_status("disconnected").await;
         let why = slot["lastError"].as_str().unwrap_or_default().to_owned();
-        assert!(why.contains("recusou") && why.contains(code), "{code}: {slot}");
+        assert!(
+            why.contains("recusou") && why.contains(code),
+            "{code}: {slot}"
+        );
         life.assert_stopped_unwanted().await;
         client = life.connect(n + 2).await;
     }
@@ -361,12 +361,13 @@ async fn a_retired_pairing_code_is_replaced(t: TestStore) {
     client.emit(pairing_code("ABCD-EFGH"));
     life.wait_slot("showed the code", |s| s["pairingCode"] == "ABCD-EFGH")
         .await;
-    let refresh = || {
-        Event::PairingCodeRefresh(PairingCodeRefresh::builder().force_manual(false).build())
-    };
+    let refresh =
+        || Event::PairingCodeRefresh(PairingCodeRefresh::builder().force_manual(false).build());
     client.emit(refresh());
     let slot = life
-        .wait_slot("dropped the retired code", |s| s.get("pairingCode").is_none())
+        .wait_slot("dropped the retired code", |s| {
+            s.get("pairingCode").is_none()
+        })
         .await;
     assert!(
         slot["lastError"].as_str().unwrap().contains("expirou"),
@@ -384,7 +385,10 @@ async fn a_retired_pairing_code_is_replaced(t: TestStore) {
     client.emit(refresh());
     let slot = life.wait_status("disconnected").await;
     assert!(
-        slot["lastError"].as_str().unwrap().starts_with("QR expirado"),
+        slot["lastError"]
+            .as_str()
+            .unwrap()
+            .starts_with("QR expirado"),
         "{slot}"
     );
     assert!(slot.get("pairingCode").is_none() && slot.get("qrCode").is_none());
@@ -405,9 +409,7 @@ fn ban(secs: i64) -> Event {
 
 /// `node_io.rs`: a 402 with code and expiry is `TemporaryBan` and ends the run loop. The
 /// wait is the gateway's, on the slot (`bannedUntil`), and gives way to the owner.
-async fn a_temporary_ban_is_waited_out_and_gives_way_to_logout_start_and_shutdown(
-    t: TestStore,
-) {
+async fn a_temporary_ban_is_waited_out_and_gives_way_to_logout_start_and_shutdown(t: TestStore) {
     let life = Life::new(t).await;
     // A one-hour ban: the slot shows its end and nothing reconnects.
     let client = life.connect(1).await;
@@ -436,7 +438,11 @@ async fn a_temporary_ban_is_waited_out_and_gives_way_to_logout_start_and_shutdow
     life.command(SessionCommand::Logout { slot: life.key() })
         .await
         .unwrap();
-    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
     let slot = life.wait_status("disconnected").await;
     assert!(slot.get("phone").is_none(), "unlinked: {slot}");
     assert!(life.web.forgets() >= 1);
@@ -470,7 +476,11 @@ async fn a_temporary_ban_is_waited_out_and_gives_way_to_logout_start_and_shutdow
         .await;
     let asked = Instant::now();
     life.shutdown().await;
-    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
 }
 
 /// `node_io.rs`: `<conflict type="replaced">` (or 409) emits `StreamReplaced` and ends the

@@ -185,7 +185,10 @@ impl Gateway {
                 Opened::Gone => break,
                 Opened::Failed => {
                     attempt += 1;
-                    match self.pause(&key, &mut stop, &phase, backoff.delay(attempt)).await {
+                    match self
+                        .pause(&key, &mut stop, &phase, backoff.delay(attempt))
+                        .await
+                    {
                         Next::Reconnect => continue,
                         Next::Finish => break,
                         Next::Leave => return,
@@ -227,7 +230,10 @@ impl Gateway {
     ) -> Option<Next> {
         let store = self.store.as_ref();
         let item = slots::get_slot(store, key).await.ok()??;
-        let left = slots::slot_of(&item)?.banned_until.as_deref().and_then(ban_left)?;
+        let left = slots::slot_of(&item)?
+            .banned_until
+            .as_deref()
+            .and_then(ban_left)?;
         tracing::info!(slot = %key, ?left, "waiting out a temporary ban");
         let next = self.pause(key, stop, phase, left).await;
         if let Next::Reconnect = next {
@@ -320,7 +326,9 @@ impl Gateway {
             let Some(event) = event else {
                 // The connection is gone (its client stopped running): reopen.
                 let why = "a conexão com o WhatsApp terminou; reabrindo";
-                if let Err(err) = record_drop(self.store.as_ref(), key, SlotStatus::Connecting, why, &[]).await {
+                if let Err(err) =
+                    record_drop(self.store.as_ref(), key, SlotStatus::Connecting, why, &[]).await
+                {
                     tracing::warn!(slot = %key, error = %err, "could not record a closed connection");
                 }
                 return Ending::Dropped;
@@ -449,8 +457,13 @@ impl Gateway {
             }
             ConnectionEvent::PairingCodeRetired => {
                 let why = "o código de pareamento expirou; pedindo outro ao WhatsApp";
-                slots::update_slot(store, key, vec![("lastError", why.into())], &["pairingCode"])
-                    .await?;
+                slots::update_slot(
+                    store,
+                    key,
+                    vec![("lastError", why.into())],
+                    &["pairingCode"],
+                )
+                .await?;
             }
             ConnectionEvent::Disconnected { reason } => {
                 // Set before the slot shows the ending, so a `start` the owner sends on

@@ -98,9 +98,9 @@ pub(super) fn event_to_ours(
         Event::PairingQrCodesExhausted(exhausted) if exhausted.disconnected => {
             disconnected(DisconnectReason::PairingExpired)
         }
-        Event::PairingQrCodesExhausted(_) => problem(
-            "QR expirado; digite no celular o código de pareamento, que ainda vale".into(),
-        ),
+        Event::PairingQrCodesExhausted(_) => {
+            problem("QR expirado; digite no celular o código de pareamento, que ainda vale".into())
+        }
         Event::PairingCodeError(error) => problem(format!(
             "o WhatsApp não emitiu um código de pareamento ({}); escaneie o QR ou tente mais tarde",
             error.error
@@ -338,7 +338,11 @@ mod tests {
             R::Unknown(0),
             R::Unknown(777),
         ];
-        let of = |r: &R| reason(Event::ConnectFailure(ConnectFailure::builder().reason(r.clone()).build()));
+        let of = |r: &R| {
+            reason(Event::ConnectFailure(
+                ConnectFailure::builder().reason(*r).build(),
+            ))
+        };
         for r in &transient {
             assert!(r.should_reconnect());
             assert!(matches!(of(r), DisconnectReason::Network { .. }), "{r:?}");

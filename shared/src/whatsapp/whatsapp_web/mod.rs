@@ -120,7 +120,13 @@ impl Transport for WhatsappWeb {
         });
         // The watcher owns the run handle: dropping it would abort the client unflushed.
         let handle = bot.spawn();
-        let watcher = tokio::spawn(watch::watch(live, rx, handle, events, watch::Pace::default()));
+        let watcher = tokio::spawn(watch::watch(
+            live,
+            rx,
+            handle,
+            events,
+            watch::Pace::default(),
+        ));
         Ok(Box::new(WebConnection {
             client,
             watcher: Mutex::new(Some(watcher)),
