@@ -30,6 +30,8 @@ use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
+mod lifecycle;
+
 /// Decodes a QR PNG data URL back to its payload, as a phone camera would.
 fn scan(data_url: &str) -> String {
     let png = base64::engine::general_purpose::STANDARD
@@ -56,6 +58,14 @@ fn config(lease_ms: u64) -> GatewayConfig {
         backoff_cap: Duration::from_millis(200),
         ..GatewayConfig::default()
     }
+}
+
+/// The store's three slots as `GET /api/whatsapp/{storeId}/sessions` shows them.
+async fn sessions(app: &TestApp, store_id: &str, api_key: &str) -> Vec<Value> {
+    let path = format!("/api/whatsapp/{store_id}/sessions");
+    let (status, body) = app.call(Method::GET, &path, Some(api_key), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().unwrap().clone()
 }
 
 struct Harness {
@@ -121,17 +131,7 @@ impl Harness {
     }
 
     async fn slots(&self) -> Vec<Value> {
-        let (status, body) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/api/whatsapp/{}/sessions", self.store_id),
-                Some(&self.api_key),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["data"].as_array().unwrap().clone()
+        sessions(&self.app, &self.store_id, &self.api_key).await
     }
 
     /// Polls the sessions until slot `n` has `status` (or fails after 5 s).
@@ -425,7 +425,7 @@ async fn unlinking_from_the_phone_wipes_the_slot(t: TestStore) {
     h.sim.unlink_from_phone(&h.key(1)).await.unwrap();
     let slot = h.wait_for(1, "disconnected").await;
     assert!(
-        slot["lastError"].as_str().unwrap().contains("logged out"),
+        slot["lastError"].as_str().unwrap().contains("desvinculado"),
         "{slot}"
     );
     let raw = slots::get_slot(h.app.state.store.as_ref(), &h.key(1))

@@ -32,6 +32,15 @@ pub struct Slot {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When the connection last proved alive (RFC 3339): set on connect and advanced while
+    /// connected (about once a minute on WhatsApp Web, from the client's received data).
+    /// Kept after a drop, so it says how long the number has been offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+    /// While WhatsApp bans the number for a while: when the ban ends (RFC 3339); the
+    /// gateway reconnects then by itself (or at once when the owner starts the slot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned_until: Option<String>,
     pub updated_at: String,
 }
 
@@ -45,6 +54,8 @@ impl Slot {
             pairing_code: None,
             phone: None,
             last_error: None,
+            last_seen_at: None,
+            banned_until: None,
             updated_at: now.to_owned(),
         }
     }

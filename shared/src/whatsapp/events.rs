@@ -23,33 +23,67 @@ impl std::fmt::Display for SlotKey {
     }
 }
 
-/// Why a connection dropped.
+/// Why a connection dropped, and so what the gateway does next: `Network` is transient (the
+/// connection is or will be reopened), `TemporaryBan` waits for its end, and the others are
+/// final for this connection (the slot stops until the owner starts it again; only
+/// `LoggedOut` also voids the link).
+///
+/// `lastError` shows [`DisconnectReason::describe`] on the console as it is, so the wording
+/// is Brazilian Portuguese and stable (tests and owners read it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum DisconnectReason {
-    /// Network trouble or a server-side close: reconnect with backoff.
+    /// Network trouble or a server-side close: reconnect with backoff (a transport that
+    /// reconnects by itself is already doing so).
     Network { detail: String },
-    /// Another client took over this session (WhatsApp allows one stream per device).
+    /// Another client took over this session (WhatsApp allows one stream per device): the
+    /// slot stops and is not wanted any more, so no gateway task fights the other stream.
     Replaced,
     /// WhatsApp banned the number for a while; don't reconnect before `until` (RFC 3339).
     TemporaryBan { code: i32, until: String },
     /// The device was unlinked (from the phone, or refused): credentials are void.
     LoggedOut { detail: String },
+    /// Pairing ran out of time: no phone scanned any QR code (or typed the code) before
+    /// WhatsApp stopped issuing them. The slot goes back to `disconnected`; the next start
+    /// opens a new connection with new codes.
+    PairingExpired,
+    /// WhatsApp refused the connection for good (a final connect failure, an outdated
+    /// client): the slot stops with the reason; the link is kept for a later start.
+    Refused { detail: String },
 }
 
 impl DisconnectReason {
-    /// How the reason is shown on the slot (`lastError`).
+    /// How the reason is shown on the slot (`lastError`), in the console's language.
     pub fn describe(&self) -> String {
         match self {
-            DisconnectReason::Network { detail } => format!("connection lost: {detail}"),
-            DisconnectReason::Replaced => {
-                "replaced: this number was opened by another connection".into()
+            DisconnectReason::Network { detail } => {
+                format!("conexão perdida ({detail}); reconectando")
             }
-            DisconnectReason::TemporaryBan { code, until } => {
-                format!("temporarily banned by WhatsApp (code {code}) until {until}")
+            DisconnectReason::Replaced => "substituída: este número foi aberto em outra conexão; \
+                 toque em Conectar para voltar a usá-lo aqui"
+                .into(),
+            DisconnectReason::TemporaryBan { code, until } => format!(
+                "banido temporariamente pelo WhatsApp (código {code}) até {until}; \
+                 reconecta sozinho ao fim do banimento"
+            ),
+            DisconnectReason::LoggedOut { detail } => {
+                format!("desvinculado do celular: {detail}")
             }
-            DisconnectReason::LoggedOut { detail } => format!("logged out: {detail}"),
+            DisconnectReason::PairingExpired => "QR expirado: nenhum celular foi pareado a tempo; \
+                 toque em Conectar para gerar um novo QR"
+                .into(),
+            DisconnectReason::Refused { detail } => format!(
+                "o WhatsApp recusou a conexão ({detail}); toque em Conectar para tentar de novo"
+            ),
         }
+    }
+
+    /// Does this ending stop the slot for good (until the owner starts it again)?
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::Network { .. } | DisconnectReason::TemporaryBan { .. }
+        )
     }
 }
 
@@ -77,6 +111,13 @@ pub enum ConnectionEvent {
     Disconnected {
         reason: DisconnectReason,
     },
+    /// The connection proved alive just now (data received since the last report):
+    /// recorded as the slot's `lastSeenAt`. A transport sends it at most about once a
+    /// minute per connection (each costs one write of the slot record).
+    Alive,
+    /// The pairing code on screen was retired by WhatsApp; the transport is asking for a
+    /// new one (a `PairingCode` follows, or a `Problem` if WhatsApp refuses).
+    PairingCodeRetired,
     /// Something failed that the owner should know about, without the connection closing
     /// (e.g. WhatsApp refused to issue a pairing code): shown as the slot's `lastError`.
     Problem {

@@ -84,7 +84,8 @@ pub async fn save_credentials(
     .map(|_| ())
 }
 
-/// Marks the slot unlinked: credentials wiped, status disconnected, with the reason.
+/// Marks the slot unlinked: credentials wiped, status disconnected, with the reason (a ban
+/// of the unlinked number no longer holds the slot back).
 pub async fn mark_logged_out(
     store: &dyn Store,
     key: &SlotKey,
@@ -94,7 +95,7 @@ pub async fn mark_logged_out(
         ("status", json!(SlotStatus::Disconnected)),
         ("isActive", json!(false)),
     ];
-    let mut remove = vec![CREDENTIALS, "qrCode", "phone"];
+    let mut remove = vec![CREDENTIALS, "qrCode", "pairingCode", "phone", "bannedUntil"];
     match reason {
         Some(reason) => set.push(("lastError", reason.into())),
         None => remove.push("lastError"),
@@ -166,7 +167,9 @@ pub async fn acquire_lease(
     applied(store.write(vec![op]).await)
 }
 
-/// Renews a lease only if `me` still holds it.
+/// Renews a lease only if `me` still holds it and it is still wanted: a renewal racing the
+/// slot task's final release (a stopped, unwanted slot) must not bring the lease back, or
+/// another task would take the slot over once it expired.
 pub async fn renew_lease(
     store: &dyn Store,
     key: &SlotKey,
@@ -175,7 +178,10 @@ pub async fn renew_lease(
 ) -> Result<bool, StoreError> {
     let op = WriteOp::Put {
         item: lease_item(key, me, now_ms() + lease_ms, true),
-        cond: Cond::Matches(vec![("owner".into(), me.into())]),
+        cond: Cond::Matches(vec![
+            ("owner".into(), me.into()),
+            ("wanted".into(), true.into()),
+        ]),
     };
     applied(store.write(vec![op]).await)
 }

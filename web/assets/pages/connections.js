@@ -115,7 +115,9 @@ function slotCard(store, n, refresh, withSimulator) {
     el.dataset.status = slot.status;
     badge.textContent = SLOT_STATUS[slot.status] || slot.status;
     badge.className = `badge slot-${slot.status}`;
-    phone.textContent = slot.phone ? `Telefone: +${slot.phone}` : '';
+    const seen = slot.lastSeenAt ? ` · visto em ${formatDate(slot.lastSeenAt)}` : '';
+    const ban = slot.bannedUntil ? ` · banido até ${formatDate(slot.bannedUntil)}` : '';
+    phone.textContent = slot.phone ? `Telefone: +${slot.phone}${seen}${ban}` : ban.slice(3);
     error.textContent = slot.lastError && slot.status !== 'connected' ? `Última queda: ${slot.lastError}` : '';
     const showQr = slot.status === 'qrcode' && !!slot.qrCode;
     if (showQr && img.getAttribute('src') !== slot.qrCode) img.src = slot.qrCode;

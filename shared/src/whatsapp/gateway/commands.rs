@@ -2,7 +2,10 @@
 //! the order received (the queue orders them per slot). `start` launches the slot's
 //! supervised task if no live task holds its lease; `logout` stops this task's connection
 //! with an unlink, or unlinks a slot nobody runs. Both are idempotent, because a queue may
-//! deliver a command twice; a command meant for another task goes back to the queue.
+//! deliver a command twice; a command meant for another task goes back to the queue. A
+//! `start` for a slot task that is waiting (a backoff, a temporary ban) ends the wait at
+//! once; for one that is ending for good (replaced, QR expired, refused: the slot already
+//! shows it) it waits for that end and starts the slot anew.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use tokio::sync::watch;
 use super::super::commands::SessionCommand;
 use super::super::events::SlotKey;
 use super::super::slots;
-use super::{Gateway, SlotTask, Stop};
+use super::{Gateway, Phase, SlotTask, Stop, TaskPhase};
 use crate::queue::consumer::{Concurrency, Consumer, Outcome, RetryAfter};
 
 /// A store hiccup: try the command again after this.
@@ -61,22 +64,30 @@ impl Gateway {
         }
     }
 
-    /// `start` on a slot this task runs: a no-op, except that pairing by phone asked of a
-    /// slot already pairing by QR restarts it with the phone (a linked slot ignores it: it
-    /// has credentials).
+    /// `start` on a slot this task runs: a no-op while it follows a connection, except
+    /// that pairing by phone asked of a slot already pairing by QR restarts it with the
+    /// phone (a linked slot ignores it: it has credentials). A waiting task tries again at
+    /// once; an ending one is let finish, then the slot starts anew (a fresh connection).
     async fn restart_for_phone(
         self: &Arc<Self>,
         key: SlotKey,
         task: SlotTask,
         pair_phone: Option<String>,
     ) -> Outcome {
-        match pair_phone {
-            Some(phone) => {
+        match (pair_phone, task.phase.get()) {
+            (Some(phone), _) => {
                 let _ = task.stop.send(Stop::Close);
                 let _ = task.handle.await;
                 self.start_pairing(&key, Some(phone)).await
             }
-            None => {
+            (None, TaskPhase::Ending) => {
+                let _ = task.handle.await;
+                self.start_pairing(&key, None).await
+            }
+            (None, phase) => {
+                if phase == TaskPhase::Waiting {
+                    let _ = task.stop.send(Stop::Restart);
+                }
                 self.slots.lock().expect("lock").insert(key, task);
                 Ok(())
             }
@@ -128,10 +139,12 @@ impl Gateway {
         }
         let (stop, stop_rx) = watch::channel(Stop::Run);
         let connection = Arc::new(tokio::sync::RwLock::new(None));
+        let phase = Arc::new(Phase::default());
         let handle = tokio::spawn(self.clone().run_slot(
             key.clone(),
             stop_rx,
             connection.clone(),
+            phase.clone(),
             pair_phone,
         ));
         self.slots.lock().expect("lock").insert(
@@ -139,6 +152,7 @@ impl Gateway {
             SlotTask {
                 stop,
                 connection,
+                phase,
                 handle,
             },
         );

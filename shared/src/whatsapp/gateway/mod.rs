@@ -6,7 +6,10 @@
 //! that no two gateway tasks ever connect the same number.
 //!
 //! Reconnects use capped exponential backoff with jitter ([`crate::backoff`]), and a
-//! temporary ban is waited out: a flapping network never turns into a reconnect storm.
+//! temporary ban is waited out (the wait is cancellable: logout and shutdown act at once, a
+//! `start` ends it): a flapping network never turns into a reconnect storm. A final ending
+//! (replaced, pairing expired, refused, unlinked) stops the slot and releases its lease as
+//! unwanted, so no other task takes it over until the owner starts it again.
 //!
 //! Replies come from the outbound queue: each is checked and marked in the store right
 //! before it goes out (not delivered yet, the owner hasn't taken the chat over), then sent
@@ -105,8 +108,6 @@ enum Stop {
     Close,
     /// Unlink the number (logout command).
     Logout,
-    /// The phone unlinked us; already recorded on the slot.
-    Unlinked,
     /// Close the connection and open it again after the reconnect backoff (work done for
     /// the slot outside its task panicked; recorded on the slot).
     Restart,
@@ -118,7 +119,37 @@ type ConnectionSlot = Arc<tokio::sync::RwLock<Option<Arc<dyn Connection>>>>;
 struct SlotTask {
     stop: watch::Sender<Stop>,
     connection: ConnectionSlot,
+    phase: Arc<Phase>,
     handle: JoinHandle<()>,
+}
+
+/// What a slot task is doing, as a `start` command needs to know: following a connection
+/// (`start` does nothing), waiting (a backoff or a temporary ban: `start` ends the wait at
+/// once) or ending for good (`start` waits for the end, then starts the slot anew).
+#[derive(Debug, Default)]
+struct Phase(std::sync::atomic::AtomicU8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum TaskPhase {
+    Running = 0,
+    Waiting = 1,
+    Ending = 2,
+}
+
+impl Phase {
+    fn set(&self, phase: TaskPhase) {
+        self.0
+            .store(phase as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn get(&self) -> TaskPhase {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => TaskPhase::Waiting,
+            2 => TaskPhase::Ending,
+            _ => TaskPhase::Running,
+        }
+    }
 }
 
 pub struct Gateway {

@@ -2,8 +2,14 @@
 //! slot's stored credentials (or pairs without them), records every connection event on the
 //! slot (QR, pairing code, credentials, connected, dropped, problems), forwards chat
 //! messages to the inbound queue, and reconnects after a drop with capped exponential
-//! backoff and jitter, waiting out temporary bans. It ends when stopped (shutdown, lease
-//! lost, logout), when the phone unlinks us, or when the slot is deleted.
+//! backoff and jitter. A temporary ban is recorded on the slot (`bannedUntil`) and waited
+//! out before the next open, cancellably (a `start` ends the wait, logout and shutdown act
+//! at once), by whichever task holds the slot then. A connection whose event channel
+//! closes (its client's run ended) is reopened with the backoff, so the slot never follows
+//! a dead client. It ends when stopped (shutdown, lease lost, logout), when the phone
+//! unlinks us, when the slot is deleted, or on a final ending (replaced, pairing expired,
+//! refused): then the slot shows why and its lease is released as unwanted, so no task
+//! takes it over until the owner starts it again.
 //!
 //! The task runs under [`Gateway::run_slot`], its panic supervisor: a panic anywhere in it
 //! (a bug, a malformed frame) is logged and recorded on the slot, whatever connection it
@@ -21,7 +27,7 @@ use super::super::qr;
 use super::super::slots;
 use super::super::transport::{Connection, Inbound};
 use super::inbound::SlotInbound;
-use super::{ConnectionSlot, Gateway, Stop};
+use super::{ConnectionSlot, Gateway, Phase, Stop, TaskPhase};
 use crate::backoff::Backoff;
 use crate::domain::slot::SlotStatus;
 use crate::panics::{caught, Panicked};
@@ -39,11 +45,27 @@ enum Opened {
 /// What the slot task does once a connection has ended.
 enum Next {
     Reconnect,
-    /// Stop, releasing the lease (logged out, unlinked, deleted).
+    /// Stop, releasing the lease (logged out, unlinked, deleted, a final ending).
     Finish,
     /// Stop, keeping the lease for whoever stops us (shutdown releases it; after a lost
     /// lease it is another task's).
     Leave,
+}
+
+/// How a followed connection ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    /// Stopped from outside: shutdown or lease lost (`Close`), `Logout`, `Restart`.
+    Stopped(Stop),
+    /// Dropped: the transport's channel closed (its client's run ended), or a network drop
+    /// on a transport that doesn't reconnect by itself. Reopen after the backoff.
+    Dropped,
+    /// Temporarily banned (recorded with its end): reopen, which waits the ban out first.
+    Banned,
+    /// The phone unlinked us (recorded).
+    Unlinked,
+    /// Replaced, pairing expired or refused (recorded): the slot stops, unwanted.
+    Halted,
 }
 
 impl Gateway {
@@ -56,16 +78,19 @@ impl Gateway {
         key: SlotKey,
         mut stop: watch::Receiver<Stop>,
         connection_slot: ConnectionSlot,
+        phase: Arc<Phase>,
         pair_phone: Option<String>,
     ) {
         let backoff = self.reconnect_backoff();
         let mut panics = 0u32;
         loop {
             let started = Instant::now();
+            phase.set(TaskPhase::Running);
             let run = self.clone().supervise(
                 key.clone(),
                 stop.clone(),
                 connection_slot.clone(),
+                phase.clone(),
                 pair_phone.clone(),
             );
             let Err(panic) = caught(run).await else {
@@ -87,8 +112,12 @@ impl Gateway {
             let current = *stop.borrow_and_update();
             let next = match current {
                 Stop::Close | Stop::Logout => current,
-                _ => self.wait(&mut stop, backoff.delay(panics)).await,
+                _ => {
+                    phase.set(TaskPhase::Waiting);
+                    self.wait(&mut stop, backoff.delay(panics)).await
+                }
             };
+            phase.set(TaskPhase::Ending);
             if next != Stop::Run {
                 if next == Stop::Logout {
                     self.forget_link(&key).await;
@@ -117,7 +146,8 @@ impl Gateway {
     /// Shows a panic on the slot: connecting again, not active, and why.
     async fn record_panic(&self, key: &SlotKey, during: &str, panic: &Panicked) {
         let why = format!("{during} {panic}; reconnecting");
-        if let Err(err) = record_drop(self.store.as_ref(), key, SlotStatus::Connecting, &why).await
+        if let Err(err) =
+            record_drop(self.store.as_ref(), key, SlotStatus::Connecting, &why, &[]).await
         {
             tracing::warn!(slot = %key, error = %err, "could not record a panic on the slot");
         }
@@ -132,38 +162,52 @@ impl Gateway {
     }
 
     /// One slot's life: connect, follow events, reconnect with backoff, until stopped,
-    /// logged out, or the slot is deleted.
+    /// logged out, halted, or the slot is deleted.
     async fn supervise(
         self: Arc<Self>,
         key: SlotKey,
         mut stop: watch::Receiver<Stop>,
         connection_slot: ConnectionSlot,
+        phase: Arc<Phase>,
         pair_phone: Option<String>,
     ) {
         let backoff = self.reconnect_backoff();
         let mut attempt = 0u32;
         loop {
+            if let Some(next) = self.wait_out_ban(&key, &mut stop, &phase).await {
+                match next {
+                    Next::Finish => break,
+                    _ => return,
+                }
+            }
             let (connection, mut events) = match self.open(&key, pair_phone.as_deref()).await {
                 Opened::Open(connection, events) => (connection, events),
                 Opened::Gone => break,
                 Opened::Failed => {
                     attempt += 1;
-                    if self.wait(&mut stop, backoff.delay(attempt)).await != Stop::Run {
-                        break;
+                    match self
+                        .pause(&key, &mut stop, &phase, backoff.delay(attempt))
+                        .await
+                    {
+                        Next::Reconnect => continue,
+                        Next::Finish => break,
+                        Next::Leave => return,
                     }
-                    continue;
                 }
             };
             *connection_slot.write().await = Some(connection.clone());
-            let outcome = self
-                .follow(&key, &mut stop, &mut events, &mut attempt)
+            let ending = self
+                .follow(&key, &mut stop, &mut events, &mut attempt, &phase)
                 .await;
             *connection_slot.write().await = None;
+            // Nobody reads the connection's events any more: a transport blocked on
+            // sending one is released, so closing it can't hang on a full channel.
+            drop(events);
             // The wait before a reconnect, if the ending asks for one.
             attempt += 1;
             let retry = backoff.delay(attempt);
             match self
-                .end(&key, connection.as_ref(), outcome, &mut stop, retry)
+                .end(&key, connection.as_ref(), ending, &mut stop, &phase, retry)
                 .await
             {
                 Next::Reconnect => {}
@@ -171,7 +215,59 @@ impl Gateway {
                 Next::Leave => return,
             }
         }
+        phase.set(TaskPhase::Ending);
         self.finish(&key).await;
+    }
+
+    /// A temporary ban recorded on the slot (by this task or a previous holder) is waited
+    /// out before opening, unless stopped or started meanwhile (a `start` ends the wait:
+    /// the owner asks to try now). `None`: go on and open.
+    async fn wait_out_ban(
+        &self,
+        key: &SlotKey,
+        stop: &mut watch::Receiver<Stop>,
+        phase: &Phase,
+    ) -> Option<Next> {
+        let store = self.store.as_ref();
+        let item = slots::get_slot(store, key).await.ok()??;
+        let left = slots::slot_of(&item)?
+            .banned_until
+            .as_deref()
+            .and_then(ban_left)?;
+        tracing::info!(slot = %key, ?left, "waiting out a temporary ban");
+        let next = self.pause(key, stop, phase, left).await;
+        if let Next::Reconnect = next {
+            let _ = slots::update_slot(store, key, vec![], &["bannedUntil"]).await;
+            return None;
+        }
+        Some(next)
+    }
+
+    /// Waits `delay` (the task is `Waiting`: a `start` ends the wait), then says what
+    /// comes next: reconnect, or stop as asked meanwhile.
+    async fn pause(
+        &self,
+        key: &SlotKey,
+        stop: &mut watch::Receiver<Stop>,
+        phase: &Phase,
+        delay: Duration,
+    ) -> Next {
+        phase.set(TaskPhase::Waiting);
+        let next = match self.wait(stop, delay).await {
+            Stop::Run | Stop::Restart => Next::Reconnect,
+            Stop::Logout => {
+                phase.set(TaskPhase::Ending);
+                self.forget_link(key).await;
+                Next::Finish
+            }
+            Stop::Close => Next::Leave,
+        };
+        if let Next::Reconnect = next {
+            phase.set(TaskPhase::Running);
+        } else {
+            phase.set(TaskPhase::Ending);
+        }
+        next
     }
 
     /// Marks the slot connecting and opens the transport, with the stored credentials if
@@ -183,7 +279,10 @@ impl Gateway {
             Ok(None) => return Opened::Gone,
             Err(_) => None,
         };
-        let connecting = vec![("status", json!(SlotStatus::Connecting))];
+        let connecting = vec![
+            ("status", json!(SlotStatus::Connecting)),
+            ("isActive", json!(false)),
+        ];
         if slots::update_slot(store, key, connecting, &[])
             .await
             .is_err()
@@ -217,19 +316,28 @@ impl Gateway {
         stop: &mut watch::Receiver<Stop>,
         events: &mut mpsc::Receiver<ConnectionEvent>,
         attempt: &mut u32,
-    ) -> Stop {
+        phase: &Phase,
+    ) -> Ending {
         loop {
             let event = tokio::select! {
-                _ = stop.changed() => return *stop.borrow(),
+                _ = stop.changed() => return Ending::Stopped(*stop.borrow()),
                 event = events.recv() => event,
             };
             let Some(event) = event else {
-                return Stop::Run;
+                // The connection is gone (its client stopped running): reopen.
+                let why = "a conexão com o WhatsApp terminou; reabrindo";
+                if let Err(err) =
+                    record_drop(self.store.as_ref(), key, SlotStatus::Connecting, why, &[]).await
+                {
+                    tracing::warn!(slot = %key, error = %err, "could not record a closed connection");
+                }
+                return Ending::Dropped;
             };
-            match self.on_event(key, event, attempt).await {
+            match self.on_event(key, event, attempt, phase).await {
                 Ok(None) => {}
-                Ok(Some(next)) => return next,
-                Err(StoreError::ConditionFailed) => return Stop::Logout, // connection deleted
+                Ok(Some(ending)) => return ending,
+                // The connection was deleted: unlink the number.
+                Err(StoreError::ConditionFailed) => return Ending::Stopped(Stop::Logout),
                 Err(err) => {
                     tracing::warn!(slot = %key, error = %err, "could not record a slot event")
                 }
@@ -243,40 +351,46 @@ impl Gateway {
         &self,
         key: &SlotKey,
         connection: &dyn Connection,
-        outcome: Stop,
+        ending: Ending,
         stop: &mut watch::Receiver<Stop>,
+        phase: &Phase,
         retry: Duration,
     ) -> Next {
-        match outcome {
-            Stop::Close => {
+        match ending {
+            Ending::Stopped(Stop::Close) => {
                 connection.close().await;
                 Next::Leave
             }
-            Stop::Unlinked => {
+            Ending::Unlinked => {
+                phase.set(TaskPhase::Ending);
                 connection.close().await;
                 if let Err(err) = self.transport.forget(key).await {
                     tracing::warn!(slot = %key, error = %err, "could not forget the transport's keys");
                 }
                 Next::Finish
             }
-            Stop::Logout => {
+            Ending::Stopped(Stop::Logout) => {
+                phase.set(TaskPhase::Ending);
                 if let Err(err) = connection.logout().await {
                     tracing::warn!(slot = %key, error = %err, "logout failed at WhatsApp; forgetting the link anyway");
                 }
                 self.forget_link(key).await;
                 Next::Finish
             }
-            Stop::Run | Stop::Restart => {
-                // Disconnected (or asked to restart): back off, then reconnect.
+            Ending::Halted => {
+                phase.set(TaskPhase::Ending);
                 connection.close().await;
-                if self.wait(stop, retry).await == Stop::Run {
-                    return Next::Reconnect;
-                }
-                if *stop.borrow() == Stop::Logout {
-                    self.forget_link(key).await;
-                    return Next::Finish;
-                }
-                Next::Leave
+                Next::Finish
+            }
+            Ending::Banned => {
+                // The next open waits the ban out (recorded on the slot).
+                connection.close().await;
+                Next::Reconnect
+            }
+            Ending::Stopped(Stop::Run | Stop::Restart) | Ending::Dropped => {
+                // Dropped (or asked to restart): back off, then reconnect.
+                connection.close().await;
+                self.pause(key, stop, phase, retry).await
             }
         }
     }
@@ -299,13 +413,14 @@ impl Gateway {
         }
     }
 
-    /// Records one event. `Ok(Some(stop))` ends the current connection.
+    /// Records one event. `Ok(Some(ending))` ends the current connection.
     async fn on_event(
         &self,
         key: &SlotKey,
         event: ConnectionEvent,
         attempt: &mut u32,
-    ) -> Result<Option<Stop>, StoreError> {
+        phase: &Phase,
+    ) -> Result<Option<Ending>, StoreError> {
         let store = self.store.as_ref();
         match event {
             ConnectionEvent::Qr { code, .. } => self.show_qr(key, &code).await?,
@@ -329,14 +444,37 @@ impl Gateway {
                     ("status", json!(SlotStatus::Connected)),
                     ("phone", phone.into()),
                     ("isActive", json!(true)),
+                    ("lastSeenAt", crate::ids::now_rfc3339().into()),
                 ];
-                let cleared = ["qrCode", "pairingCode", "lastError"];
+                let cleared = ["qrCode", "pairingCode", "lastError", "bannedUntil"];
                 slots::update_slot(store, key, fields, &cleared).await?;
                 slots::refresh_connection_status(store, key).await?;
                 tracing::info!(slot = %key, "connected");
             }
+            ConnectionEvent::Alive => {
+                let seen = vec![("lastSeenAt", crate::ids::now_rfc3339().into())];
+                slots::update_slot(store, key, seen, &[]).await?;
+            }
+            ConnectionEvent::PairingCodeRetired => {
+                let why = "o código de pareamento expirou; pedindo outro ao WhatsApp";
+                slots::update_slot(
+                    store,
+                    key,
+                    vec![("lastError", why.into())],
+                    &["pairingCode"],
+                )
+                .await?;
+            }
             ConnectionEvent::Disconnected { reason } => {
-                return self.on_disconnect(key, reason, attempt).await;
+                // Set before the slot shows the ending, so a `start` the owner sends on
+                // seeing it is never lost: after a final ending it waits for this task's
+                // end, then starts anew; during a ban it ends the wait.
+                match &reason {
+                    DisconnectReason::TemporaryBan { .. } => phase.set(TaskPhase::Waiting),
+                    reason if reason.is_final() => phase.set(TaskPhase::Ending),
+                    _ => {}
+                }
+                return self.on_disconnect(key, reason).await;
             }
             // A message the transport acknowledged by itself: queued best effort.
             ConnectionEvent::Message(message) => {
@@ -367,15 +505,15 @@ impl Gateway {
         Ok(())
     }
 
-    /// Records a drop and says how the connection ends: unlinked, replaced (never fight
-    /// another stream), or reconnect (after waiting out a temporary ban). A transport that
-    /// reconnects by itself keeps its connection through network drops (`None`).
+    /// Records a drop and says how the connection ends: unlinked; halted (replaced —
+    /// never fight another stream —, pairing expired, refused); banned (the next open
+    /// waits the ban out); dropped (reconnect). A transport that reconnects by itself keeps
+    /// its connection through network drops (`None`).
     async fn on_disconnect(
         &self,
         key: &SlotKey,
         reason: DisconnectReason,
-        attempt: &mut u32,
-    ) -> Result<Option<Stop>, StoreError> {
+    ) -> Result<Option<Ending>, StoreError> {
         let store = self.store.as_ref();
         let description = reason.describe();
         tracing::info!(slot = %key, reason = %description, "disconnected");
@@ -383,28 +521,26 @@ impl Gateway {
             DisconnectReason::LoggedOut { .. } => {
                 slots::mark_logged_out(store, key, Some(&description)).await?;
                 slots::refresh_connection_status(store, key).await?;
-                Ok(Some(Stop::Unlinked))
+                Ok(Some(Ending::Unlinked))
             }
-            DisconnectReason::Replaced => {
-                record_drop(store, key, SlotStatus::Disconnected, &description).await?;
-                Ok(Some(Stop::Close))
+            DisconnectReason::Replaced
+            | DisconnectReason::PairingExpired
+            | DisconnectReason::Refused { .. } => {
+                record_drop(store, key, SlotStatus::Disconnected, &description, &[]).await?;
+                Ok(Some(Ending::Halted))
             }
             DisconnectReason::Network { .. } if self.transport.reconnects_itself() => {
-                record_drop(store, key, SlotStatus::Connecting, &description).await?;
+                record_drop(store, key, SlotStatus::Connecting, &description, &[]).await?;
                 Ok(None)
             }
-            DisconnectReason::TemporaryBan { until, .. } => {
-                record_drop(store, key, SlotStatus::Connecting, &description).await?;
-                // Wait the ban out before the backoff even starts.
-                if let Some(wait) = ban_left(&until) {
-                    *attempt = (*attempt).max(16);
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(Some(Stop::Run))
+            DisconnectReason::TemporaryBan { ref until, .. } => {
+                let until = vec![("bannedUntil", json!(until))];
+                record_drop(store, key, SlotStatus::Disconnected, &description, &until).await?;
+                Ok(Some(Ending::Banned))
             }
             DisconnectReason::Network { .. } => {
-                record_drop(store, key, SlotStatus::Connecting, &description).await?;
-                Ok(Some(Stop::Run))
+                record_drop(store, key, SlotStatus::Connecting, &description, &[]).await?;
+                Ok(Some(Ending::Dropped))
             }
         }
     }
@@ -414,25 +550,32 @@ impl Gateway {
 fn ban_left(until: &str) -> Option<Duration> {
     let until =
         time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339).ok()?;
-    let secs = (until - time::OffsetDateTime::now_utc())
-        .whole_seconds()
-        .clamp(0, 86_400);
-    Some(Duration::from_secs(secs as u64))
+    let ms = (until - time::OffsetDateTime::now_utc())
+        .whole_milliseconds()
+        .clamp(0, 86_400_000);
+    Some(Duration::from_millis(ms as u64))
 }
 
-/// Records a dropped connection on its slot (new status, not active, why) and on the
-/// connection's overall status.
+/// Records a dropped connection on its slot (new status, not active, why, and `extra`
+/// fields) and on the connection's overall status. A slot that stops showing the QR code
+/// (anything but `connecting` again) drops it and the pairing code.
 async fn record_drop(
     store: &dyn Store,
     key: &SlotKey,
     status: SlotStatus,
     why: &str,
+    extra: &[(&str, serde_json::Value)],
 ) -> Result<(), StoreError> {
-    let fields = vec![
+    let mut fields = vec![
         ("status", json!(status)),
         ("isActive", json!(false)),
         ("lastError", why.into()),
     ];
-    slots::update_slot(store, key, fields, &[]).await?;
+    fields.extend(extra.iter().cloned());
+    let stale: &[&str] = match status {
+        SlotStatus::Disconnected => &["qrCode", "pairingCode"],
+        _ => &[],
+    };
+    slots::update_slot(store, key, fields, stale).await?;
     slots::refresh_connection_status(store, key).await
 }

@@ -1,22 +1,53 @@
-//! whatsapp-rust's client events as ours: one pure function per event kind, so the
-//! lifecycle (pairing, connects, drops, bans, replaced streams) is decided here and tested
-//! on the library's own event values.
+//! whatsapp-rust's client events as ours: one pure function over the library's event values,
+//! so the lifecycle (pairing, connects, drops, bans, replaced streams) is decided here and
+//! tested on the library's own values. What the client does around each event, read in
+//! whatsapp-rust 0.7.0 (and relied on here and in [`super::watch`]):
+//!
+//! - `client/lifecycle.rs` (`Client::run`): the run loop connects, reads until the stream
+//!   ends, and reconnects with its own Fibonacci backoff (1 s … 900 s) for as long as
+//!   `enable_auto_reconnect` holds; it ends for good (the `BotHandle` resolves) when that
+//!   flag is cleared or on `disconnect()`/`logout()`. A failed connect attempt emits no
+//!   event; `Disconnected` is emitted only for an *unexpected* end of an established
+//!   stream, after `cleanup_connection_state` cleared `is_connected`.
+//! - `client/node_io.rs` (`handle_stream_error`): `<conflict type="replaced">` and code 409
+//!   emit `StreamReplaced`, a conflict of another type, 401 and 516 emit `LoggedOut`; all
+//!   of them clear `enable_auto_reconnect` (the run loop ends). 515 reconnects at once
+//!   without an event; 429 and 503 keep the socket and reconnect later; any other code
+//!   emits `StreamError` and keeps the socket (informational: the server's stream end, if
+//!   any, drives the reconnect).
+//! - `client/node_io.rs` (`handle_connect_failure`): only 500 and 503
+//!   (`ConnectFailureReason::should_reconnect`) keep auto-reconnect; every other reason
+//!   ends the run loop: 401/403/406 as `LoggedOut`, 402 with a code and expiry as
+//!   `TemporaryBan`, 405 as `ClientOutdated`, the rest (400, 402 without expiry, 409,
+//!   413–418, 501, unknown) as `ConnectFailure`.
+//! - `pair.rs`: after the sixth QR reference (~160 s) it emits `PairingQrCodesExhausted`;
+//!   with `disconnected: true` it then calls `disconnect()` (the run loop ends), with
+//!   `false` a phone-number code is still outstanding and the socket stays open for it.
+//!   A `PairError` answers the phone with an error and keeps the connection.
+//! - `pair_code.rs`: `PairingCodeRefresh` means the code on screen is void; the flow is
+//!   cleared first, so `pair_with_code` may be called again at once (the watcher does).
+//! - `keepalive.rs`: a dead socket (no data 20 s after a send) calls
+//!   `reconnect_immediately`, an *expected* disconnect: no event at all, only
+//!   `is_connected()` turning false until the next `Connected`. [`super::watch`] catches it.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use whatsapp_rust::types::events::Event;
+use whatsapp_rust::types::events::{ConnectFailureReason, Event};
 
 use super::messages::message_to_ours;
 use crate::whatsapp::events::{ConnectionEvent, DisconnectReason};
 
 /// Our events for one of the client's (a message batch may hold several messages).
-/// `own_phone` is the linked number, `now` dates a temporary ban's end.
+/// `own_phone` is the linked number, `now` dates a temporary ban's end. A `StreamError` is
+/// only logged (the library keeps the socket); `PairingCodeRefresh` is the watcher's to act
+/// on ([`super::watch`]), so it maps to nothing here.
 pub(super) fn event_to_ours(
     event: &Event,
     own_phone: Option<&str>,
     now: OffsetDateTime,
 ) -> Vec<ConnectionEvent> {
     let disconnected = |reason| vec![ConnectionEvent::Disconnected { reason }];
+    let problem = |detail: String| vec![ConnectionEvent::Problem { detail }];
     match event {
         Event::PairingQrCode(qr) => vec![ConnectionEvent::Qr {
             code: qr.code.clone(),
@@ -49,35 +80,48 @@ pub(super) fn event_to_ours(
             until: ban_until(now, ban.expire.num_seconds()),
         }),
         Event::ConnectFailure(failure) => {
-            let detail = match &failure.message {
-                Some(message) => format!(
-                    "{:?} ({}): {message}",
-                    failure.reason,
-                    failure.reason.code()
-                ),
-                None => format!("{:?} ({})", failure.reason, failure.reason.code()),
-            };
-            if failure.reason.is_logged_out() {
-                disconnected(DisconnectReason::LoggedOut { detail })
-            } else {
-                disconnected(network(format!("connect failure {detail}")))
-            }
+            disconnected(connect_failure(&failure.reason, failure.message.as_deref()))
         }
-        Event::StreamError(error) => disconnected(network(format!("stream error {}", error.code))),
-        Event::PairError(error) => {
-            disconnected(network(format!("pairing failed: {}", error.error)))
+        Event::ClientOutdated(_) => disconnected(DisconnectReason::Refused {
+            detail: "versão do cliente WhatsApp desatualizada, código 405; \
+                     atualize o Platefull"
+                .into(),
+        }),
+        Event::StreamError(error) => {
+            tracing::warn!(code = %error.code, "WhatsApp stream error (the connection is kept)");
+            Vec::new()
+        }
+        Event::PairError(error) => problem(format!(
+            "o pareamento falhou ({}); escaneie o QR de novo",
+            error.error
+        )),
+        Event::PairingQrCodesExhausted(exhausted) if exhausted.disconnected => {
+            disconnected(DisconnectReason::PairingExpired)
         }
         Event::PairingQrCodesExhausted(_) => {
-            disconnected(network("no QR code was scanned in time".into()))
+            problem("QR expirado; digite no celular o código de pareamento, que ainda vale".into())
         }
-        Event::ClientOutdated(_) => disconnected(network("client version outdated".into())),
-        Event::PairingCodeError(error) => vec![ConnectionEvent::Problem {
-            detail: format!(
-                "WhatsApp did not issue a pairing code ({}); scan the QR code or try again later",
-                error.error
-            ),
-        }],
+        Event::PairingCodeError(error) => problem(format!(
+            "o WhatsApp não emitiu um código de pareamento ({}); escaneie o QR ou tente mais tarde",
+            error.error
+        )),
         _ => Vec::new(),
+    }
+}
+
+/// A `<failure>` at connect, as the library classifies it: logged out, transient (500 and
+/// 503: the client reconnects by itself), or final (the run loop has ended).
+fn connect_failure(reason: &ConnectFailureReason, message: Option<&str>) -> DisconnectReason {
+    let detail = match message {
+        Some(message) => format!("{reason:?}, código {}: {message}", reason.code()),
+        None => format!("{reason:?}, código {}", reason.code()),
+    };
+    if reason.is_logged_out() {
+        DisconnectReason::LoggedOut { detail }
+    } else if reason.should_reconnect() {
+        network(format!("falha ao conectar: {detail}"))
+    } else {
+        DisconnectReason::Refused { detail }
     }
 }
 
@@ -227,14 +271,16 @@ mod tests {
             )),
             DisconnectReason::Network { detail } if detail.contains("503") && detail.contains("busy")
         ));
+        // Informational in 0.7.0: the socket is kept, so nothing is recorded.
+        assert!(event_to_ours(
+            &Event::StreamError(StreamError::builder().code("500".into()).build()),
+            None,
+            now()
+        )
+        .is_empty());
+        // The library answers the phone and keeps the connection: a problem, not a drop.
         assert!(matches!(
-            reason(Event::StreamError(
-                StreamError::builder().code("515".into()).build()
-            )),
-            DisconnectReason::Network { detail } if detail.contains("515")
-        ));
-        assert!(matches!(
-            reason(Event::PairError(
+            one(Event::PairError(
                 PairError::builder()
                     .id(jid("5511900000009@s.whatsapp.net"))
                     .lid(jid("100000000000001@lid"))
@@ -243,20 +289,78 @@ mod tests {
                     .error("bad signature".into())
                     .build()
             )),
-            DisconnectReason::Network { detail } if detail.contains("bad signature")
+            ConnectionEvent::Problem { detail } if detail.contains("bad signature")
         ));
-        assert!(matches!(
+        // QR codes exhausted: the client disconnected itself (final), or a pairing code is
+        // still outstanding (the connection stays, the owner is told to type the code).
+        assert_eq!(
             reason(Event::PairingQrCodesExhausted(
                 PairingQrCodesExhausted::builder()
                     .disconnected(true)
                     .build()
             )),
-            DisconnectReason::Network { .. }
+            DisconnectReason::PairingExpired
+        );
+        assert!(DisconnectReason::PairingExpired
+            .describe()
+            .starts_with("QR expirado"));
+        assert!(matches!(
+            one(Event::PairingQrCodesExhausted(
+                PairingQrCodesExhausted::builder()
+                    .disconnected(false)
+                    .build()
+            )),
+            ConnectionEvent::Problem { detail } if detail.contains("QR expirado")
         ));
         assert!(matches!(
             reason(Event::ClientOutdated(ClientOutdated::builder().build())),
-            DisconnectReason::Network { .. }
+            DisconnectReason::Refused { detail } if detail.contains("405")
         ));
+    }
+
+    /// Every connect failure the library can report, as `handle_connect_failure` leaves the
+    /// run loop: only 500 and 503 reconnect by themselves.
+    #[test]
+    fn connect_failures_are_final_unless_the_library_retries_them() {
+        use ConnectFailureReason as R;
+        let transient = [R::InternalServerError, R::ServiceUnavailable];
+        let logged_out = [R::LoggedOut, R::AccountLocked, R::UnknownLogout];
+        let last = [
+            R::Generic,
+            R::TempBanned, // a 402 without code or expiry arrives as a ConnectFailure
+            R::ClientOutdated,
+            R::BadUserAgent,
+            R::CatExpired,
+            R::CatInvalid,
+            R::NotFound,
+            R::ClientUnknown,
+            R::Experimental,
+            R::Unknown(0),
+            R::Unknown(777),
+        ];
+        let of = |r: &R| {
+            reason(Event::ConnectFailure(
+                ConnectFailure::builder().reason(*r).build(),
+            ))
+        };
+        for r in &transient {
+            assert!(r.should_reconnect());
+            assert!(matches!(of(r), DisconnectReason::Network { .. }), "{r:?}");
+            assert!(!of(r).is_final());
+        }
+        for r in &logged_out {
+            assert!(matches!(of(r), DisconnectReason::LoggedOut { .. }), "{r:?}");
+        }
+        for r in &last {
+            assert!(!r.should_reconnect() && !r.is_logged_out(), "{r:?}");
+            let got = of(r);
+            assert!(
+                matches!(&got, DisconnectReason::Refused { detail } if detail.contains(&r.code().to_string())),
+                "{r:?}: {got:?}"
+            );
+            assert!(got.is_final());
+            assert!(got.describe().contains("recusou"), "{}", got.describe());
+        }
     }
 
     #[test]

@@ -6,7 +6,13 @@
 //!
 //! The client reconnects on its own after routine drops (and must: the server restarts the
 //! stream right after pairing), so a `Disconnected { Network }` from this transport reports
-//! a drop the client is already recovering from.
+//! a drop the client is already recovering from. Each connection is one client, one run
+//! handle and one [`watch`] task that owns the handle: it reports the client's events and
+//! its real state (silent drops, signs of life), and when the client's run loop ends for
+//! good (QR expired, a final connect failure, replaced, logged out) the connection's event
+//! channel closes, so the gateway never follows a dead client: it records the final reason
+//! and stops, or reopens a new client with its backoff. `close` and `logout` disconnect
+//! the client and wait (bounded) for the watcher to see the run end.
 //!
 //! Chat messages are at-least-once: the client's inbound durability hook
 //! ([`DurableInbound`]) hands each decrypted batch to the gateway's [`Inbound`] and returns
@@ -20,17 +26,22 @@
 //! (`hook_committed`): those messages are not forwarded a second time; only a batch the
 //! hook never saw (acknowledged on the client's own path) is forwarded from the event.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 #[cfg(test)]
 mod fixtures;
 mod lifecycle;
 mod messages;
+#[cfg(any(test, feature = "test-hooks"))]
+pub mod scripted;
+pub mod watch;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, Mutex};
-use whatsapp_rust::bot::{Bot, BotHandle};
+use tokio::task::JoinHandle;
+use whatsapp_rust::bot::Bot;
 use whatsapp_rust::types::events::{Event, EventHandler, InboundMessage};
 use whatsapp_rust::wacore::store::traits::Backend;
 use whatsapp_rust::{Client, InboundDurabilityHook};
@@ -86,44 +97,91 @@ impl Transport for WhatsappWeb {
             slot,
         ));
         // The client dispatches events synchronously; an unbounded hop keeps it from ever
-        // blocking on the gateway while preserving order.
-        let (tx, mut rx) = mpsc::unbounded_channel::<ConnectionEvent>();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                if events.send(event).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let client_slot = Arc::new(OnceLock::new());
+        // blocking on the gateway while preserving order. The watcher drains it.
+        let (tx, rx) = mpsc::unbounded_channel::<Arc<Event>>();
         let mut builder = Bot::builder()
             .with_backend_arc(backend)
             .skip_history_sync()
             .with_inbound_durability_hook(DurableInbound { inbound })
-            .with_event_handler(Forwarder {
-                tx,
-                client: client_slot.clone(),
-            });
+            .with_event_handler(Forwarder { tx });
         if let Some(phone) = pair_phone {
             // Runs beside the QR: whichever the owner uses first links the device.
-            builder = builder.with_pair_code(whatsapp_rust::pair_code::PairCodeOptions {
-                phone_number: phone.to_owned(),
-                ..Default::default()
-            });
+            builder = builder.with_pair_code(pair_code_options(phone));
         }
         let bot = builder
             .build()
             .await
             .map_err(|e| TransportError::Failed(format!("whatsapp client: {e}")))?;
         let client = bot.client();
-        let _ = client_slot.set(Arc::downgrade(&client));
+        let live = Arc::new(Live {
+            client: client.clone(),
+            pair_phone: pair_phone.map(str::to_owned),
+        });
+        // The watcher owns the run handle: dropping it would abort the client unflushed.
         let handle = bot.spawn();
+        let watcher = tokio::spawn(watch::watch(
+            live,
+            rx,
+            handle,
+            events,
+            watch::Pace::default(),
+        ));
         Ok(Box::new(WebConnection {
             client,
-            handle: Mutex::new(Some(handle)),
+            watcher: Mutex::new(Some(watcher)),
             store: self.store.clone(),
             slot: slot.clone(),
         }))
+    }
+}
+
+fn pair_code_options(phone: &str) -> whatsapp_rust::pair_code::PairCodeOptions {
+    whatsapp_rust::pair_code::PairCodeOptions {
+        phone_number: phone.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The real client, as the watcher reads it.
+struct Live {
+    client: Arc<Client>,
+    pair_phone: Option<String>,
+}
+
+impl watch::LiveClient for Live {
+    fn online(&self) -> bool {
+        self.client.is_connected() && self.client.is_logged_in()
+    }
+
+    fn last_received_ms(&self) -> u64 {
+        self.client.stats().last_data_received_ms
+    }
+
+    fn own_phone(&self) -> Option<String> {
+        self.client.pn().map(|jid| jid.user.to_string())
+    }
+
+    fn request_pairing_code(&self) {
+        let Some(phone) = self.pair_phone.clone() else {
+            return;
+        };
+        let client = self.client.clone();
+        // A refusal is dispatched as `PairingCodeError` by the library itself.
+        tokio::spawn(async move {
+            let _ = client.pair_with_code(pair_code_options(&phone)).await;
+        });
+    }
+}
+
+/// How long `close`/`logout` wait for the client's run loop to end after disconnecting it
+/// (it flushes its state first; the library bounds each flush at 5 s).
+const RUN_END_WAIT: Duration = Duration::from_secs(20);
+
+/// Waits (at most [`RUN_END_WAIT`]) for a connection's watcher, i.e. for the client's run
+/// loop to have ended.
+async fn await_watcher(watcher: &Mutex<Option<JoinHandle<()>>>) {
+    if let Some(watcher) = watcher.lock().await.take() {
+        let _ = tokio::time::timeout(RUN_END_WAIT, watcher).await;
     }
 }
 
@@ -164,32 +222,21 @@ impl InboundDurabilityHook for DurableInbound {
     }
 }
 
-/// Receives the client's events, translates them and queues ours in order.
+/// Receives the client's events and queues them, in order, for the watcher.
 struct Forwarder {
-    tx: mpsc::UnboundedSender<ConnectionEvent>,
-    /// Weak: the client owns this handler.
-    client: Arc<OnceLock<Weak<Client>>>,
+    tx: mpsc::UnboundedSender<Arc<Event>>,
 }
 
 impl EventHandler for Forwarder {
     fn handle_event(&self, event: Arc<Event>) {
-        let own_phone = self
-            .client
-            .get()
-            .and_then(Weak::upgrade)
-            .and_then(|client| client.pn())
-            .map(|jid| jid.user.to_string());
-        for ours in event_to_ours(&event, own_phone.as_deref(), OffsetDateTime::now_utc()) {
-            if self.tx.send(ours).is_err() {
-                return;
-            }
-        }
+        let _ = self.tx.send(event);
     }
 }
 
 struct WebConnection {
     client: Arc<Client>,
-    handle: Mutex<Option<BotHandle>>,
+    /// The watcher task, which ends once the client's run loop has.
+    watcher: Mutex<Option<JoinHandle<()>>>,
     store: Arc<dyn Store>,
     slot: SlotKey,
 }
@@ -249,22 +296,21 @@ impl Connection for WebConnection {
         self.client.logout().await;
         // Let the client flush and stop before its records are deleted, so nothing is
         // written back after the wipe.
-        if let Some(handle) = self.handle.lock().await.take() {
-            handle.shutdown().await;
-        }
+        await_watcher(&self.watcher).await;
         wipe(self.store.as_ref(), &self.slot)
             .await
             .map(|_| ())
             .map_err(|e| TransportError::Failed(format!("forgetting the device: {e}")))
     }
 
+    /// What `BotHandle::shutdown` does: disconnect (flushing), then the run loop's end.
     async fn close(&self) {
-        if let Some(handle) = self.handle.lock().await.take() {
-            handle.shutdown().await;
-        }
+        self.client.disconnect().await;
+        await_watcher(&self.watcher).await;
     }
 }
 
+#[cfg(test)]
 use lifecycle::event_to_ours;
 use messages::{batch_to_ours, outgoing_text, to_jid};
 
