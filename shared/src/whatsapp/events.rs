@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How often a transport reports a live connection at most ([`ConnectionEvent::Alive`]):
+/// each report is one write of the slot record, so `lastSeenAt` is at most this stale.
+pub const ALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A chat message, as a transport reports it; defined beside the jobs that carry it to the
 /// bot ([`crate::jobs`]).
 pub use crate::jobs::ChatMessage;

@@ -62,6 +62,8 @@ struct SimSlot {
     attempts: Vec<(String, String)>,
     /// Sends that succeed before the next one fails (tests), if a failure is planned.
     fail_after: Option<usize>,
+    /// When the simulated phone last reported signs of life (a message through it).
+    last_alive: Option<std::time::Instant>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -288,7 +290,27 @@ impl Simulator {
         let message = Self::message(chat, text, from_me, id)?;
         let id = message.id.clone();
         self.commit(key, vec![message]).await?;
+        self.report_alive(key);
         Ok(id)
+    }
+
+    /// A message went through the slot's connection: it is alive, reported as the real
+    /// transport does (at most once per [`ALIVE_EVERY`](super::events::ALIVE_EVERY)), so the
+    /// slot's `lastSeenAt` advances on the local stack too.
+    fn report_alive(&self, key: &SlotKey) {
+        let mut slots = self.slots.lock().expect("lock");
+        let Some(slot) = slots.get_mut(key) else {
+            return;
+        };
+        let due = slot
+            .last_alive
+            .is_none_or(|at| at.elapsed() >= super::events::ALIVE_EVERY);
+        if let (true, Some(events)) = (due, slot.events.as_ref()) {
+            // Best effort, never awaited under the lock: a full channel skips one report.
+            if events.try_send(ConnectionEvent::Alive).is_ok() {
+                slot.last_alive = Some(std::time::Instant::now());
+            }
+        }
     }
 
     /// Customers' messages arriving as one batch (as after a reconnect), `(chat, text, id)`

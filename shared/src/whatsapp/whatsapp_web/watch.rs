@@ -62,7 +62,7 @@ impl Default for Pace {
     fn default() -> Self {
         Self {
             tick: Duration::from_secs(1),
-            alive_every: Duration::from_secs(60),
+            alive_every: crate::whatsapp::events::ALIVE_EVERY,
             max_code_refreshes: 3,
         }
     }
