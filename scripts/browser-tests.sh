@@ -3,8 +3,10 @@
 #   1. installs what is missing: Chromium (Debian's `chromium` package, via apt-get, as root)
 #      and the pinned playwright-core (npm ci in web/tests, from its package-lock.json);
 #   2. builds the platefull binary (debug);
-#   3. runs web/tests with `node --test`: they start their own `platefull dev` on a free port
-#      with a temporary data dir, drive headless Chromium, and stop the server even on failure.
+#   3. runs web/tests with `node --test`: units.test.mjs (the console's pure helpers, no
+#      browser), pix.test.mjs (our Pix codes decoded by the pix-utils package), then console.test.mjs, which starts its own `platefull dev` on a free port
+#      (and orders.test.mjs, the order board, with its own `platefull dev` over a fake model)
+#      with a temporary data dir, drives headless Chromium, and stops the server even on failure.
 # Screenshots of every page (360 px and desktop) and the server log go to test-artifacts/console/.
 # Nothing is skipped: a missing tool that can't be installed is an error.
 set -euo pipefail
@@ -29,7 +31,7 @@ if [ ! -x "$chromium" ]; then
 fi
 export CHROMIUM_PATH=$chromium
 
-if ! (cd web/tests && npm ls --omit=dev >/dev/null 2>&1); then
+if ! (cd web/tests && npm ls >/dev/null 2>&1); then
   echo "==> installing the browser test dependencies (npm ci)"
   (cd web/tests && npm ci --no-audit --no-fund) || fail "npm ci in web/tests failed"
 fi
@@ -43,6 +45,6 @@ export PLATEFULL_TEST_ARTIFACTS=$root/test-artifacts/console
 rm -rf "$PLATEFULL_TEST_ARTIFACTS"
 
 echo "==> browser tests (headless $("$chromium" --version 2>/dev/null || echo chromium))"
-(cd web/tests && node --test --test-concurrency=1 console.test.mjs) \
+(cd web/tests && node --test --test-concurrency=1 units.test.mjs pix.test.mjs console.test.mjs orders.test.mjs) \
   || fail "browser tests failed (screenshots and the server log: test-artifacts/console/)"
 echo "==> browser tests passed"

@@ -61,6 +61,9 @@ if [ "$advisory_rc" = 3 ] && [ -z "${PLATEFULL_REQUIRE_ADVISORIES:-}" ]; then
 elif [ "$advisory_rc" != 0 ]; then
   fail "the RustSec advisory database could not be installed (see above)"
 fi
+# cargo deny reads `cargo metadata` for every target platform, and a build fetches only the
+# host's crates: fetch them all first (crates.io is reachable; the advisory check stays offline).
+cargo fetch --locked --quiet || fail "cargo fetch --locked failed (is crates.io reachable?)"
 echo "==> cargo deny (${deny_checks[*]})"
 cargo deny --offline --locked check "${deny_checks[@]}" \
   || fail "cargo deny found a problem (see above; policy in deny.toml)"

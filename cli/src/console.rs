@@ -16,7 +16,16 @@ use axum::Router;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// The page paths of the console; each loads `index.html`, which routes on the client.
-pub const PAGES: [&str; 4] = ["/", "/dashboard", "/connections", "/whatsapp-tools"];
+pub const PAGES: [&str; 8] = [
+    "/",
+    "/dashboard",
+    "/connections",
+    "/whatsapp-tools",
+    "/cardapio",
+    "/loja",
+    "/pedidos",
+    "/conversas",
+];
 
 /// The repo's `web/` folder, where a build from the source tree finds the console.
 pub fn default_web_dir() -> PathBuf {

@@ -94,6 +94,25 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         hours: i64,
     },
+    /// Print the Pix "copia e cola" an order confirmation carries, for a key and an amount
+    /// (to check a store's Pix data in a bank app before customers pay with it).
+    PixCode {
+        /// The Pix key as the profile keeps it (e-mail, +55 phone, CPF/CNPJ digits, UUID).
+        #[arg(long)]
+        key: String,
+        /// The merchant name (at most 25 characters).
+        #[arg(long)]
+        name: String,
+        /// The merchant city (at most 15 characters).
+        #[arg(long)]
+        city: String,
+        /// The amount, in centavos.
+        #[arg(long)]
+        amount_cents: i64,
+        /// The payment's identifier (an order id).
+        #[arg(long, default_value = "***")]
+        txid: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -146,6 +165,23 @@ enum Simulate {
         to: String,
         #[arg(long)]
         text: String,
+    },
+    /// The phone removes the linked device: the slot is unlinked (its owner is alerted).
+    Unlink {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+    },
+    /// The connection stops answering without closing (the gateway finds it silent,
+    /// alerts and reconnects); `--off`: it answers again.
+    Silence {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        slot: u8,
+        #[arg(long)]
+        off: bool,
     },
     /// What was sent to a customer from the slot, oldest first.
     Outbox {
@@ -201,6 +237,13 @@ async fn main() -> std::process::ExitCode {
             data_dir,
             hours,
         } => dev_token(&user, &data_dir, hours),
+        Command::PixCode {
+            key,
+            name,
+            city,
+            amount_cents,
+            txid,
+        } => pix_code(key, name, city, amount_cents, &txid),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -209,6 +252,21 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn pix_code(key: String, name: String, city: String, cents: i64, txid: &str) -> Result<(), String> {
+    if cents <= 0 {
+        return Err("--amount-cents must be positive".into());
+    }
+    let pix = platefull::domain::profile::Pix {
+        key,
+        // The payload doesn't carry the key's type.
+        key_type: platefull::domain::profile::PixKeyType::Random,
+        merchant_name: name,
+        merchant_city: city,
+    };
+    println!("{}", platefull::domain::pix::brcode(&pix, cents, txid));
+    Ok(())
 }
 
 /// The simulator's outbox in the data dir (one JSON line per message sent).
@@ -283,9 +341,11 @@ async fn dev(
     } = platefull::local::LocalQueues::open(&state.store)
         .await
         .map_err(|e| format!("queues: {e}"))?;
+    state.notices = Some(inbound.clone());
     state.sessions = Some(platefull::http::SessionCommands {
         queue: commands.clone(),
         wait: Duration::from_millis(session_wait_ms),
+        outbound: Some(outbound.clone()),
     });
     let platform = platefull::config::PlatformSecrets::from_env();
     if let (Some(app_secret), Some(verify_token)) = (
@@ -307,6 +367,21 @@ async fn dev(
         graph: platefull::bot::cloud_api::GraphClient::new(&platefull::config::graph_url()),
         backoff: platefull::bot::worker::DEFAULT_BACKOFF,
         turn_limit: Default::default(),
+        health: platefull::config::health::health_settings(platform.resend_api_key.as_deref())
+            .map_err(|e| e.to_string())?,
+        webhooks: platefull::outbound::OutboundClient::for_webhooks(
+            platefull::outbound::Policy::LocalStack,
+        ),
+        saipos_orders: Arc::new(platefull::saipos::orders::OrderApi::from_env(
+            platefull::outbound::Policy::LocalStack,
+        )),
+        media: Arc::new(platefull::media::MediaTools::from_env(
+            &platefull::config::graph_url(),
+            platform.transcribe_api_key.as_deref(),
+            Some(Arc::new(
+                platefull::whatsapp::whatsapp_web::CdnMedia::default(),
+            )),
+        )),
     });
     let llm = bot.llm.describe();
     let gateway = Gateway::new(
@@ -435,6 +510,12 @@ async fn simulate(url: &str, action: Simulate) -> Result<(), String> {
                 "{base}/dev/simulator/{store}/{slot}/owner-messages"
             ))
             .json(&serde_json::json!({ "to": to, "text": text })),
+        Simulate::Unlink { store, slot } => {
+            client.post(format!("{base}/dev/simulator/{store}/{slot}/unlink"))
+        }
+        Simulate::Silence { store, slot, off } => client
+            .post(format!("{base}/dev/simulator/{store}/{slot}/silence"))
+            .json(&serde_json::json!({ "silent": !off })),
         Simulate::Outbox { store, slot, chat } => client
             .get(format!("{base}/dev/simulator/{store}/{slot}/outbox"))
             .query(&[("chat", chat)]),

@@ -400,7 +400,16 @@ async fn the_console_is_served_with_its_dev_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let stack = start(dir.path());
     let http = reqwest::Client::new();
-    for page in ["/", "/dashboard", "/connections", "/whatsapp-tools"] {
+    for page in [
+        "/",
+        "/dashboard",
+        "/connections",
+        "/whatsapp-tools",
+        "/cardapio",
+        "/loja",
+        "/pedidos",
+        "/conversas",
+    ] {
         let res = http
             .get(format!("{}{page}", stack.url))
             .send()

@@ -4,6 +4,8 @@
 //! Internal failures are logged with their cause and answered with a generic message:
 //! nothing about storage, keys or secrets leaks to the client.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +20,14 @@ pub enum ApiError {
     BadRequest {
         code: &'static str,
         message: String,
-        field: Option<&'static str>,
+        field: Option<Cow<'static, str>>,
+    },
+    /// A file (the menu's CSV) with bad rows: code `invalid_csv`, every row listed in
+    /// `error.rows` as `{"row","field","message"}`.
+    #[error("{message}")]
+    InvalidRows {
+        message: String,
+        rows: serde_json::Value,
     },
     #[error("{0}")]
     Unauthorized(&'static str, String),
@@ -28,8 +37,11 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("request body is larger than the 64 KiB limit")]
+    #[error("request body is larger than the limit of this route (64 KiB; 2 MiB for the menu)")]
     PayloadTooLarge,
+    /// A document over its own size limit (e.g. the menu); the message says which.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -44,11 +56,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code: "validation_error",
             message: message.into(),
-            field: Some(field),
+            field: Some(field.into()),
         }
     }
 
@@ -66,12 +78,12 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::InvalidRows { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(..) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,11 +95,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. } => code,
+            ApiError::InvalidRows { .. } => "invalid_csv",
             ApiError::Unauthorized(code, _) => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "unavailable",
@@ -127,6 +140,9 @@ impl IntoResponse for ApiError {
         } = &self
         {
             error["field"] = json!(field);
+        }
+        if let ApiError::InvalidRows { rows, .. } = &self {
+            error["rows"] = rows.clone();
         }
         (status, Json(json!({ "error": error }))).into_response()
     }

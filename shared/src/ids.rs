@@ -45,11 +45,20 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
+
+/// A time in milliseconds since the epoch, in the same format as [`now_rfc3339`].
+pub fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(FORMAT)
+        .expect("formatting a timestamp")
+}
+
 /// The time `ago` before now, in the same format as [`now_rfc3339`].
 pub fn rfc3339_ago(ago: std::time::Duration) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
     (time::OffsetDateTime::now_utc() - ago)
         .format(FORMAT)
         .expect("formatting a timestamp")

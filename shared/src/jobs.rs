@@ -5,7 +5,9 @@
 //! - [`BotJob`]s travel on the inbound queue: the gateway and the Cloud API webhook
 //!   produce `Message`s; the worker produces its own delayed `TurnDue`s; the webhook also
 //!   forwards delivery `Status`es.
-//! - [`OutboundReply`]s travel on the outbound queue, from the bot to the gateway.
+//! - [`OutboundJob`]s travel on the outbound queue to the gateway: the bot's
+//!   [`OutboundReply`]s to customers, and [`OutboundNotice`]s (a text to the owner's own
+//!   phone, see `notify`).
 //!
 //! Each job's `outgoing()` is the one place where its queue message is built: its ordering
 //! group, its deduplication id and its delay. Every sender goes through it.
@@ -37,6 +39,20 @@ pub struct ChatMessage {
     /// messages. Absent in jobs queued before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_expiration: Option<u32>,
+    /// What the message carries besides text (a voice note, picture, pin, reaction, edit,
+    /// …): declared facts and a handle to fetch it, never the bytes. `None`: plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Box<crate::media::MediaPart>>,
+    /// The customer's name as WhatsApp shows it (their push name; the Cloud API's
+    /// `contacts[].profile.name`), on the customer's messages when the line tells it. Personal
+    /// data: shown in the inbox and on orders, never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The customer's other id when the line reports both and `chat` is their phone: the
+    /// hidden id (`…@lid`) a chat may have been filed under before the phone was known
+    /// ([`crate::bot::identity`] keeps such a chat where it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// Which of a store's WhatsApp numbers a conversation happens on.
@@ -51,6 +67,18 @@ pub enum Line {
 }
 
 impl Line {
+    /// The line named by [`Line::key`].
+    pub fn from_key(key: &str) -> Option<Line> {
+        if let Some(slot) = key.strip_prefix('w') {
+            let slot: u8 = slot.parse().ok()?;
+            return (1..=3).contains(&slot).then_some(Line::Web { slot });
+        }
+        let id = key.strip_prefix('c')?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| Line::Cloud {
+            phone_number_id: id.to_owned(),
+        })
+    }
+
     /// A short, key-safe name of the line (`w1`, `c106540352242922`).
     pub fn key(&self) -> String {
         match self {
@@ -95,6 +123,38 @@ pub enum BotJob {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// An alert for the store's owner (an incident opened or closed): sent by e-mail and
+    /// WhatsApp by the worker, retried like any job.
+    Alert(crate::health::incidents::AlertJob),
+    /// A text to one of the owner's own phones (see `notify`), from `line`: the worker
+    /// sends it through the Graph API from a Cloud API number, or hands it to the gateway
+    /// (an [`OutboundNotice`]) for a linked number. `id` names it (deduplication, and the
+    /// WhatsApp id on a linked number).
+    #[serde(rename_all = "camelCase")]
+    OwnerNotice {
+        store_id: String,
+        #[serde(flatten)]
+        line: Line,
+        to: String,
+        text: String,
+        id: String,
+    },
+    /// One attempt to POST an order event to a store's webhook (see `order_webhook`).
+    Webhook(crate::order_webhook::Delivery),
+    /// One attempt to send an accepted order to the store's Saipos POS (`saipos::orders`).
+    SaiposOrder(crate::saipos::orders::SaiposJob),
+    /// A message our code sends the customer unasked (an order's status changed): sent
+    /// like a reply, once per `key`.
+    #[serde(rename_all = "camelCase")]
+    Notice {
+        store_id: String,
+        #[serde(flatten)]
+        line: Line,
+        chat: String,
+        /// What makes it once (the order and its history step).
+        key: String,
+        text: String,
+    },
 }
 
 impl BotJob {
@@ -127,6 +187,11 @@ impl BotJob {
             BotJob::Status {
                 message_id, status, ..
             } => format!("{message_id}#{status}"),
+            BotJob::Alert(alert) => format!("alert#{}", alert.alert_id),
+            BotJob::OwnerNotice { id, .. } => id.clone(),
+            BotJob::Webhook(delivery) => format!("{}#{}", delivery.key, delivery.attempt),
+            BotJob::SaiposOrder(job) => format!("saipos#{}#{}", job.order_id, job.attempt),
+            BotJob::Notice { key, .. } => format!("notice#{key}"),
         }
     }
 
@@ -150,6 +215,18 @@ impl BotJob {
                 recipient,
                 ..
             } => format!("{store_id}#{}#{recipient}", line.key()),
+            BotJob::Alert(alert) => format!("{}#alerts", alert.store_id),
+            BotJob::OwnerNotice {
+                store_id, line, to, ..
+            } => format!("{store_id}#{}#{to}", line.key()),
+            BotJob::Webhook(delivery) => format!("{}#webhook", delivery.store_id),
+            BotJob::SaiposOrder(job) => format!("{}#saipos", job.store_id),
+            BotJob::Notice {
+                store_id,
+                line,
+                chat,
+                ..
+            } => format!("{store_id}#{}#{chat}", line.key()),
         }
     }
 }
@@ -168,9 +245,79 @@ pub struct OutboundReply {
     /// message: every part is sent with it. Absent in replies queued before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_expiration: Option<u32>,
+    /// The owner's own message, sent from the console: delivered whatever the pause it
+    /// caused (absent: the attendant's reply).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner: bool,
+    /// When the message joined the chat's history (ms), so its delivery shows there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
+    /// An image sent after the text parts, as one more part (same exactly-once rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ReplyImage>,
+}
+
+/// An image part of a reply: the QR code of a text (a Pix "copia e cola"), drawn when it is
+/// sent, so the queue carries the text, not the PNG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplyImage {
+    /// What the QR code encodes.
+    pub qr: String,
+    /// The image's caption.
+    pub caption: String,
+}
+
+impl ReplyImage {
+    /// The PNG bytes of the image.
+    pub fn png(&self) -> Result<Vec<u8>, crate::whatsapp::qr::QrError> {
+        crate::whatsapp::qr::png(&self.qr)
+    }
+}
+
+/// A text for the gateway to send from a linked number to one of the owner's own phones
+/// (a new order, an alert): no chat state, sent once per `id` (the phone keeps a message
+/// once per id, so a retry after a crash is harmless).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundNotice {
+    pub store_id: String,
+    pub slot: u8,
+    /// The owner's phone (digits).
+    pub to: String,
+    pub text: String,
+    /// The WhatsApp message id, deterministic per notice.
+    pub id: String,
+}
+
+impl OutboundNotice {
+    /// Its queue message: group the owner's chat on that line, deduplicated by its id.
+    pub fn outgoing(&self) -> Outgoing {
+        let group = format!("{}#w{}#{}", self.store_id, self.slot, self.to);
+        let body = serde_json::to_string(self).expect("notices serialize");
+        Outgoing::new(body).in_group(group, self.id.clone())
+    }
+}
+
+/// What the outbound queue carries (told apart by their fields: a reply has `seq` and
+/// `chunks`, a notice `to`, `text` and `id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OutboundJob {
+    Notice(OutboundNotice),
+    Reply(OutboundReply),
 }
 
 impl OutboundReply {
+    /// The id of this message in the chat's history (`bot/chat.rs`).
+    pub fn history_id(&self) -> String {
+        if self.owner {
+            format!("owner{}", self.seq)
+        } else {
+            format!("reply{}", self.seq)
+        }
+    }
+
     /// The queue message of this reply on the (FIFO) outbound queue: ordering group one chat,
     /// deduplication id one reply (the chat and the reply's sequence number).
     pub fn outgoing(&self) -> Outgoing {
@@ -178,6 +325,11 @@ impl OutboundReply {
         let dedup = format!("{group}#{}", self.seq);
         let body = serde_json::to_string(self).expect("replies serialize");
         Outgoing::new(body).in_group(group, dedup)
+    }
+
+    /// How many parts it is sent as: its texts, then its image if any.
+    pub fn parts(&self) -> usize {
+        self.chunks.len() + usize::from(self.image.is_some())
     }
 
     /// The WhatsApp message id of part `part` of this reply: the same on every attempt, so
@@ -236,6 +388,41 @@ mod tests {
     }
 
     #[test]
+    fn the_outbound_queue_tells_replies_from_owner_notices_and_reads_old_replies() {
+        let old_reply = r#"{"storeId":"st_1","slot":1,"chat":"5511","seq":2,"chunks":["Oi"]}"#;
+        let OutboundJob::Reply(reply) = serde_json::from_str(old_reply).unwrap() else {
+            panic!("a reply");
+        };
+        assert_eq!((reply.image.clone(), reply.parts()), (None, 1));
+        let notice = OutboundNotice {
+            store_id: "st_1".into(),
+            slot: 2,
+            to: "5511988887777".into(),
+            text: "Novo pedido #0001".into(),
+            id: "3EB0AA".into(),
+        };
+        let out = notice.outgoing();
+        assert_eq!(out.group.as_deref(), Some("st_1#w2#5511988887777"));
+        assert_eq!(
+            serde_json::from_str::<OutboundJob>(&out.body).unwrap(),
+            OutboundJob::Notice(notice)
+        );
+        let with_image = OutboundReply {
+            image: Some(ReplyImage {
+                qr: "000201".into(),
+                caption: "Pix".into(),
+            }),
+            ..reply
+        };
+        assert_eq!(with_image.parts(), 2);
+        let json = serde_json::to_string(&with_image).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OutboundJob>(&json).unwrap(),
+            OutboundJob::Reply(with_image)
+        );
+    }
+
+    #[test]
     fn jobs_round_trip_with_their_line_inline() {
         let job = BotJob::Message {
             store_id: "st_1".into(),
@@ -248,10 +435,14 @@ mod tests {
                 timestamp: 1_700_000_000,
                 is_group: false,
                 ephemeral_expiration: None,
+                media: None,
+                name: Some("Ana".into()),
+                alias: None,
             },
         };
         let json: serde_json::Value = serde_json::from_str(&job.to_json()).unwrap();
         assert_eq!(json["type"], "message");
+        assert_eq!(json["message"]["name"], "Ana");
         assert_eq!(json["via"], "web");
         assert_eq!(json["slot"], 2);
         assert_eq!(serde_json::from_value::<BotJob>(json).unwrap(), job);
@@ -282,6 +473,9 @@ mod tests {
             timestamp: 1,
             is_group: false,
             ephemeral_expiration: None,
+            media: None,
+            name: None,
+            alias: None,
         };
         let job = BotJob::Message {
             store_id: "st_1".into(),
@@ -315,6 +509,9 @@ mod tests {
             seq: 3,
             chunks: vec!["Olá".into()],
             ephemeral_expiration: None,
+            image: None,
+            owner: false,
+            at: None,
         };
         let out = reply.outgoing();
         assert_eq!(

@@ -2,6 +2,8 @@
 //! everything with logic, used by every Lambda function, the gateway and the local stack.
 //!
 //! - `domain/`: user APIs, bot config, slots and their validation (no I/O, no HTTP);
+//! - `inbox`: the console's view of the conversations (chat list, change feed);
+//! - `knowledge`: the store's menu and profile in the table (one query with the config);
 //! - `store/`: the storage port with its DynamoDB and embedded adapters; `records`: the
 //!   table layout and the operations the routes perform on it;
 //! - `auth/`: who is calling (user tokens, apiKeys, the local token signer); `crypto`:
@@ -12,6 +14,9 @@
 //!   WhatsApp gateway, the Saipos client; `upstream`: the bounds on every call to an
 //!   external service (capped bodies, `Retry-After`); `outbound`: the one guarded HTTP
 //!   client for URLs an owner typed (no SSRF: public https hosts only, checked at connect);
+//! - `notify`: texts to the owner's own phones (new orders, alerts) from a connected line;
+//!   `order_webhook`: signed order events POSTed to an owner's URL, retried from the queue;
+//!   `order_events`: what a placed or changed order sets off (Pix QR, notice, webhook);
 //! - `panics`: a panic caught at the edge of one slot or job, so it stops only that one;
 //! - `config/`: the settings of each deployed part from its environment; `local`: the local
 //!   stack's data dir.
@@ -30,11 +35,19 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod ids;
+pub mod inbox;
 pub mod jobs;
+pub mod knowledge;
 pub mod local;
+pub mod media;
 pub mod metrics;
+pub mod notify;
+pub mod order_events;
+pub mod order_webhook;
+pub mod orders;
 pub mod outbound;
 pub mod panics;
 pub mod private_file;

@@ -58,6 +58,7 @@ pub fn open_state(dir: &Path) -> Result<AppState, String> {
         graph: Arc::new(crate::bot::cloud_api::GraphClient::new(
             &crate::config::graph_url(),
         )),
+        notices: None,
     })
 }
 

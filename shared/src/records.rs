@@ -259,7 +259,8 @@ fn gone_if_missing(err: StoreError, id: &str) -> ApiError {
     or_missing(err, || no_api(id))
 }
 
-/// Removes a user API and, for a WhatsApp connection, its key, config and slots, atomically.
+/// Removes a user API and, for a WhatsApp connection, its key, config, slots, menu and
+/// profile, atomically.
 pub async fn delete_user_api(
     store: &dyn Store,
     user_id: &str,
@@ -292,6 +293,8 @@ pub async fn delete_user_api(
                 cond: Cond::None,
             });
         }
+        // The menu and profile go with the connection.
+        ops.extend(crate::knowledge::delete_ops(store, &api.store_id).await?);
         // An attached Cloud API number goes with the connection.
         if let Some((number, _)) = crate::bot::cloud_api::attached(store, &api.store_id).await? {
             ops.extend(crate::bot::cloud_api::detach_ops(&api.store_id, &number));
@@ -300,7 +303,15 @@ pub async fn delete_user_api(
     store
         .write(ops)
         .await
-        .map_err(|e| gone_if_missing(e, &api.id))
+        .map_err(|e| gone_if_missing(e, &api.id))?;
+    if api.api_type == ApiType::Whatsapp {
+        // Its conversations go too (nothing new is recorded once the config is gone);
+        // whatever a failure leaves behind expires with the store's retention.
+        if let Err(err) = crate::inbox::delete_all(store, &api.store_id).await {
+            tracing::warn!(store = %api.store_id, error = %err, "could not delete every conversation of a deleted connection; the rest expires");
+        }
+    }
+    Ok(())
 }
 
 /// Replaces a WhatsApp connection's apiKey; the old key stops working in the same write.

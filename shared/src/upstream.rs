@@ -28,13 +28,12 @@ pub async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
+    let declared = response.content_length();
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
-    let mut body = Vec::new();
+    // A declared length (within the cap) is allocated once: no doubling while growing.
+    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {

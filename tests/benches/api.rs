@@ -1,15 +1,21 @@
 //! Latency of the control-plane API in-process, through the same router the local stack
 //! serves, over the embedded store (fsync on every commit), and the number of store round
-//! trips each request makes. Run: `cargo bench -p platefull-tests --bench api`.
+//! trips each request makes; GET and PUT of a 500-item menu among them, and the order
+//! board's list of a day of 1,000 orders, 1 in 10 accepted (target: p99 < 10 ms). Run: `cargo bench -p platefull-tests --bench api`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{Method, StatusCode};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use platefull::domain::menu::Menu;
 use platefull::store::counting::Counts;
 use platefull_tests::bench::Latencies;
+use platefull_tests::menus::big_menu;
 use platefull_tests::{embedded_store, TestApp};
 use serde_json::{json, Value};
+use tower::ServiceExt;
 
 struct Bench {
     app: TestApp,
@@ -52,6 +58,44 @@ impl Bench {
             let (status, _) = self.call(&method, path, auth, body.as_ref()).await;
             samples.push(started.elapsed());
             assert!(status.is_success(), "{label}: {status}");
+        }
+        println!("{label:<44} {}", Latencies::new(samples).summary());
+    }
+
+    /// Like [`Bench::measure`], to the last byte of the response body without parsing it
+    /// (a 500-item menu is half a megabyte: the client's own JSON parse isn't the router's
+    /// latency), with the request body serialized once beforehand.
+    async fn measure_raw(
+        &self,
+        label: &str,
+        n: usize,
+        method: Method,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) {
+        let body = body.map(|b| axum::body::Bytes::from(serde_json::to_vec(&b).unwrap()));
+        let request = || {
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("authorization", format!("Bearer {auth}"))
+                .header("content-type", "application/json");
+            req.body(body.clone().map(Body::from).unwrap_or_else(Body::empty))
+                .unwrap()
+        };
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n + n / 10 {
+            let req = request();
+            let started = Instant::now();
+            let response = self.app.router.clone().oneshot(req).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let elapsed = started.elapsed();
+            assert!(status.is_success(), "{label}: {status} {bytes:?}");
+            if i >= n / 10 {
+                samples.push(elapsed);
+            }
         }
         println!("{label:<44} {}", Latencies::new(samples).summary());
     }
@@ -218,4 +262,168 @@ async fn main() {
             None,
         )
         .await;
+
+    // The store's knowledge: a 500-item menu (each item with a size group and 8 extras).
+    let store_id = api["storeId"].as_str().unwrap();
+    let menu_path = format!("/api/client/{store_id}/menu");
+    let menu = big_menu(500);
+    println!(
+        "== 500-item menu: {} bytes of JSON",
+        serde_json::to_string(&menu).unwrap().len()
+    );
+    bench
+        .round_trips(
+            "PUT menu (500 items)",
+            Method::PUT,
+            &menu_path,
+            &owner,
+            Some(menu.clone()),
+        )
+        .await;
+    bench
+        .round_trips("GET menu (500 items)", Method::GET, &menu_path, &key, None)
+        .await;
+    // Where the time of a PUT goes, in-process without the store.
+    let text = serde_json::to_string(&menu).unwrap();
+    let time = |label: &str, n: usize, f: &mut dyn FnMut()| {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            f();
+            samples.push(started.elapsed());
+        }
+        println!("{label:<44} {}", Latencies::new(samples).summary());
+    };
+    let parsed: Menu = serde_json::from_str(&text).unwrap();
+    time("  parse the menu's JSON", 300, &mut || {
+        let m: Menu = serde_json::from_str(&text).unwrap();
+        std::hint::black_box(m);
+    });
+    time("  validate it", 300, &mut || {
+        parsed.validate().unwrap();
+    });
+    time("  serialize it", 300, &mut || {
+        std::hint::black_box(serde_json::to_string(&parsed.categories).unwrap());
+    });
+    for (label, auth) in [("apiKey", &key), ("owner token", &owner)] {
+        bench
+            .measure_raw(
+                &format!("GET menu (500 items, {label})"),
+                2000,
+                Method::GET,
+                &menu_path,
+                auth,
+                None,
+            )
+            .await;
+    }
+    bench
+        .measure_raw(
+            "PUT menu (500 items, owner token)",
+            500,
+            Method::PUT,
+            &menu_path,
+            &owner,
+            Some(menu.clone()),
+        )
+        .await;
+    bench
+        .measure_raw(
+            "PUT menu (500 items, apiKey)",
+            500,
+            Method::PUT,
+            &menu_path,
+            &key,
+            Some(menu),
+        )
+        .await;
+    bench
+        .measure(
+            "PATCH menu item (500-item menu)",
+            500,
+            Method::PATCH,
+            &format!("/api/client/{store_id}/menu/items/item-42"),
+            &owner,
+            Some(json!({"available": false})),
+        )
+        .await;
+
+    // The order board: one day with 1,000 orders.
+    let day = "2026-01-15";
+    let line = platefull::jobs::Line::Web { slot: 1 };
+    for n in 0..1000 {
+        let chat = format!("55119{n:08}");
+        let chat_ref = platefull::bot::chat::ChatRef {
+            store_id,
+            line: &line,
+            chat: &chat,
+        };
+        let stored = platefull::orders::StoredCart {
+            cart: platefull::domain::order::Cart::fresh(platefull::orders::new_cart_id(), None),
+            rev: None,
+        };
+        let build = |number: u32| -> platefull::domain::order::Order {
+            serde_json::from_value(json!({
+                "id": platefull::domain::order::order_id(day, number), "number": number,
+                "status": if number.is_multiple_of(10) { "accepted" } else { "new" },
+                "line": "w1", "chat": chat,
+                "items": [{"itemId": "item-1", "name": "Pizza de calabresa grande", "quantity": 2,
+                    "options": [{"groupId": "tamanho", "optionId": "grande", "name": "Grande", "priceCents": 1000}],
+                    "unitPriceCents": 5590, "totalCents": 11180},
+                    {"itemId": "item-2", "name": "Coca-Cola 2L", "quantity": 1, "options": [],
+                    "unitPriceCents": 1400, "totalCents": 1400}],
+                "subtotalCents": 12580, "deliveryFeeCents": 700, "totalCents": 13280,
+                "fulfillment": {"mode": "delivery", "address": "Rua das Acácias, 10, apto 31", "neighborhood": "Vila Mariana"},
+                "payment": {"method": "pix", "paid": false, "pixCode": "0".repeat(150)},
+                "history": [{"status": "new", "at": "2026-01-15T12:00:00Z"}],
+                "createdAt": "2026-01-15T12:00:00Z", "updatedAt": "2026-01-15T12:00:00Z",
+            }))
+            .unwrap()
+        };
+        let placed = platefull::orders::place(
+            bench.app.state.store.as_ref(),
+            &chat_ref,
+            &stored,
+            day,
+            1,
+            build,
+            platefull::ids::now_ms(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            placed,
+            platefull::orders::Placement::Placed { .. }
+        ));
+    }
+    let orders_path = format!("/api/client/{store_id}/orders?date={day}");
+    println!("== order board: a day of 1,000 orders");
+    bench
+        .round_trips(
+            "GET orders (a day, first page)",
+            Method::GET,
+            &orders_path,
+            &key,
+            None,
+        )
+        .await;
+    for (label, path) in [
+        ("GET orders (1,000 a day, first 100)", orders_path.clone()),
+        (
+            "GET orders (1,000 a day, status=new)",
+            format!("{orders_path}&status=new"),
+        ),
+        (
+            "GET orders (1,000 a day, status=accepted: 1 in 10)",
+            format!("{orders_path}&status=accepted"),
+        ),
+        (
+            "GET orders (1,000 a day, last page)",
+            format!("{orders_path}&cursor=101"),
+        ),
+    ] {
+        bench
+            .measure_raw(label, 1000, Method::GET, &path, &key, None)
+            .await;
+    }
 }

@@ -1,8 +1,13 @@
 //! Bot pipeline benchmarks (a bench binary that prints figures):
 //! - the Cloud API webhook handler in-process: signature check, route lookup, enqueue;
-//! - pipeline overhead without the LLM (a zero-latency model), debounce off: from a
+//! - pipeline overhead without the LLM (a zero-latency model that makes one tool round:
+//!   `search_menu`, then a reply whose price passes the price guard), debounce off: from a
 //!   customer message's receipt to its reply handed to the outbound queue, and the storage
-//!   round trips it costs;
+//!   round trips it costs (the menu and profile are read once per turn, whatever the
+//!   rounds);
+//! - an order taken by a zero-latency model: the store round trips a cart-and-summary turn
+//!   and a placing turn add to a plain reply (target ≤ 4);
+//! - the size of the system prompt's menu summary for a 500-item menu;
 //! - sustained throughput through the in-process worker with nothing lost, over the
 //!   durable queues `platefull dev` runs (every send, receive and ack committed to the
 //!   embedded store) and, for comparison, over queues in memory only.
@@ -15,11 +20,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
+use platefull::auth::caller::StoreCaller;
+use platefull::bot::chat::TurnLimit;
 use platefull::bot::cloud_api;
-use platefull::bot::llm::{Llm, LlmError, LlmMessage};
+use platefull::bot::llm::{Completion, Llm, LlmError, LlmMessage, ToolCall, Tools};
+use platefull::bot::prompt;
 use platefull::bot::worker::{self, Bot};
 use platefull::domain::bot_config::BotConfig;
+use platefull::domain::menu::Menu;
 use platefull::jobs::{BotJob, Line};
+use platefull::knowledge;
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::{Outgoing, Queue};
 use platefull::store::keys::{self, store_pk, CONFIG_SK};
@@ -31,6 +41,13 @@ use platefull_tests::{embedded_store, TestApp};
 use serde_json::json;
 use tower::ServiceExt;
 
+/// The benches send a chat more than the 6 turns a minute a real chat may cost.
+const UNRATIONED: TurnLimit = TurnLimit {
+    calls: 1_000_000,
+    per: Duration::from_secs(60),
+};
+
+/// Asks `search_menu` first, then answers with the price it read.
 struct InstantModel;
 
 #[async_trait]
@@ -38,8 +55,84 @@ impl Llm for InstantModel {
     fn describe(&self) -> String {
         "instant".into()
     }
-    async fn complete(&self, _messages: &[LlmMessage]) -> Result<String, LlmError> {
-        Ok("Temos sim! A calabresa sai por R$ 45.".into())
+    async fn complete(
+        &self,
+        messages: &[LlmMessage],
+        tools: Tools<'_>,
+    ) -> Result<Completion, LlmError> {
+        if matches!(tools, Tools::Offered(_)) && !messages.iter().any(|m| m.role == "tool") {
+            return Ok(Completion {
+                usage: Default::default(),
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "call_0".into(),
+                    name: "search_menu".into(),
+                    arguments: r#"{"query":"calabresa"}"#.into(),
+                }],
+            });
+        }
+        Ok(Completion {
+            usage: Default::default(),
+            content: "Temos sim! A calabresa sai por R$ 45,00.".into(),
+            tool_calls: Vec::new(),
+        })
+    }
+}
+
+/// A zero-latency model that takes an order: "oi" gets a plain reply (no tools); "quero"
+/// fills the cart in one round of calls and asks for the summary; "pode mandar" places it.
+struct OrderModel;
+
+#[async_trait]
+impl Llm for OrderModel {
+    fn describe(&self) -> String {
+        "instant orders".into()
+    }
+    async fn complete(
+        &self,
+        messages: &[LlmMessage],
+        tools: Tools<'_>,
+    ) -> Result<Completion, LlmError> {
+        let last = messages.last().map(|m| m.role).unwrap_or("");
+        let text = messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let call = |name: &str, arguments: &str, n: usize| ToolCall {
+            id: format!("call_{n}"),
+            name: name.into(),
+            arguments: arguments.into(),
+        };
+        let calls = if !matches!(tools, Tools::Offered(_)) || last == "tool" {
+            Vec::new()
+        } else if text.contains("quero") {
+            vec![
+                call(
+                    "add_to_cart",
+                    r#"{"itemId":"i-0-0","quantity":2,"optionIds":["grande"]}"#,
+                    0,
+                ),
+                call("set_fulfillment", r#"{"mode":"pickup"}"#, 1),
+                call("set_payment", r#"{"method":"cash"}"#, 2),
+                call("request_confirmation", "{}", 3),
+            ]
+        } else if text.contains("pode mandar") {
+            vec![call("place_order", "{}", 0)]
+        } else {
+            Vec::new()
+        };
+        let content = if calls.is_empty() {
+            "Certo!".into()
+        } else {
+            String::new()
+        };
+        Ok(Completion {
+            content,
+            tool_calls: calls,
+            usage: Default::default(),
+        })
     }
 }
 
@@ -58,9 +151,56 @@ async fn seed_store(store: &dyn Store, store_id: &str) {
         }])
         .await
         .unwrap();
+    knowledge::replace_menu(store, store_id, &StoreCaller::Key, &menu(5, 4))
+        .await
+        .unwrap();
+    // Open all day, pickup, cash: what an order needs.
+    let day = json!([{"open": "00:00", "close": "00:00"}]);
+    let profile = json!({
+        "hours": {"weekly": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day}},
+        "delivery": {"pickup": true, "zones": []},
+        "payments": {"cash": true},
+    });
+    knowledge::replace_profile(
+        store,
+        store_id,
+        &StoreCaller::Key,
+        serde_json::from_value(profile).unwrap(),
+        |_, _| Ok(()),
+    )
+    .await
+    .unwrap();
+}
+
+/// `categories` × `per` items with 40-character names; item 0 of category 0 is the
+/// calabresa at R$ 45,00.
+fn menu(categories: usize, per: usize) -> Menu {
+    let categories: Vec<_> = (0..categories)
+        .map(|c| {
+            let items: Vec<_> = (0..per)
+                .map(|i| {
+                    let name = if c + i == 0 {
+                        "Pizza de calabresa".to_owned()
+                    } else {
+                        format!("Item {c}-{i} {}", "x".repeat(40))[..40].to_owned()
+                    };
+                    json!({"id": format!("i-{c}-{i}"), "name": name, "priceCents": 4500 + (c * per + i) as i64,
+                        "optionGroups": [{"id": "tamanho", "name": "Tamanho", "min": 1, "max": 1,
+                            "options": [{"id": "media", "name": "Média", "priceCents": 0},
+                                        {"id": "grande", "name": "Grande", "priceCents": 1000}]}]})
+                })
+                .collect();
+            json!({"id": format!("c-{c}"), "name": format!("Categoria {c} de pratos da casa"), "items": items})
+        })
+        .collect();
+    serde_json::from_value(json!({ "categories": categories })).unwrap()
 }
 
 fn job(store_id: &str, chat: usize, n: usize) -> BotJob {
+    said(store_id, chat, n, "Oi, vocês têm pizza de calabresa?")
+}
+
+fn said(store_id: &str, chat: usize, n: usize, text: &str) -> BotJob {
     BotJob::Message {
         store_id: store_id.into(),
         line: Line::Web { slot: 1 },
@@ -68,10 +208,13 @@ fn job(store_id: &str, chat: usize, n: usize) -> BotJob {
             id: format!("WAMID-{chat}-{n}"),
             chat: format!("55119{chat:08}"),
             from_me: false,
-            text: "Oi, vocês têm pizza de calabresa?".into(),
+            text: text.into(),
             timestamp: 1,
             is_group: false,
             ephemeral_expiration: None,
+            media: None,
+            name: None,
+            alias: None,
         },
     }
 }
@@ -124,6 +267,8 @@ async fn main() {
     let outbound = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
     let bot = Bot {
         backoff: Duration::from_millis(50),
+        turn_limit: UNRATIONED,
+        health: Default::default(),
         ..app.bot(
             Arc::new(InstantModel),
             Arc::new(MemoryQueue::standard(Duration::from_secs(30))),
@@ -150,6 +295,67 @@ async fn main() {
         (after.1 - before.1) as f64 / n as f64
     );
 
+    // 2b. An order: the store round trips each kind of turn costs, against a plain reply.
+    let orders_out = Arc::new(MemoryQueue::fifo(Duration::from_secs(30)));
+    let order_bot = Bot {
+        backoff: Duration::from_millis(50),
+        turn_limit: UNRATIONED,
+        ..app.bot(
+            Arc::new(OrderModel),
+            Arc::new(MemoryQueue::standard(Duration::from_secs(30))),
+            orders_out.clone(),
+        )
+    };
+    let chats = 200;
+    let mut trips = [(0u64, 0u64); 3];
+    let mut order_samples = Vec::new();
+    for chat in 0..chats {
+        for (turn, text) in ["oi", "quero uma calabresa grande", "pode mandar"]
+            .iter()
+            .enumerate()
+        {
+            // A customer reads before answering: the confirmation comes at least a
+            // millisecond after the summary (confirmation is strictly later, by the clock).
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let before = counts.snapshot();
+            let started = Instant::now();
+            order_bot
+                .handle(said("st_bench", 10_000 + chat, turn, text))
+                .await
+                .unwrap();
+            if turn == 2 {
+                order_samples.push(started.elapsed());
+            }
+            let after = counts.snapshot();
+            trips[turn].0 += after.0 - before.0;
+            trips[turn].1 += after.1 - before.1;
+        }
+    }
+    assert_eq!(orders_out.len(), 3 * chats, "one reply per turn");
+    let last: platefull::jobs::OutboundReply =
+        serde_json::from_str(orders_out.bodies().last().unwrap()).unwrap();
+    assert!(
+        last.chunks.join("").contains(&format!("#{chats:04}")),
+        "every order placed: {:?}",
+        last.chunks
+    );
+    let per =
+        |(reads, writes): (u64, u64)| (reads as f64 / chats as f64, writes as f64 / chats as f64);
+    let plain = per(trips[0]);
+    for (label, turn) in [("cart + summary turn", 1), ("placing turn", 2)] {
+        let (r, w) = per(trips[turn]);
+        println!(
+            "order, {label}: {r:.2} reads + {w:.2} writes = {:+.2} round trips over a plain reply ({:.2} + {:.2}; target ≤ 4)",
+            r + w - plain.0 - plain.1,
+            plain.0,
+            plain.1
+        );
+    }
+    report(
+        "order: placing turn (no LLM) -> confirmation queued",
+        order_samples,
+    );
+
     // 3. Sustained throughput through the in-process worker, nothing lost: over durable
     // queues in the same store (as `platefull dev`), then over queues in memory only.
     seed_store(inner.as_ref(), "st_load").await;
@@ -173,6 +379,8 @@ async fn main() {
         let bot = Arc::new(Bot {
             store: inner.clone(),
             backoff: Duration::from_millis(50),
+            turn_limit: UNRATIONED,
+            health: Default::default(),
             ..app.bot(Arc::new(InstantModel), inbound.clone(), outbound.clone())
         });
         let total = 10_000;
@@ -207,5 +415,15 @@ async fn main() {
             total - outbound.len()
         );
     }
-    let _ = json!({});
+
+    // 4. The system prompt's menu summary.
+    for (categories, per) in [(50, 10), (6, 10)] {
+        let summary = prompt::menu_summary(&menu(categories, per));
+        let chars = summary.chars().count();
+        println!(
+            "menu summary in the system prompt, {} items: {chars} characters ≈ {} tokens (4 characters a token)",
+            categories * per,
+            chars.div_ceil(4)
+        );
+    }
 }

@@ -811,6 +811,9 @@ async fn patch_renames_and_test_reports_slot_states(t: TestStore) {
     assert_eq!(tested["success"], false);
     assert_eq!(tested["status"], "disconnected");
     assert_eq!(tested["slots"].as_array().unwrap().len(), 3);
+    assert_eq!(tested["result"], "whatsapp_not_linked");
+    assert_eq!(tested["connected"], 0);
+    assert_eq!(tested["total"], 3);
 }
 
 async fn lists_are_ordered_oldest_first(t: TestStore) {

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use platefull::bot::chat::{self, ChatRef, TurnLimit};
 use platefull::bot::cloud_api::{self, GraphClient};
-use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible};
+use platefull::bot::llm::{Llm, LlmError, LlmMessage, OpenAiCompatible, Tools};
 use platefull::bot::prompt;
 use platefull::bot::reply::Pacing;
 use platefull::bot::worker::{self, Bot};
@@ -31,37 +31,37 @@ use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-const CUSTOMER: &str = "5511999990000";
-const NUMBER_ID: &str = "106540352242922";
+pub(crate) const CUSTOMER: &str = "5511999990000";
+pub(crate) const NUMBER_ID: &str = "106540352242922";
 
-struct Pipeline {
-    app: TestApp,
-    sim: Arc<Simulator>,
-    llm: Fake,
-    graph: FakeGraph,
-    inbound: Arc<MemoryQueue>,
-    dead: Arc<MemoryQueue>,
-    dead_replies: Arc<MemoryQueue>,
-    store_id: String,
-    api_key: String,
-    _stop: watch::Sender<bool>,
+pub(crate) struct Pipeline {
+    pub(crate) app: TestApp,
+    pub(crate) sim: Arc<Simulator>,
+    pub(crate) llm: Fake,
+    pub(crate) graph: FakeGraph,
+    pub(crate) inbound: Arc<MemoryQueue>,
+    pub(crate) dead: Arc<MemoryQueue>,
+    pub(crate) dead_replies: Arc<MemoryQueue>,
+    pub(crate) store_id: String,
+    pub(crate) api_key: String,
+    pub(crate) _stop: watch::Sender<bool>,
 }
 
 impl Pipeline {
-    async fn new(t: TestStore) -> Self {
+    pub(crate) async fn new(t: TestStore) -> Self {
         Self::with_pacing(t, Pacing::none()).await
     }
 
-    async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
+    pub(crate) async fn with_pacing(t: TestStore, pacing: Pacing) -> Self {
         Self::with(t, pacing, TurnLimit::default()).await
     }
 
-    async fn with(t: TestStore, pacing: Pacing, turn_limit: TurnLimit) -> Self {
+    pub(crate) async fn with(t: TestStore, pacing: Pacing, turn_limit: TurnLimit) -> Self {
         Self::build(t, pacing, turn_limit, None).await
     }
 
     /// The pipeline, with `graph_client` instead of one aimed at the fake Graph API.
-    async fn build(
+    pub(crate) async fn build(
         t: TestStore,
         pacing: Pacing,
         turn_limit: TurnLimit,
@@ -78,7 +78,15 @@ impl Pipeline {
         );
         let app = TestApp::new(t)
             .with_webhook(inbound.clone())
-            .with_state(|s| s.graph = Arc::new(GraphClient::new(&graph.url)));
+            .with_state(|s| {
+                s.graph = Arc::new(GraphClient::new(&graph.url));
+                // The console's messages go out through the gateway's outbound queue.
+                s.sessions = Some(platefull::http::SessionCommands {
+                    queue: stack::fifo_queue(),
+                    wait: Duration::from_millis(100),
+                    outbound: Some(outbound.clone()),
+                });
+            });
         let wa = app.whatsapp("alice", "Pizzaria X").await;
         let sim = Simulator::new("http://localhost");
         let bot = Arc::new(Bot {
@@ -158,14 +166,14 @@ impl Pipeline {
         panic!("slot 1 never connected");
     }
 
-    fn key(&self) -> SlotKey {
+    pub(crate) fn key(&self) -> SlotKey {
         SlotKey {
             store_id: self.store_id.clone(),
             slot: 1,
         }
     }
 
-    async fn configure(&self, config: Value) {
+    pub(crate) async fn configure(&self, config: Value) {
         let (status, body) = self
             .app
             .call(
@@ -178,21 +186,21 @@ impl Pipeline {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
-    async fn customer(&self, chat: &str, text: &str, id: Option<&str>) {
+    pub(crate) async fn customer(&self, chat: &str, text: &str, id: Option<&str>) {
         self.sim
             .customer_message(&self.key(), chat, text, id)
             .await
             .unwrap();
     }
 
-    async fn owner(&self, chat: &str, text: &str) {
+    pub(crate) async fn owner(&self, chat: &str, text: &str) {
         self.sim
             .owner_message(&self.key(), chat, text)
             .await
             .unwrap();
     }
 
-    fn outbox(&self, chat: &str) -> Vec<String> {
+    pub(crate) fn outbox(&self, chat: &str) -> Vec<String> {
         self.sim
             .outbox(&self.key(), chat)
             .into_iter()
@@ -202,7 +210,7 @@ impl Pipeline {
 
     /// Waits until `chat` received `n` replies (5 s at most), then a little longer so that
     /// any extra (duplicate) reply would show up too.
-    async fn replies(&self, chat: &str, n: usize) -> Vec<String> {
+    pub(crate) async fn replies(&self, chat: &str, n: usize) -> Vec<String> {
         for _ in 0..500 {
             if self.outbox(chat).len() >= n {
                 break;
@@ -214,7 +222,7 @@ impl Pipeline {
     }
 
     /// Lets every queued job run to the end.
-    async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         for _ in 0..500 {
             if self.inbound.is_empty() {
                 break;
@@ -225,7 +233,7 @@ impl Pipeline {
     }
 
     /// The non-system messages of the LLM's `n`-th request (1-based).
-    fn llm_history(&self, n: usize) -> Vec<(String, String)> {
+    pub(crate) fn llm_history(&self, n: usize) -> Vec<(String, String)> {
         let (_, body, _) = self.llm.script.requests()[n - 1].clone();
         body["messages"].as_array().unwrap()[1..]
             .iter()
@@ -279,6 +287,53 @@ async fn a_customer_gets_exactly_one_reply_shaped_by_the_store(t: TestStore) {
 }
 
 for_each_store!(a_customer_gets_exactly_one_reply_shaped_by_the_store);
+
+/// Media through the simulated phone and the real gateway: the job carries the media part
+/// to the worker. This pipeline's bot has no transcription key (a "please type" reply) and
+/// reads a pin as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_and_a_pin_from_the_simulated_phone_reach_the_bot() {
+    use platefull::media::{Location, MediaHandle, MediaKind, MediaPart};
+    let p = Pipeline::new(embedded_store().await).await;
+    let voice = MediaPart {
+        mimetype: Some("audio/ogg; codecs=opus".into()),
+        seconds: Some(4),
+        handle: Some(MediaHandle::Inline {
+            base64: "T2dnUw==".into(),
+        }),
+        ..MediaPart::of(MediaKind::Voice)
+    };
+    p.sim
+        .customer_media(&p.key(), CUSTOMER, voice, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        p.replies(CUSTOMER, 1).await,
+        [platefull::media::plan::PLEASE_TYPE_REPLY]
+    );
+    assert_eq!(p.llm.script.count(), 0);
+    let pin = MediaPart {
+        location: Some(Location {
+            lat: -23.56,
+            lng: -46.65,
+            name: None,
+            address: Some("Rua Augusta, 500".into()),
+        }),
+        ..MediaPart::of(MediaKind::Location)
+    };
+    p.sim
+        .customer_media(&p.key(), CUSTOMER, pin, None)
+        .await
+        .unwrap();
+    assert_eq!(p.replies(CUSTOMER, 2).await.len(), 2);
+    let history = p.llm_history(1);
+    assert!(
+        history
+            .iter()
+            .any(|(_, text)| text.contains(r#""lat":-23.56"#) && text.contains("Rua Augusta, 500")),
+        "{history:?}"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_messages_gets_one_reply() {
@@ -402,11 +457,21 @@ async fn the_context_is_trimmed_by_count_and_by_time() {
         timestamp: 0,
         is_group: false,
         ephemeral_expiration: None,
+        media: None,
+        name: None,
+        alias: None,
     };
     let two_hours_ago = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 7_200_000;
-    chat::record_customer(p.app.state.store.as_ref(), &chat, &old, 60, two_hours_ago)
-        .await
-        .unwrap();
+    chat::record_customer(
+        p.app.state.store.as_ref(),
+        &chat,
+        &old,
+        60,
+        two_hours_ago,
+        vec![],
+    )
+    .await
+    .unwrap();
     p.customer(CUSTOMER, "primeira", None).await;
     assert_eq!(p.replies(CUSTOMER, 1).await.len(), 1);
     assert_eq!(p.llm_history(1), [("user".into(), "primeira".into())]);
@@ -452,10 +517,15 @@ async fn a_model_that_keeps_refusing_sends_the_turn_to_the_dead_letters_not_the_
 // --- The LLM client against the fake server -------------------------------------------
 
 fn ask() -> Vec<LlmMessage> {
-    vec![LlmMessage {
-        role: "user",
-        content: "Oi".into(),
-    }]
+    vec![LlmMessage::user("Oi")]
+}
+
+/// The text of one plain call (no tools).
+async fn text(client: &OpenAiCompatible) -> Result<String, LlmError> {
+    client
+        .complete(&ask(), Tools::None)
+        .await
+        .map(|c| c.content)
 }
 
 #[tokio::test]
@@ -468,7 +538,7 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
         json!({"error": {"code": 429, "message": "Rate limited"}}),
         Some(0),
     );
-    assert_eq!(client.complete(&ask()).await.unwrap(), "Resposta 2");
+    assert_eq!(text(&client).await.unwrap(), "Resposta 2");
     // An error inside a 200 body, a choice that failed mid-way, an empty reply: retried.
     fake.script.push(
         200,
@@ -476,9 +546,9 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
         None,
     );
     fake.script.push(200, json!({"choices": [{"finish_reason": "error", "error": {"code": 502, "message": "cut"}, "message": {"role": "assistant", "content": ""}}]}), None);
-    assert_eq!(client.complete(&ask()).await.unwrap(), "Resposta 5");
+    assert_eq!(text(&client).await.unwrap(), "Resposta 5");
     fake.script.push(200, completion("   "), None);
-    assert_eq!(client.complete(&ask()).await.unwrap(), "Resposta 7");
+    assert_eq!(text(&client).await.unwrap(), "Resposta 7");
     // Three 500s exhaust the tries.
     for _ in 0..3 {
         fake.script.push(
@@ -487,7 +557,7 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
             None,
         );
     }
-    let err = client.complete(&ask()).await.unwrap_err();
+    let err = text(&client).await.unwrap_err();
     assert!(matches!(err, LlmError::Unavailable { .. }), "{err:?}");
     assert_eq!(fake.script.count(), 10);
     // 400/401/402/403: one call, no retry.
@@ -498,7 +568,7 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
             None,
         );
         let before = fake.script.count();
-        let err = client.complete(&ask()).await.unwrap_err();
+        let err = text(&client).await.unwrap_err();
         assert!(matches!(err, LlmError::Refused(_)), "{status}: {err:?}");
         assert_eq!(fake.script.count(), before + 1, "{status} is not retried");
     }
@@ -509,7 +579,7 @@ async fn the_llm_client_retries_what_can_succeed_and_nothing_else() {
         Some(30),
     );
     let before = fake.script.count();
-    let err = client.complete(&ask()).await.unwrap_err();
+    let err = text(&client).await.unwrap_err();
     assert_eq!(
         err,
         LlmError::Unavailable {
@@ -533,7 +603,7 @@ async fn the_fallback_model_answers_when_the_first_fails_but_not_for_a_bad_key()
             None,
         );
     }
-    assert_eq!(client.complete(&ask()).await.unwrap(), "Resposta 4");
+    assert_eq!(text(&client).await.unwrap(), "Resposta 4");
     let models: Vec<_> = fake
         .script
         .requests()
@@ -554,10 +624,7 @@ async fn the_fallback_model_answers_when_the_first_fails_but_not_for_a_bad_key()
         json!({"error": {"code": 402, "message": "Insufficient credits"}}),
         None,
     );
-    assert!(matches!(
-        client.complete(&ask()).await,
-        Err(LlmError::Refused(_))
-    ));
+    assert!(matches!(text(&client).await, Err(LlmError::Refused(_))));
     assert_eq!(
         fake.script.count(),
         5,
@@ -573,8 +640,7 @@ async fn the_llm_client_reads_at_most_its_cap_and_keeps_to_the_turns_deadline() 
     for mode in [Mode::Length, Mode::Chunked] {
         let huge = fake_huge::start(mode, 64 << 20).await;
         settings.base_url = huge.url.clone();
-        let err = OpenAiCompatible::new(settings.clone())
-            .complete(&ask())
+        let err = text(&OpenAiCompatible::new(settings.clone()))
             .await
             .unwrap_err();
         assert!(
@@ -595,10 +661,7 @@ async fn the_llm_client_reads_at_most_its_cap_and_keeps_to_the_turns_deadline() 
     settings.attempts = 3;
     settings.deadline = Duration::from_millis(400);
     let started = std::time::Instant::now();
-    let err = OpenAiCompatible::new(settings)
-        .complete(&ask())
-        .await
-        .unwrap_err();
+    let err = text(&OpenAiCompatible::new(settings)).await.unwrap_err();
     assert!(
         matches!(err, LlmError::Unavailable { ref message, .. } if message.contains("deadline")),
         "{err:?}"
@@ -747,7 +810,7 @@ async fn a_chat_flooding_messages_gets_its_ration_of_model_calls_and_its_last_me
 
 // --- Meta's Cloud API: webhook in, Graph API out ---------------------------------------
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../events/whatsapp-webhook/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -755,7 +818,11 @@ fn fixture(name: &str) -> Vec<u8> {
     .expect("fixture")
 }
 
-async fn webhook(p: &Pipeline, body: &[u8], signature: Option<String>) -> (StatusCode, Value) {
+pub(crate) async fn webhook(
+    p: &Pipeline,
+    body: &[u8],
+    signature: Option<String>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder()
         .method(Method::POST)
         .uri("/webhooks/whatsapp")
@@ -768,7 +835,7 @@ async fn webhook(p: &Pipeline, body: &[u8], signature: Option<String>) -> (Statu
         .await
 }
 
-async fn attach_number(p: &Pipeline) {
+pub(crate) async fn attach_number(p: &Pipeline) {
     let token = "EAAG-test-system-user-token";
     p.graph
         .grant(token, NUMBER_ID, "+55 11 98888-7777", "Pizzaria X");
@@ -965,6 +1032,9 @@ fn message_job(store_id: &str, id: &str, text: &str) -> BotJob {
             timestamp: 1,
             is_group: false,
             ephemeral_expiration: None,
+            media: None,
+            name: None,
+            alias: None,
         },
     }
 }
@@ -1135,6 +1205,9 @@ async fn a_linked_number_may_resend_a_reply_cut_short_but_never_an_older_one() {
         seq: 2,
         chunks: vec!["a".into(), "b".into()],
         ephemeral_expiration: None,
+        image: None,
+        owner: false,
+        at: None,
     };
     let (first, second) = (reply.part_id(0), reply.part_id(1));
     assert_eq!(

@@ -210,6 +210,9 @@ async fn serve_fixtures_from_the_aws_environment() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["error"]["field"], "messageLimit");
+    let (status, menu) = invoke(&client_config, fixture("client-config/get-menu.json", &v)).await;
+    assert_eq!(status, StatusCode::OK, "{menu}");
+    assert_eq!(menu["categories"], serde_json::json!([]));
     let (status, slots) = invoke(&sessions, fixture("whatsapp-sessions/list.json", &v)).await;
     assert_eq!(status, StatusCode::OK, "{slots}");
     assert_eq!(slots["data"].as_array().unwrap().len(), 3);

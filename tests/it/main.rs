@@ -8,9 +8,17 @@
 mod api;
 mod auth;
 mod bot;
+mod bot_tools;
+mod health;
+mod inbox;
+mod kitchen;
+mod knowledge;
 mod lambda_events;
+mod orders;
 mod queue_conformance;
 mod saipos;
 mod sessions;
 mod store_conformance;
 mod template_drift;
+mod voice;
+mod wa_keys;

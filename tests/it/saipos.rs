@@ -303,6 +303,7 @@ async fn the_connection_test_records_why_it_failed() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["success"], true);
+    assert_eq!(body["result"], "saipos_token_accepted", "{body}");
     let (_, api) = app
         .call(
             Method::GET,
@@ -325,6 +326,7 @@ async fn the_connection_test_records_why_it_failed() {
         .await;
     assert_eq!(body["success"], false);
     assert_eq!(body["status"], "error");
+    assert_eq!(body["result"], "saipos_rejected_token", "{body}");
     assert!(
         body["message"]
             .as_str()
@@ -353,6 +355,7 @@ async fn the_connection_test_records_why_it_failed() {
         )
         .await;
     assert_eq!(body["status"], "error");
+    assert_eq!(body["result"], "saipos_unavailable", "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("unavailable"),
         "{body}"

@@ -555,6 +555,7 @@ impl Transport for PanickyTransport {
     async fn open(
         &self,
         slot: &SlotKey,
+        fence: &platefull::whatsapp::slots::Fence,
         credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
@@ -568,7 +569,7 @@ impl Transport for PanickyTransport {
         assert!(!armed, "malformed frame while connecting {slot}");
         let inner = self
             .sim
-            .open(slot, credentials, pair_phone, events, inbound)
+            .open(slot, fence, credentials, pair_phone, events, inbound)
             .await?;
         Ok(Box::new(PanickyConnection(inner)))
     }

@@ -314,6 +314,23 @@ async fn large_partitions_are_read_to_the_end(t: TestStore) {
     let items = t.store.query("BIG", "I#").await.unwrap();
     assert_eq!(items.len(), 40);
     assert_eq!(items[39]["sk"], "I#39");
+    // Newest first, past a 1 MB page too: all that was asked for, in order.
+    let last = t.store.query_last("BIG", "I#", 30).await.unwrap();
+    assert_eq!(last.len(), 30);
+    assert_eq!(
+        (&last[0]["sk"], &last[29]["sk"]),
+        (&json!("I#39"), &json!("I#10"))
+    );
+    let below = t
+        .store
+        .query_last_before("BIG", "I#", Some("I#35"), 30)
+        .await
+        .unwrap();
+    assert_eq!(below.len(), 30);
+    assert_eq!(
+        (&below[0]["sk"], &below[29]["sk"]),
+        (&json!("I#34"), &json!("I#05"))
+    );
 }
 
 for_each_store!(
@@ -327,6 +344,7 @@ for_each_store!(
     racing_creates_have_exactly_one_winner,
     batches_are_bounded_and_keyed,
     large_partitions_are_read_to_the_end,
+    query_last_before_pages_below_a_key_within_the_prefix,
 );
 
 async fn any_and_below_conditions_guard_leases(t: TestStore) {
@@ -420,6 +438,44 @@ async fn query_last_returns_the_newest_first_within_the_prefix(t: TestStore) {
         .is_empty());
 }
 
+/// Pages going back in time: each below the last key of the one before, within the prefix.
+async fn query_last_before_pages_below_a_key_within_the_prefix(t: TestStore) {
+    let ops = (0..7)
+        .map(|i| {
+            put(
+                item("PAGES", &format!("I#{i:03}"), json!({"i": i})),
+                Cond::None,
+            )
+        })
+        .chain([
+            put(item("PAGES", "H#999", json!({})), Cond::None),
+            put(item("PAGES", "J#000", json!({})), Cond::None),
+        ])
+        .collect();
+    t.store.write(ops).await.unwrap();
+    let page = |before: Option<&'static str>, limit| {
+        let store = t.store.clone();
+        async move {
+            let items = store
+                .query_last_before("PAGES", "I#", before, limit)
+                .await
+                .unwrap();
+            items
+                .iter()
+                .map(|i| i["sk"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(None, 3).await, ["I#006", "I#005", "I#004"]);
+    assert_eq!(page(Some("I#004"), 3).await, ["I#003", "I#002", "I#001"]);
+    assert_eq!(page(Some("I#001"), 3).await, ["I#000"]);
+    assert!(page(Some("I#000"), 3).await.is_empty());
+    // A bound past the prefix reads from its end; one before it reads nothing.
+    assert_eq!(page(Some("Z"), 2).await, ["I#006", "I#005"]);
+    assert!(page(Some("A"), 2).await.is_empty());
+    assert!(page(Some("I#004"), 0).await.is_empty());
+}
+
 async fn upserts_create_and_all_conditions_need_every_part(t: TestStore) {
     let upsert = |set: Vec<(&str, Value)>, cond: Cond| Update {
         set: set.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -498,9 +554,140 @@ async fn upserts_create_and_all_conditions_need_every_part(t: TestStore) {
     );
 }
 
+/// A condition check writes nothing but makes the batch depend on another item (the key
+/// store's lease fence): a failed check aborts every write of the batch, a check that holds
+/// lets them all through, and a batch of a check alone is valid.
+async fn condition_checks_guard_a_batch_without_writing(t: TestStore) {
+    t.store
+        .write(vec![put(
+            item("F", "fence", json!({"epoch": "e1"})),
+            Cond::None,
+        )])
+        .await
+        .unwrap();
+    let check = |epoch: &str| WriteOp::Check {
+        pk: "F".into(),
+        sk: "fence".into(),
+        cond: Cond::Matches(vec![("epoch".into(), json!(epoch))]),
+    };
+    let writes = || {
+        vec![
+            put(item("P", "a", json!({"v": 1})), Cond::None),
+            WriteOp::Delete {
+                pk: "P".into(),
+                sk: "b".into(),
+                cond: Cond::None,
+            },
+        ]
+    };
+    t.store
+        .write(vec![put(item("P", "b", json!({})), Cond::None)])
+        .await
+        .unwrap();
+    let stale: Vec<WriteOp> = std::iter::once(check("e0")).chain(writes()).collect();
+    assert!(matches!(
+        t.store.write(stale).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    assert_eq!(get(t.store.as_ref(), "P", "a").await, None);
+    assert!(get(t.store.as_ref(), "P", "b").await.is_some());
+    // A check alone: valid, writes nothing, fails like any condition.
+    t.store.write(vec![check("e1")]).await.unwrap();
+    assert!(matches!(
+        t.store.write(vec![check("e2")]).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let missing = WriteOp::Check {
+        pk: "F".into(),
+        sk: "none".into(),
+        cond: Cond::Exists,
+    };
+    assert!(matches!(
+        t.store.write(vec![missing]).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    let current: Vec<WriteOp> = std::iter::once(check("e1")).chain(writes()).collect();
+    t.store.write(current).await.unwrap();
+    assert_eq!(get(t.store.as_ref(), "P", "a").await.unwrap()["v"], 1);
+    assert_eq!(get(t.store.as_ref(), "P", "b").await, None);
+    assert_eq!(
+        get(t.store.as_ref(), "F", "fence").await.unwrap(),
+        item("F", "fence", json!({"epoch": "e1"})),
+        "the checked item is left as it was"
+    );
+}
+
+/// Atomic adds (usage counters): create the item and its counters at zero, add to what is
+/// there without touching other attributes, never lose a concurrent add, and apply only
+/// with the rest of their batch (a failed condition elsewhere adds nothing).
+async fn adds_count_atomically_and_only_with_their_batch(t: TestStore) {
+    let add = |n: i64| WriteOp::Add {
+        pk: "U".into(),
+        sk: "day".into(),
+        add: vec![("replies".into(), 1), ("tokens".into(), n)],
+    };
+    t.store.write(vec![add(10)]).await.unwrap();
+    let first = get(t.store.as_ref(), "U", "day").await.unwrap();
+    assert_eq!(
+        (first["replies"].as_i64(), first["tokens"].as_i64()),
+        (Some(1), Some(10))
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let store = t.store.clone();
+        tasks.spawn(async move { store.write(vec![add(n)]).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let after = get(t.store.as_ref(), "U", "day").await.unwrap();
+    assert_eq!(after["replies"], 21, "{after:?}");
+    assert_eq!(after["tokens"], 10 + (0..20).sum::<i64>());
+    // In a batch whose create-only put fails: nothing added.
+    t.store
+        .write(vec![put(item("U", "seen", json!({})), Cond::NotExists)])
+        .await
+        .unwrap();
+    let again = vec![
+        put(item("U", "seen", json!({})), Cond::NotExists),
+        add(1000),
+    ];
+    assert!(matches!(
+        t.store.write(again).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    assert_eq!(
+        get(t.store.as_ref(), "U", "day").await.unwrap()["replies"],
+        21
+    );
+    // With a batch that applies, once; other attributes are kept.
+    t.store
+        .write(vec![
+            put(item("U", "other", json!({})), Cond::NotExists),
+            add(1),
+        ])
+        .await
+        .unwrap();
+    let last = get(t.store.as_ref(), "U", "day").await.unwrap();
+    assert_eq!(last["replies"], 22);
+    assert_eq!(last["pk"], "U");
+    // An add of nothing is a bad request.
+    let empty = WriteOp::Add {
+        pk: "U".into(),
+        sk: "day".into(),
+        add: vec![],
+    };
+    assert!(matches!(
+        t.store.write(vec![empty]).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
 mod conversations {
     use super::*;
     for_each_store!(
+        adds_count_atomically_and_only_with_their_batch,
+        condition_checks_guard_a_batch_without_writing,
         query_last_returns_the_newest_first_within_the_prefix,
         upserts_create_and_all_conditions_need_every_part,
     );

@@ -9,7 +9,11 @@
 //!   (`GraphMethodException`, "Unsupported get request") for a number the token can't
 //!   read — Meta doesn't tell "doesn't exist" from "not yours".
 //!
-//! Both record every request (path, body, `Authorization`).
+//! - uploading media, `POST /{phone-number-id}/media` (multipart/form-data with
+//!   `messaging_product=whatsapp`, `type` and a `file` part): answers `{"id": "<media id>"}`
+//!   and keeps the upload in [`FakeGraph::media`]; a body without those parts is a 400.
+//!
+//! All record every request (path, body, `Authorization`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +47,58 @@ pub struct FakeGraph {
     /// Number reads: canned answers and every request.
     pub lookups: Arc<Script>,
     grants: Arc<Grants>,
+    /// Every media upload that was accepted, in order.
+    pub media: Arc<Mutex<Vec<Upload>>>,
+}
+
+/// One accepted media upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub number: String,
+    pub id: String,
+    /// The `type` field (a MIME type).
+    pub kind: String,
+    /// The file part's own content type.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The parts of a multipart/form-data body: name → (content type, bytes).
+fn multipart_parts(content_type: &str, body: &[u8]) -> Option<HashMap<String, (String, Vec<u8>)>> {
+    let boundary = content_type
+        .strip_prefix("multipart/form-data")?
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let mut parts = HashMap::new();
+    let mut at = find(body, &delimiter, 0)? + delimiter.len();
+    loop {
+        if body[at..].starts_with(b"--") {
+            return Some(parts);
+        }
+        at += 2; // CRLF after the delimiter
+        let head_end = find(body, b"\r\n\r\n", at)?;
+        let head = std::str::from_utf8(&body[at..head_end])
+            .ok()?
+            .to_ascii_lowercase();
+        let next = find(body, &delimiter, head_end)?;
+        let content = body[head_end + 4..next - 2].to_vec(); // minus the CRLF before it
+        let name = head.split("name=\"").nth(1)?.split('"').next()?.to_owned();
+        let kind = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-type:"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default();
+        parts.insert(name, (kind, content));
+        at = next + delimiter.len();
+    }
 }
 
 impl FakeGraph {
@@ -136,6 +192,8 @@ pub async fn graph() -> FakeGraph {
     let script = Arc::new(Script::default());
     let lookups = Arc::new(Script::default());
     let grants = Arc::new(Grants::default());
+    let media: Arc<Mutex<Vec<Upload>>> = Arc::default();
+    let uploads = media.clone();
     let state = (script.clone(), lookups.clone(), grants.clone());
     type S = (Arc<Script>, Arc<Script>, Arc<Grants>);
     let router = Router::new()
@@ -145,6 +203,39 @@ pub async fn graph() -> FakeGraph {
                 let n = s.count() + 1;
                 let ok = json!({"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],"messages":[{"id":format!("wamid.OUT{n}")}]});
                 answer(&s, format!("/{number}/messages"), &headers, body, ok)
+            }),
+        )
+        .route(
+            "/{number}/media",
+            post(move |Path(number): Path<String>, headers: HeaderMap, body: axum::body::Bytes| async move {
+                let content_type = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let parts = multipart_parts(content_type, &body).unwrap_or_default();
+                let text = |name: &str| {
+                    parts
+                        .get(name)
+                        .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+                };
+                let (Some("whatsapp"), Some(kind), Some((file_type, file))) = (
+                    text("messaging_product").as_deref(),
+                    text("type"),
+                    parts.get("file"),
+                ) else {
+                    let error = graph_error("(#100) The parameter messaging_product is required.", "OAuthException", 100, None);
+                    return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+                };
+                let mut uploads = uploads.lock().unwrap();
+                let id = format!("{}", 900_000 + uploads.len());
+                uploads.push(Upload {
+                    number,
+                    id: id.clone(),
+                    kind,
+                    content_type: file_type.clone(),
+                    bytes: file.clone(),
+                });
+                (StatusCode::OK, Json(json!({ "id": id }))).into_response()
             }),
         )
         .route(
@@ -159,5 +250,6 @@ pub async fn graph() -> FakeGraph {
         script,
         lookups,
         grants,
+        media,
     }
 }

@@ -1,7 +1,9 @@
 //! A fake OpenAI-compatible chat-completions server (OpenRouter's documented shapes), at
-//! the HTTP level: it answers from a script of canned responses, then with a default
-//! success, and records every request it got. The script, the recording and the server are
-//! shared with the fake Graph API (`fake_graph`).
+//! the HTTP level: it answers from a script of canned responses — text ([`completion`]) or
+//! tool calls ([`tool_calls`]) — then with a default success, and records every request it
+//! got (so a test reads the `tools` offered, the `tool_choice` and the `role:"tool"`
+//! results sent back: [`Script::tool_results`]). The script, the recording and the server
+//! are shared with the fake Graph API (`fake_graph`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,34 @@ impl Script {
     pub fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
+    /// Scripts a text answer.
+    pub fn says(&self, content: &str) {
+        self.push(200, completion(content), None);
+    }
+    /// Scripts an answer calling `calls`: (name, arguments as the model writes them).
+    pub fn calls(&self, calls: &[(&str, &str)]) {
+        self.push(200, tool_calls(calls), None);
+    }
+    /// The request body of call `n` (1-based).
+    pub fn request(&self, n: usize) -> Value {
+        self.requests.lock().unwrap()[n - 1].1.clone()
+    }
+    /// The tool results request `n` (1-based) carried: (tool_call_id, parsed content).
+    pub fn tool_results(&self, n: usize) -> Vec<(String, Value)> {
+        self.request(n)["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| {
+                let content = m["content"].as_str().unwrap();
+                (
+                    m["tool_call_id"].as_str().unwrap().to_owned(),
+                    serde_json::from_str(content).unwrap(),
+                )
+            })
+            .collect()
+    }
 }
 
 pub struct Fake {
@@ -47,6 +77,23 @@ pub struct Fake {
 pub fn completion(content: &str) -> Value {
     json!({"id":"gen-1","object":"chat.completion","created":1,"model":"test/model",
         "choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":content}}],
+        "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})
+}
+
+/// A chat-completions answer with `tool_calls` (ids `call_<n>`, arguments as given: they
+/// may be malformed on purpose) and no text.
+pub fn tool_calls(calls: &[(&str, &str)]) -> Value {
+    let calls: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(n, (name, arguments))| {
+            json!({"id": format!("call_{n}"), "type": "function",
+                "function": {"name": name, "arguments": arguments}})
+        })
+        .collect();
+    json!({"id":"gen-2","object":"chat.completion","created":1,"model":"test/model",
+        "choices":[{"index":0,"finish_reason":"tool_calls",
+            "message":{"role":"assistant","content":null,"tool_calls":calls}}],
         "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})
 }
 

@@ -3,14 +3,23 @@
 //! real AWS SDK against the moto server that `scripts/test.sh` starts), an app harness that
 //! drives a router in-process, and the WhatsApp connection most tests start from. The other
 //! modules: `stack` (gateway, queues and bot worker wired in-process), `bench` (latency
-//! figures), `process` (a test alone in a child process), and the fakes.
+//! figures), `menus` (big menus), `process` (a test alone in a child process),
+//! `faulty_store` (a write failing on demand), and the fakes.
 
 pub mod bench;
+pub mod chats;
 pub mod fake_graph;
 pub mod fake_huge;
 pub mod fake_llm;
+pub mod fake_media;
+pub mod fake_resend;
 pub mod fake_saipos;
+pub mod fake_saipos_order;
 pub mod fake_stack_auth;
+pub mod fake_transcribe;
+pub mod fake_webhook;
+pub mod faulty_store;
+pub mod menus;
 pub mod process;
 pub mod stack;
 
@@ -131,6 +140,7 @@ impl TestApp {
             graph: Arc::new(platefull::bot::cloud_api::GraphClient::new(
                 "http://127.0.0.1:9",
             )),
+            notices: None,
         };
         Self {
             router: build(state.clone()),

@@ -59,6 +59,7 @@ impl TestApp {
             state.sessions = Some(SessionCommands {
                 queue: commands,
                 wait,
+                outbound: None,
             })
         });
         app.router = app.router.merge(platefull::http::simulator::router(
@@ -108,6 +109,15 @@ impl TestApp {
             graph: GraphClient::new("http://127.0.0.1:9"),
             backoff: Duration::from_millis(20),
             turn_limit: Default::default(),
+            health: Default::default(),
+            webhooks: platefull::outbound::OutboundClient::for_webhooks(
+                platefull::outbound::Policy::LocalStack,
+            ),
+            saipos_orders: Arc::new(platefull::saipos::orders::OrderApi::new(
+                platefull::outbound::Policy::LocalStack,
+                "http://127.0.0.1:9",
+            )),
+            media: Default::default(),
         }
     }
 

@@ -8,12 +8,20 @@ import * as signIn from './pages/sign-in.js';
 import * as dashboard from './pages/dashboard.js';
 import * as connections from './pages/connections.js';
 import * as tools from './pages/tools.js';
+import * as menu from './pages/menu.js';
+import * as store from './pages/store.js';
+import * as orders from './pages/orders.js';
+import * as conversas from './pages/conversas.js';
 
 const pages = {
   '/': { module: signIn, title: 'Entrar' },
   '/dashboard': { module: dashboard, title: 'Painel', auth: true },
   '/connections': { module: connections, title: 'Conexões', auth: true },
   '/whatsapp-tools': { module: tools, title: 'Atendente', auth: true },
+  '/cardapio': { module: menu, title: 'Cardápio', auth: true },
+  '/loja': { module: store, title: 'Loja', auth: true },
+  '/pedidos': { module: orders, title: 'Pedidos', auth: true },
+  '/conversas': { module: conversas, title: 'Conversas', auth: true },
 };
 
 let cleanup = null;

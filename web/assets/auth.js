@@ -9,6 +9,8 @@
 //       API checks, refreshed with the refresh token when it expires.
 // The session lives in sessionStorage (gone when the tab closes); nothing else is stored.
 
+import { errorMessage } from './messages.js';
+
 const KEY = 'platefull.session';
 
 let config = null;
@@ -42,15 +44,22 @@ export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
-/** Local stack: a user id is enough. Throws the API's error ({code, message, field}). */
+/**
+ * Local stack: a user id is enough. Throws `{code, field, message}` with the message in
+ * pt-BR (worded from the API's code and field, never its English text).
+ */
 export async function devSignIn(userId) {
   const response = await fetch(`${config.apiBaseUrl}/dev/sign-in`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ userId }),
-  });
+  }).catch(() => null);
+  if (!response) throw { code: 'network', message: errorMessage(0, { code: 'network' }) };
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw body.error || { message: `erro ${response.status}` };
+  if (!response.ok) {
+    const error = body.error || {};
+    throw { code: error.code, field: error.field, message: errorMessage(response.status, error) };
+  }
   save({ token: body.token, userId: body.userId, mode: 'dev' });
 }
 
@@ -76,7 +85,9 @@ export async function stackSignIn(email, password) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw { message: body.error || 'E-mail ou senha incorretos.', field: 'password' };
+    // Stack Auth's own text is English: only its status decides what the owner reads.
+    if (response.status >= 500) throw { message: errorMessage(503, { code: 'unavailable' }) };
+    throw { message: 'E-mail ou senha incorretos.', field: 'password' };
   }
   save({ token: body.access_token, refreshToken: body.refresh_token, userId: email, mode: 'stack' });
 }

@@ -69,8 +69,14 @@ export function clearErrors(form) {
 export function showError(form, err) {
   clearErrors(form);
   const message = err && err.message ? err.message : String(err);
-  const fieldName = err && err.field;
-  const target = fieldName ? form.querySelector(`[data-error-for="${CSS.escape(fieldName)}"]`) : null;
+  // The field's own error line, or the nearest enclosing one (`…neighborhoods[3]` →
+  // `…neighborhoods`, `hours.weekly.fri[6]` → `hours.weekly.fri`).
+  let fieldName = err && err.field;
+  let target = null;
+  while (fieldName && !(target = form.querySelector(`[data-error-for="${CSS.escape(fieldName)}"]`))) {
+    const shorter = fieldName.replace(/(\[\d+\]|\.[^.[\]]+)$/, '');
+    fieldName = shorter !== fieldName ? shorter : null;
+  }
   if (target) {
     target.textContent = message;
     const input = form.querySelector(`[name="${CSS.escape(fieldName)}"]`);

@@ -12,6 +12,7 @@ use sha2::Sha256;
 
 use crate::crypto::SecretBox;
 use crate::jobs::{BotJob, ChatMessage, Line};
+use crate::media::{Location, MediaHandle, MediaKind, MediaPart};
 use crate::store::keys::{self, cloud_route_pk, store_pk, CLOUD_SK, ROUTE_SK};
 use crate::store::{attr_str, Cond, Store, StoreError, WriteOp};
 
@@ -110,25 +111,108 @@ impl CloudEvent {
     }
 }
 
-fn text_of(message: &Value) -> String {
+/// The text and media part of one webhook message (Meta's documented `type`s): text,
+/// buttons and list replies are text; audio, image, video, document, sticker, location,
+/// reaction, edit and revoke carry a media part (media by id, fetched later); any other
+/// type is text saying what it was, for the model.
+fn content_of(message: &Value) -> (String, Option<MediaPart>) {
     let kind = message.get("type").and_then(Value::as_str).unwrap_or("");
+    let str_at = |path: &str| {
+        message
+            .pointer(path)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let body = match kind {
         "text" => message.pointer("/text/body"),
         "button" => message.pointer("/button/text"),
         "interactive" => message
             .pointer("/interactive/button_reply/title")
             .or_else(|| message.pointer("/interactive/list_reply/title")),
-        "image" | "video" | "document" => message.pointer(&format!("/{kind}/caption")),
         _ => None,
     };
-    match (body.and_then(Value::as_str), kind) {
-        (Some(text), _) if !text.trim().is_empty() => text.to_owned(),
-        (_, "audio") => "(o cliente enviou um áudio)".into(),
-        (_, "image") => "(o cliente enviou uma imagem)".into(),
-        (_, "location") => "(o cliente enviou uma localização)".into(),
-        (_, "sticker") => "(o cliente enviou uma figurinha)".into(),
-        (_, other) => format!("(o cliente enviou uma mensagem do tipo {other})"),
+    if let Some(text) = body
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+    {
+        return (text.to_owned(), None);
     }
+    let media = |kind: MediaKind, field: &str| MediaPart {
+        mimetype: str_at(&format!("/{field}/mime_type")),
+        caption: str_at(&format!("/{field}/caption")),
+        file_name: str_at(&format!("/{field}/filename")),
+        handle: str_at(&format!("/{field}/id")).map(|media_id| MediaHandle::Cloud { media_id }),
+        ..MediaPart::of(kind)
+    };
+    let part = match kind {
+        "audio" => {
+            let voice = message.pointer("/audio/voice").and_then(Value::as_bool) == Some(true);
+            media(
+                if voice {
+                    MediaKind::Voice
+                } else {
+                    MediaKind::Audio
+                },
+                "audio",
+            )
+        }
+        "image" => media(MediaKind::Image, "image"),
+        "video" => media(MediaKind::Video, "video"),
+        "document" => media(MediaKind::Document, "document"),
+        "sticker" => media(MediaKind::Sticker, "sticker"),
+        "reaction" => MediaPart {
+            target: str_at("/reaction/message_id"),
+            ..MediaPart::of(MediaKind::Reaction)
+        },
+        "location" => {
+            let number = |p: &str| message.pointer(p).and_then(Value::as_f64);
+            let location = match (number("/location/latitude"), number("/location/longitude")) {
+                (Some(lat), Some(lng)) => Some(Location {
+                    lat,
+                    lng,
+                    name: str_at("/location/name"),
+                    address: str_at("/location/address"),
+                }),
+                _ => None,
+            };
+            MediaPart {
+                location,
+                ..MediaPart::of(MediaKind::Location)
+            }
+        }
+        "edit" => {
+            let (text, _) = message
+                .pointer("/edit/message")
+                .map(content_of)
+                .unwrap_or_default();
+            let text = message
+                .pointer("/edit/message")
+                .and_then(|m| {
+                    let k = m.get("type").and_then(Value::as_str)?;
+                    m.pointer(&format!("/{k}/caption")).and_then(Value::as_str)
+                })
+                .map(str::to_owned)
+                .filter(|_| text.is_empty())
+                .unwrap_or(text);
+            let part = MediaPart {
+                target: str_at("/edit/original_message_id"),
+                ..MediaPart::of(MediaKind::Edit)
+            };
+            return (text, Some(part));
+        }
+        "revoke" => MediaPart {
+            target: str_at("/revoke/original_message_id"),
+            ..MediaPart::of(MediaKind::Deleted)
+        },
+        "system" | "unsupported" | "ephemeral" => MediaPart::of(MediaKind::Protocol),
+        other => {
+            return (
+                format!("(o cliente enviou uma mensagem do tipo {other})"),
+                None,
+            )
+        }
+    };
+    (String::new(), Some(part))
 }
 
 /// The events of one webhook payload. Messages are keyed by the customer's phone (`from`)
@@ -163,7 +247,8 @@ pub fn parse_webhook(payload: &Value) -> Result<Vec<CloudEvent>, String> {
             continue;
         };
         events.extend(
-            list(value, "messages").filter_map(|message| message_event(phone_number_id, message)),
+            list(value, "messages")
+                .filter_map(|message| message_event(phone_number_id, value, message)),
         );
         events.extend(
             list(value, "statuses").filter_map(|status| status_event(phone_number_id, status)),
@@ -181,7 +266,23 @@ fn list<'a>(value: &'a Value, name: &str) -> impl Iterator<Item = &'a Value> {
         .flatten()
 }
 
-fn message_event(phone_number_id: &str, message: &Value) -> Option<CloudEvent> {
+/// The name the customer's profile shows (`contacts[].profile.name`), from the contact
+/// whose `wa_id` / `user_id` is the message's sender (`from` / `from_user_id`).
+fn profile_name(value: &Value, message: &Value) -> Option<String> {
+    let same = |contact: &Value, ours: &str, theirs: &str| {
+        let id = contact.get(ours).and_then(Value::as_str);
+        id.is_some() && id == message.get(theirs).and_then(Value::as_str)
+    };
+    list(value, "contacts")
+        .find(|c| same(c, "wa_id", "from") || same(c, "user_id", "from_user_id"))?
+        .pointer("/profile/name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+}
+
+fn message_event(phone_number_id: &str, value: &Value, message: &Value) -> Option<CloudEvent> {
     let chat = ["from", "from_user_id"].iter().find_map(|k| {
         message
             .get(*k)
@@ -189,16 +290,20 @@ fn message_event(phone_number_id: &str, message: &Value) -> Option<CloudEvent> {
             .filter(|s| !s.is_empty())
     })?;
     let id = message.get("id").and_then(Value::as_str)?;
+    let (text, media) = content_of(message);
     Some(CloudEvent::Message {
         phone_number_id: phone_number_id.to_owned(),
         message: ChatMessage {
             id: id.to_owned(),
             chat: chat.to_owned(),
             from_me: false,
-            text: text_of(message),
+            text,
             timestamp: timestamp(message),
             is_group: false,
             ephemeral_expiration: None,
+            media: media.map(Box::new),
+            name: profile_name(value, message),
+            alias: None,
         },
     })
 }
@@ -485,12 +590,94 @@ impl GraphClient {
         to: &str,
         text: &str,
     ) -> Result<String, SendError> {
-        let mut body = json!({
+        let body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "type": "text",
             "text": { "preview_url": false, "body": text },
         });
+        self.post_message(phone_number_id, token, to, body).await
+    }
+
+    /// Sends a PNG with a caption: uploads it (`POST /{phone-number-id}/media`, multipart:
+    /// `messaging_product`, `type`, `file`), then sends an `image` message with the media id
+    /// it answers. Returns the wamid. A retry uploads again (an unused upload expires on
+    /// Meta's side).
+    pub async fn send_image(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        to: &str,
+        png: &[u8],
+        caption: &str,
+    ) -> Result<String, SendError> {
+        let media_id = self.upload_png(phone_number_id, token, png).await?;
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "type": "image",
+            "image": { "id": media_id, "caption": caption },
+        });
+        self.post_message(phone_number_id, token, to, body).await
+    }
+
+    /// Uploads a PNG as media of `phone_number_id`; returns its media id. The multipart body
+    /// is written here (three parts; reqwest's multipart feature would add a dependency for
+    /// this one request).
+    async fn upload_png(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        png: &[u8],
+    ) -> Result<String, SendError> {
+        let boundary = format!(
+            "platefull-{}",
+            crate::ids::random_bytes::<12>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut body = Vec::with_capacity(png.len() + 512);
+        for (name, value) in [("messaging_product", "whatsapp"), ("type", "image/png")] {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"pix.png\"\r\ncontent-type: image/png\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(png);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/{phone_number_id}/media", self.base_url))
+            .bearer_auth(token)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(transport_failure(&e).into()))?;
+        graph_answer(response, "/id", "no media id in the reply").await
+    }
+
+    /// Posts one message body to `/{phone-number-id}/messages`, addressed to `to` (a phone
+    /// number, or a business-scoped user id); returns the wamid.
+    async fn post_message(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        to: &str,
+        mut body: Value,
+    ) -> Result<String, SendError> {
         if to.bytes().all(|b| b.is_ascii_digit()) {
             body["to"] = to.into();
         } else {
@@ -504,45 +691,57 @@ impl GraphClient {
             .send()
             .await
             .map_err(|e| SendError::Transient(transport_failure(&e).into()))?;
-        let status = response.status().as_u16();
-        let body: Value = match crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            // A 200 we can't read may still have been sent: the caller treats it as
-            // transient, which can repeat a message, as a lost answer would.
-            Err(err) => return Err(SendError::Transient(err.to_string())),
-        };
-        if status == 200 {
-            return body
-                .pointer("/messages/0/id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| SendError::Transient("no message id in the reply".into()));
-        }
-        let code = body
-            .pointer("/error/code")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let message: String = body
-            .pointer("/error/message")
+        graph_answer(response, "/messages/0/id", "no message id in the reply").await
+    }
+}
+
+/// A Graph API answer read (capped): on 200 the id at `id_at` (a JSON pointer), otherwise
+/// the error it describes. A 200 we can't read may still have been carried out: it counts
+/// as transient, which can repeat a send, as a lost answer would.
+async fn graph_answer(
+    response: reqwest::Response,
+    id_at: &str,
+    missing: &str,
+) -> Result<String, SendError> {
+    let status = response.status().as_u16();
+    let body: Value = match crate::upstream::read_capped(response, GRAPH_MAX_BODY_BYTES).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(err) => return Err(SendError::Transient(err.to_string())),
+    };
+    if status == 200 {
+        return body
+            .pointer(id_at)
             .and_then(Value::as_str)
-            .unwrap_or("no message")
-            .chars()
-            .take(200)
-            .collect();
-        Err(match code {
-            130429 | 131056 | 4 | 80007 => SendError::RateLimited {
-                code,
-                retry_after: Duration::from_secs(if code == 131056 { 30 } else { 5 }),
-            },
-            131047 => SendError::OutsideWindow,
-            1 | 2 | 131000 | 131016 | 131057 => {
-                SendError::Transient(format!("code {code}: {message}"))
-            }
-            _ if status >= 500 || status == 429 => {
-                SendError::Transient(format!("HTTP {status}: {message}"))
-            }
-            _ => SendError::Refused(format!("code {code}: {message}")),
-        })
+            .map(str::to_owned)
+            .ok_or_else(|| SendError::Transient(missing.to_owned()));
+    }
+    Err(send_error(status, &body))
+}
+
+/// What a Graph error answer means for a send.
+fn send_error(status: u16, body: &Value) -> SendError {
+    let code = body
+        .pointer("/error/code")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let message: String = body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message")
+        .chars()
+        .take(200)
+        .collect();
+    match code {
+        130429 | 131056 | 4 | 80007 => SendError::RateLimited {
+            code,
+            retry_after: Duration::from_secs(if code == 131056 { 30 } else { 5 }),
+        },
+        131047 => SendError::OutsideWindow,
+        1 | 2 | 131000 | 131016 | 131057 => SendError::Transient(format!("code {code}: {message}")),
+        _ if status >= 500 || status == 429 => {
+            SendError::Transient(format!("HTTP {status}: {message}"))
+        }
+        _ => SendError::Refused(format!("code {code}: {message}")),
     }
 }
 
@@ -571,6 +770,32 @@ mod tests {
     }
 
     #[test]
+    fn the_senders_profile_name_comes_with_their_message() {
+        let payload = json!({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"106"},
+        "contacts":[{"profile":{"name":"Outra"},"wa_id":"5511900000002"},
+            {"profile":{"name":" Ana Souza "},"wa_id":"5511900000001"},
+            {"profile":{"name":"Bia"},"user_id":"BR.b1"}],
+        "messages":[
+            {"from":"5511900000001","id":"A","timestamp":"1","type":"text","text":{"body":"Oi"}},
+            {"from_user_id":"BR.b1","id":"B","timestamp":"1","type":"text","text":{"body":"Oi"}},
+            {"from":"5511900000003","id":"C","timestamp":"1","type":"text","text":{"body":"Oi"}}
+        ]}}]}]});
+        let names: Vec<Option<String>> = parse_webhook(&payload)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                CloudEvent::Message { message, .. } => message.name,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [Some("Ana Souza".to_owned()), Some("Bia".to_owned()), None]
+        );
+    }
+
+    #[test]
     fn messages_and_statuses_are_read_with_phone_or_business_scoped_ids() {
         let payload = json!({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{
             "messaging_product":"whatsapp",
@@ -587,7 +812,15 @@ mod tests {
         match &events[1] {
             CloudEvent::Message { message, .. } => {
                 assert_eq!(message.chat, "BR.abc123");
-                assert_eq!(message.text, "(o cliente enviou um áudio)");
+                assert_eq!(message.text, "");
+                let media = message.media.as_ref().expect("a media part");
+                assert_eq!(media.kind, MediaKind::Audio);
+                assert_eq!(
+                    media.handle,
+                    Some(MediaHandle::Cloud {
+                        media_id: "1".into()
+                    })
+                );
                 assert_eq!(message.timestamp, 1_749_416_384);
             }
             other => panic!("{other:?}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::aws::dynamodb_action::{DELETE_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
-use super::aws::{aws_loader, data_key, dynamo_store, sqs_queue, TableGrant};
+use super::aws::{aws_loader, data_key, dynamo_store, optional_sqs_queue, sqs_queue, TableGrant};
 use super::env::{optional, parse, required};
 use super::platform::graph_url;
 use super::{ConfigError, DEFAULT_STACK_API_URL};
@@ -32,9 +32,15 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
                 3000u64,
                 "milliseconds",
             )?),
+            outbound: match optional("PLATEFULL_OUTBOUND_QUEUE_URL") {
+                Some(_) => Some(sqs_queue(&aws, "PLATEFULL_OUTBOUND_QUEUE_URL")?),
+                None => None,
+            },
         }),
         None => None,
     };
+    // The order routes leave the customer's status messages on the bot's queue.
+    let notices = optional_sqs_queue(&aws, "PLATEFULL_INBOUND_QUEUE_URL");
     Ok(AppState {
         store: dynamo_store(&aws, table),
         users: Arc::new(UserTokens::stack_auth(&api_url, &project)),
@@ -47,6 +53,7 @@ pub async fn state_from_env() -> Result<AppState, ConfigError> {
         sessions,
         webhook: None,
         graph: Arc::new(GraphClient::new(&graph_url())),
+        notices,
     })
 }
 
@@ -84,14 +91,16 @@ pub const USER_APIS_TABLE: &[TableGrant] = &[
 ];
 
 /// `client-config`'s table grant: an apiKey's grant read (`KEY#`), the store's config read
-/// and updated (`STORE#`).
+/// and updated, its menu and profile read with it (one query) and written (the menu's
+/// chunks put and deleted in one transaction), its orders listed, read and rewritten on a
+/// status change, a chat's latest message read (the Cloud API window) (`STORE#`).
 pub const CLIENT_CONFIG_TABLE: &[TableGrant] = &[
     TableGrant {
         actions: &[GET_ITEM],
         partitions: &["KEY#*"],
     },
     TableGrant {
-        actions: &[GET_ITEM, UPDATE_ITEM],
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM, DELETE_ITEM],
         partitions: &["STORE#*"],
     },
 ];
@@ -99,14 +108,16 @@ pub const CLIENT_CONFIG_TABLE: &[TableGrant] = &[
 /// `whatsapp-sessions`' table grant: an apiKey's grant read (`KEY#`); the store's slots
 /// listed and read, its config read (the owner check) and its Cloud API number read,
 /// attached and detached (`STORE#`); that number's route written and deleted
-/// (`CLOUDNUM#`, in the same transaction). The slots themselves are written by the gateway.
+/// (`CLOUDNUM#`, in the same transaction); the inbox (`STORE#`: chat list, messages, change
+/// feed read; an owner's message claimed, recorded and marked delivered, a chat's pause
+/// and summary written). The slots themselves are written by the gateway.
 pub const WHATSAPP_SESSIONS_TABLE: &[TableGrant] = &[
     TableGrant {
         actions: &[GET_ITEM],
         partitions: &["KEY#*"],
     },
     TableGrant {
-        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM],
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, UPDATE_ITEM, DELETE_ITEM],
         partitions: &["STORE#*"],
     },
     TableGrant {

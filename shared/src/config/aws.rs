@@ -4,8 +4,8 @@
 //!
 //! A part's grant is the least its code needs: the DynamoDB actions the [`Store`] calls it
 //! makes turn into (`get` = `GetItem`, `query`/`query_last` = `Query`, `update` =
-//! `UpdateItem`, `write` = `PutItem`/`DeleteItem` per op, also inside a transaction, where
-//! IAM checks each item), each limited with `dynamodb:LeadingKeys` to the partitions it
+//! `UpdateItem`, `write` = `PutItem`/`DeleteItem`/`ConditionCheckItem` per op, also inside a
+//! transaction, where IAM checks each item), each limited with `dynamodb:LeadingKeys` to the partitions it
 //! touches (patterns of `store::keys`, `*` for the variable part). infra/template.yaml
 //! grants each function and the gateway exactly its declaration; tests/it/template_drift.rs
 //! checks the two are equal and drives each part's routes or worker through a store that
@@ -30,6 +30,7 @@ pub mod dynamodb_action {
     pub const PUT_ITEM: &str = "dynamodb:PutItem";
     pub const UPDATE_ITEM: &str = "dynamodb:UpdateItem";
     pub const DELETE_ITEM: &str = "dynamodb:DeleteItem";
+    pub const CONDITION_CHECK_ITEM: &str = "dynamodb:ConditionCheckItem";
 }
 
 /// One statement of a part's grant on the table: these actions, on items whose partition

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::aws::dynamodb_action::{DELETE_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
+use super::aws::dynamodb_action::{
+    CONDITION_CHECK_ITEM, DELETE_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM,
+};
 use super::aws::{aws_loader, data_key, dynamo_store, optional_sqs_queue, sqs_queue, TableGrant};
 use super::env::{flag, parse, required};
 use super::ConfigError;
@@ -38,9 +40,12 @@ pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
     };
     let lease_secs: u64 = parse("PLATEFULL_LEASE_SECS", 30, "seconds")?;
     let reply_wait_secs: u64 = parse("PLATEFULL_REPLY_WAIT_SECS", 180, "seconds")?;
+    let silent_secs: u64 = parse("PLATEFULL_SILENT_SECS", 180, "seconds")?;
     let config = GatewayConfig {
         lease: Duration::from_secs(lease_secs.max(3)),
         reply_wait: Duration::from_secs(reply_wait_secs),
+        // Below two keepalive reports (one a minute at most) a live slot would look silent.
+        silent_after: Duration::from_secs(silent_secs.max(120)),
         print_qr: flag("PLATEFULL_PRINT_QR"),
         ..GatewayConfig::default()
     };
@@ -52,10 +57,11 @@ pub async fn gateway_from_env() -> Result<GatewayParts, ConfigError> {
     })
 }
 
-/// The gateway's table grant: slots read, listed and updated, and chat states' delivery
-/// marks updated (`STORE#`); the connection's status set from its slots (`USER#`); slot
+/// The gateway's table grant: slots read, listed and updated, chat states' delivery
+/// marks updated, and slot incidents read and moved (`STORE#`); the connection's status set from its slots (`USER#`); slot
 /// leases taken, renewed, released and listed (`LEASES`); linked devices' keys read,
-/// written and wiped (`WA#`).
+/// written and wiped, the lease fence claimed with the lease and checked in every key-store
+/// write (`WA#`).
 pub const GATEWAY_TABLE: &[TableGrant] = &[
     TableGrant {
         actions: &[GET_ITEM, QUERY, UPDATE_ITEM],
@@ -70,7 +76,7 @@ pub const GATEWAY_TABLE: &[TableGrant] = &[
         partitions: &["LEASES"],
     },
     TableGrant {
-        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM],
+        actions: &[GET_ITEM, QUERY, PUT_ITEM, DELETE_ITEM, CONDITION_CHECK_ITEM],
         partitions: &["WA#*"],
     },
 ];

@@ -4,7 +4,8 @@
 //! In AWS they are two Secrets Manager secrets, one per part that needs them, so a part
 //! can't read what it doesn't use: the webhook reads only Meta's
 //! (`PLATEFULL_META_SECRET_ARN`, `{"metaAppSecret","metaVerifyToken"}`), bot-reply only the
-//! LLM key (`PLATEFULL_OPENROUTER_SECRET_ARN`, `{"openrouterApiKey"}`). A secret holding a
+//! LLM key and the optional speech-to-text key (`PLATEFULL_OPENROUTER_SECRET_ARN`,
+//! `{"openrouterApiKey","transcribeApiKey"?}`). A secret holding a
 //! field of the other one is refused at start rather than loaded, so putting a key in the
 //! wrong secret fails loudly instead of widening who can read it. Without those variables
 //! (the local stack, tests) the same fields come from `OPENROUTER_API_KEY`,
@@ -23,6 +24,10 @@ pub struct PlatformSecrets {
     pub openrouter_api_key: Option<String>,
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
+    /// Resend's API key, for alert e-mails (bot-reply's secret).
+    pub resend_api_key: Option<String>,
+    /// The transcription service's key (`TRANSCRIBE_API_KEY`), bot-reply's like the LLM's.
+    pub transcribe_api_key: Option<String>,
 }
 
 impl std::fmt::Debug for PlatformSecrets {
@@ -31,6 +36,8 @@ impl std::fmt::Debug for PlatformSecrets {
             .field("openrouter_api_key", &self.openrouter_api_key.is_some())
             .field("meta_app_secret", &self.meta_app_secret.is_some())
             .field("meta_verify_token", &self.meta_verify_token.is_some())
+            .field("resend_api_key", &self.resend_api_key.is_some())
+            .field("transcribe_api_key", &self.transcribe_api_key.is_some())
             .finish()
     }
 }
@@ -48,11 +55,13 @@ struct MetaSecret {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenRouterSecret {
     openrouter_api_key: Option<String>,
+    resend_api_key: Option<String>,
+    transcribe_api_key: Option<String>,
 }
 
 // The JSON shapes of the two secrets, for errors.
 const META_SHAPE: &str = "{\"metaAppSecret\",\"metaVerifyToken\"}";
-const OPENROUTER_SHAPE: &str = "{\"openrouterApiKey\"}";
+const OPENROUTER_SHAPE: &str = "{\"openrouterApiKey\",\"resendApiKey\"?,\"transcribeApiKey\"?}";
 
 impl PlatformSecrets {
     /// All of them from the environment (the local stack: one process runs every part).
@@ -61,6 +70,8 @@ impl PlatformSecrets {
             openrouter_api_key: optional("OPENROUTER_API_KEY"),
             meta_app_secret: optional("META_APP_SECRET"),
             meta_verify_token: optional("META_VERIFY_TOKEN"),
+            resend_api_key: optional("RESEND_API_KEY"),
+            transcribe_api_key: optional("TRANSCRIBE_API_KEY"),
         }
     }
 
@@ -88,12 +99,18 @@ impl PlatformSecrets {
         var: &'static str,
     ) -> Result<Self, ConfigError> {
         let secret: Option<OpenRouterSecret> = read_secret(aws, var, OPENROUTER_SHAPE).await?;
-        let key = match secret {
-            Some(s) => s.openrouter_api_key,
-            None => optional("OPENROUTER_API_KEY"),
+        let (key, resend, transcribe) = match secret {
+            Some(s) => (s.openrouter_api_key, s.resend_api_key, s.transcribe_api_key),
+            None => (
+                optional("OPENROUTER_API_KEY"),
+                optional("RESEND_API_KEY"),
+                optional("TRANSCRIBE_API_KEY"),
+            ),
         };
         Ok(Self {
             openrouter_api_key: key.filter(|v| !v.is_empty()),
+            resend_api_key: resend.filter(|v| !v.is_empty()),
+            transcribe_api_key: transcribe.filter(|v| !v.is_empty()),
             ..Self::default()
         })
     }

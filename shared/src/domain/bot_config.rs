@@ -43,11 +43,19 @@ pub struct BotConfig {
     /// The store's IANA time zone: the bot is told the local date and time.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// How many days conversations are kept for the inbox (1-365); what the model sees is
+    /// still `contextTime`/`messageLimit`.
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
     pub updated_at: String,
 }
 
 fn default_debounce() -> u32 {
     DEFAULT_DEBOUNCE_SECONDS
+}
+
+fn default_history_days() -> u32 {
+    super::inbox::DEFAULT_HISTORY_DAYS
 }
 
 fn default_timezone() -> String {
@@ -69,8 +77,15 @@ impl BotConfig {
             debounce_seconds: DEFAULT_DEBOUNCE_SECONDS,
             takeover_minutes: None,
             timezone: DEFAULT_TIMEZONE.to_owned(),
+            history_days: super::inbox::DEFAULT_HISTORY_DAYS,
             updated_at: now.to_owned(),
         }
+    }
+
+    /// How long a chat's history items live (minutes): `historyDays`, and never less than
+    /// the context time the model reads.
+    pub fn history_keep_minutes(&self) -> u32 {
+        (self.history_days.saturating_mul(1440)).max(self.context_time)
     }
 }
 
@@ -108,6 +123,8 @@ pub struct ConfigPatchRequest {
     pub takeover_minutes: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     pub timezone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub history_days: Option<Option<i64>>,
     /// Read-only; accepted so a fetched config can be sent back. Must match the path.
     pub store_id: Option<String>,
     /// Read-only; accepted and ignored.
@@ -142,6 +159,13 @@ impl ConfigPatchRequest {
         change.numbers([
             ("messageLimit", self.message_limit, 1, 200, " messages"),
             ("contextTime", self.context_time, 1, 1440, " minutes"),
+            (
+                "historyDays",
+                self.history_days,
+                1,
+                super::inbox::HISTORY_DAYS_MAX,
+                " days",
+            ),
         ])?;
         match self.bot_enabled {
             None => {}

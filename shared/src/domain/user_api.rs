@@ -371,10 +371,7 @@ mod tests {
         );
         assert!(matches!(
             req(r#"{"name":"S","type":"saipos","apiKey":"t","baseUrl":"http://data.saipos.io"}"#),
-            Err(DomainError::Invalid {
-                field: "baseUrl",
-                ..
-            })
+            Err(DomainError::Invalid { ref field, .. }) if field == "baseUrl"
         ));
         // The local stack's policy lets its loopback fakes in.
         let local: CreateUserApiRequest = serde_json::from_str(

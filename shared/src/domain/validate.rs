@@ -1,6 +1,8 @@
 //! Small validation helpers shared by the request types, so every field is checked the
 //! same way and every message reads the same.
 
+use std::borrow::Cow;
+
 use super::error::DomainError;
 
 /// The zone of a store that names none: Brasília time.
@@ -18,60 +20,89 @@ pub fn time_zone(field: &'static str, zone: &str) -> Result<String, DomainError>
     Ok(zone.to_owned())
 }
 
-/// Trims `value` and checks its length in characters; control characters other than
-/// newlines and tabs are refused (they have no business in names and prompts).
-pub fn text(
-    field: &'static str,
+/// Why a text fails [`check_text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    TooShort,
+    /// Its length in characters.
+    TooLong(usize),
+    Control,
+}
+
+/// The rules of [`text`] without naming a field or allocating: the trimmed text, or why it
+/// fails (for documents with thousands of texts, whose paths are only built on failure).
+pub fn check_text(
     value: &str,
     min: usize,
     max: usize,
     multiline: bool,
-) -> Result<String, DomainError> {
+) -> Result<&str, TextProblem> {
     let value = value.trim();
     let len = value.chars().count();
     if len < min {
-        return Err(DomainError::invalid(
-            field,
-            if min == 1 {
-                format!("{field} must not be empty")
-            } else {
-                format!("{field} must have at least {min} characters")
-            },
-        ));
+        return Err(TextProblem::TooShort);
     }
     if len > max {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must have at most {max} characters (got {len})"),
-        ));
+        return Err(TextProblem::TooLong(len));
     }
     let bad_control = value
         .chars()
         .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad_control {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} contains control characters"),
-        ));
+        return Err(TextProblem::Control);
     }
-    Ok(value.to_owned())
+    Ok(value)
+}
+
+/// The error for a text that failed [`check_text`].
+pub fn text_error(
+    field: impl Into<Cow<'static, str>>,
+    problem: TextProblem,
+    min: usize,
+    max: usize,
+) -> DomainError {
+    let field = field.into();
+    let message = match problem {
+        TextProblem::TooShort if min == 1 => format!("{field} must not be empty"),
+        TextProblem::TooShort => format!("{field} must have at least {min} characters"),
+        TextProblem::TooLong(len) => {
+            format!("{field} must have at most {max} characters (got {len})")
+        }
+        TextProblem::Control => format!("{field} contains control characters"),
+    };
+    DomainError::invalid(field, message)
+}
+
+/// Trims `value` and checks its length in characters; control characters other than
+/// newlines and tabs are refused (they have no business in names and prompts).
+pub fn text(
+    field: impl Into<Cow<'static, str>>,
+    value: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, DomainError> {
+    check_text(value, min, max, multiline)
+        .map(str::to_owned)
+        .map_err(|problem| text_error(field, problem, min, max))
 }
 
 /// Checks an integer against an inclusive range.
 pub fn range(
-    field: &'static str,
+    field: impl Into<Cow<'static, str>>,
     value: i64,
     min: i64,
     max: i64,
     unit: &str,
 ) -> Result<u32, DomainError> {
+    let field = field.into();
     if value < min || value > max {
         return Err(DomainError::invalid(
-            field,
+            field.clone(),
             format!("{field} must be between {min} and {max}{unit} (got {value})"),
         ));
     }
-    Ok(value as u32)
+    Ok(value.clamp(0, u32::MAX as i64) as u32)
 }
 
 #[cfg(test)]

@@ -246,6 +246,7 @@ mod tests {
             graph: Arc::new(crate::bot::cloud_api::GraphClient::new(
                 "http://127.0.0.1:9",
             )),
+            notices: None,
         };
         (all_routes(state), signer)
     }

@@ -1,5 +1,6 @@
 //! `GET /health`: liveness plus a real round trip to the store, so a load balancer or an
-//! operator sees a broken dependency, not just a running process.
+//! operator sees a broken dependency, not just a running process; where a gateway runs in
+//! the same process (the local stack), every slot's state too.
 
 use std::time::Instant;
 
@@ -30,10 +31,16 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             )
         }
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "checks": { "store": { "kind": state.store.kind(), "ok": ok, "latencyMs": latency_ms, "error": error } },
     });
+    // The slots a gateway runs in this process (the local stack): each one's state and
+    // how long it has been silent. A Lambda function runs none and lists none.
+    let slots = crate::health::liveness::snapshot();
+    if !slots.is_empty() {
+        body["slots"] = json!(slots);
+    }
     (status, Json(body))
 }

@@ -15,9 +15,13 @@ pub mod dev_host;
 pub mod dev_sign_in;
 pub mod extract;
 pub mod health;
+pub mod inbox;
 pub mod json;
+pub mod knowledge;
+pub mod orders;
 pub mod sessions;
 pub mod simulator;
+pub mod usage;
 pub mod user_apis;
 pub mod webhook;
 
@@ -54,6 +58,10 @@ pub struct AppState {
     /// Meta's Graph API (`META_GRAPH_URL`): attaching a Cloud API number proves the token
     /// through it.
     pub graph: Arc<crate::bot::cloud_api::GraphClient>,
+    /// The bot's inbound queue, where an order's status change leaves the message the
+    /// customer gets (`BotJob::Notice`); absent where orders aren't served (the message
+    /// is then noted on the order as not sent).
+    pub notices: Option<Arc<dyn crate::queue::Queue>>,
 }
 
 /// The session routes' link to the gateway.
@@ -63,6 +71,9 @@ pub struct SessionCommands {
     /// How long `start`/`logout` wait for the gateway's answer before returning the
     /// current status.
     pub wait: std::time::Duration,
+    /// The gateway's outbound queue: an owner's message sent from the console to a linked
+    /// number goes out through it, like the attendant's replies (`None`: not configured).
+    pub outbound: Option<Arc<dyn crate::queue::Queue>>,
 }
 
 /// A domain rule's refusal, as the JSON error contract shows it: a 400 whose code is
@@ -159,7 +170,11 @@ pub fn all_routes(state: AppState) -> Router {
             .merge(health::routes())
             .merge(user_apis::routes())
             .merge(client_config::routes())
+            .merge(knowledge::routes())
+            .merge(usage::routes())
+            .merge(orders::routes())
             .merge(sessions::routes())
+            .merge(inbox::routes())
             .merge(cloud_api::routes())
             .merge(webhook::routes()),
         state,
@@ -171,14 +186,26 @@ pub fn user_apis_router(state: AppState) -> Router {
     finish(health::routes().merge(user_apis::routes()), state)
 }
 
-/// The router of the `client-config` Lambda function.
+/// The router of the `client-config` Lambda function: the bot config, the store's
+/// knowledge (menu, profile, status) and its orders.
 pub fn client_config_router(state: AppState) -> Router {
-    finish(client_config::routes(), state)
+    finish(
+        client_config::routes()
+            .merge(knowledge::routes())
+            .merge(usage::routes())
+            .merge(orders::routes()),
+        state,
+    )
 }
 
 /// The router of the `whatsapp-sessions` Lambda function.
 pub fn sessions_router(state: AppState) -> Router {
-    finish(sessions::routes().merge(cloud_api::routes()), state)
+    finish(
+        sessions::routes()
+            .merge(inbox::routes())
+            .merge(cloud_api::routes()),
+        state,
+    )
 }
 
 /// The router of the `whatsapp-webhook` Lambda function, from its own

@@ -151,16 +151,30 @@ async fn test(
             };
             records::set_connection_status(state.store.as_ref(), &user, &api.id, status, None)
                 .await?;
+            let total = slots.len();
             let message = match connected {
                 0 => {
                     "no WhatsApp number is linked yet: start a slot and scan its QR code".to_owned()
                 }
-                1 => "1 of 3 WhatsApp numbers is connected".to_owned(),
-                n => format!("{n} of 3 WhatsApp numbers are connected"),
+                1 => format!("1 of {total} WhatsApp numbers is connected"),
+                n => format!("{n} of {total} WhatsApp numbers are connected"),
             };
-            Ok(Json(
-                json!({ "success": connected > 0, "status": status, "message": message, "slots": slots }),
-            ))
+            // `result`, `connected` and `total` are for programs (the console words them in
+            // Portuguese); `message` is the English sentence.
+            let result = if connected > 0 {
+                "whatsapp_connected"
+            } else {
+                "whatsapp_not_linked"
+            };
+            Ok(Json(json!({
+                "success": connected > 0,
+                "status": status,
+                "result": result,
+                "connected": connected,
+                "total": total,
+                "message": message,
+                "slots": slots,
+            })))
         }
         ApiType::Saipos => {
             let (client, _) = saipos_client(&state, &api, &item)?;
@@ -186,10 +200,29 @@ async fn test(
             )
             .await?;
             tracing::info!(api_id = %api.id, ok = outcome.is_ok(), "Saipos connection tested");
-            Ok(Json(
-                json!({ "success": outcome.is_ok(), "status": status, "message": message }),
-            ))
+            let result = match &outcome {
+                Ok(()) => "saipos_token_accepted",
+                Err(err) => saipos_result(err),
+            };
+            Ok(Json(json!({
+                "success": outcome.is_ok(),
+                "status": status,
+                "result": result,
+                "message": message,
+            })))
         }
+    }
+}
+
+/// The stable code of a failed Saipos connection test (the `result` of its answer).
+fn saipos_result(err: &SaiposError) -> &'static str {
+    match err {
+        SaiposError::InvalidToken(_) => "saipos_rejected_token",
+        SaiposError::Unavailable(_) => "saipos_unavailable",
+        SaiposError::Network(_) => "saipos_unreachable",
+        SaiposError::Unexpected(_) => "saipos_unexpected",
+        SaiposError::NotAllowed(_) => "url_not_allowed",
+        SaiposError::TooManyPages(_) => "report_too_large",
     }
 }
 

@@ -1,5 +1,5 @@
 //! Every outbound call to a URL an owner typed goes through here: a Saipos account's
-//! `baseUrl` now, order webhooks later. An owner's URL is attacker-controlled input, and
+//! `baseUrl` and order webhooks (`order_webhook`). An owner's URL is attacker-controlled input, and
 //! without this a free account could make our functions fetch the Lambda Runtime API on
 //! loopback, the instance metadata at `169.254.169.254` or anything in the VPC, and read
 //! the answer back (server-side request forgery).
@@ -105,6 +105,11 @@ impl OutboundClient {
         Self { http, policy }
     }
 
+    /// The client order webhooks are posted with: 10 s a request, 5 s to connect.
+    pub fn for_webhooks(policy: Policy) -> Self {
+        Self::new(policy, Duration::from_secs(10), Duration::from_secs(5))
+    }
+
     pub fn policy(&self) -> Policy {
         self.policy
     }
@@ -113,6 +118,11 @@ impl OutboundClient {
     /// connects).
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
         Ok(self.http.get(target::check(self.policy, url)?))
+    }
+
+    /// A POST to `url`, under the same rules as [`get`](Self::get).
+    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
+        Ok(self.http.post(target::check(self.policy, url)?))
     }
 }
 

@@ -135,6 +135,8 @@ impl Consumer {
                 let settled = async move {
                     let outcome = match work {
                         Some(work) => {
+                            // Inside the task `caught` spawns, where the handler runs.
+                            let work = with_receive_count(message.receive_count, work);
                             let work = crate::panics::caught(work);
                             let work =
                                 kept_visible(queue.as_ref(), &message.receipt, keep_visible, work);
@@ -182,6 +184,23 @@ async fn kept_visible<T>(
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// How many times the message being handled has been received, this time included.
+    static RECEIVE_COUNT: u32;
+}
+
+/// How many times the message this task handles has been received (this time included);
+/// 1 outside a consumer. A handler whose failure on the queue's last receive sends the
+/// message to the dead letters can tell (the bot's dead-letter incident).
+pub fn receive_count() -> u32 {
+    RECEIVE_COUNT.try_with(|n| *n).unwrap_or(1)
+}
+
+/// Runs `work` as the handling of a message received `count` times ([`receive_count`]).
+pub async fn with_receive_count<T>(count: u32, work: impl Future<Output = T>) -> T {
+    RECEIVE_COUNT.scope(count, work).await
 }
 
 /// Reads one message body as a `T`; an unreadable one is logged and `None` (dropped:

@@ -60,6 +60,18 @@ impl Store for CountingStore {
         self.counts.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.query_last(pk, sk_prefix, limit).await
     }
+    async fn query_last_before(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .query_last_before(pk, sk_prefix, before, limit)
+            .await
+    }
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.counts.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.write(ops).await

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 
-use super::{check_batch, check_update, Cond, Item, Store, StoreError, Update, WriteOp};
+use super::{attr_str, check_batch, check_update, Cond, Item, Store, StoreError, Update, WriteOp};
 
 pub struct DynamoStore {
     client: Client,
@@ -193,12 +193,58 @@ impl DynamoStore {
                     .map_err(|e| StoreError::Invalid(e.to_string()))?;
                 TransactWriteItem::builder().delete(delete).build()
             }
+            WriteOp::Check { pk, sk, cond } => {
+                let mut expr = condition(cond, &tag)?;
+                // ConditionCheck requires an expression; no condition is one that holds.
+                let text = expr.text.take().unwrap_or_else(|| {
+                    expr.names.insert("#pk".into(), "pk".into());
+                    "attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned()
+                });
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk)))
+                    .condition_expression(text)
+                    .set_expression_attribute_names(non_empty(expr.names))
+                    .set_expression_attribute_values(non_empty(expr.values))
+                    .build()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                TransactWriteItem::builder().condition_check(check).build()
+            }
+            WriteOp::Add { pk, sk, add } => {
+                let (text, names, values) = add_expression(add, &tag);
+                let update = aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk)))
+                    .update_expression(text)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .build()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                TransactWriteItem::builder().update(update).build()
+            }
         };
         Ok(built)
     }
 
     async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
         match op {
+            WriteOp::Check { .. } => Err(StoreError::Invalid(
+                "a condition check alone writes nothing".into(),
+            )),
+            WriteOp::Add { pk, sk, add } => {
+                let (text, names, values) = add_expression(&add, "c");
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&pk, &sk)))
+                    .update_expression(text)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(write_failed)
+            }
             WriteOp::Put { item, cond } => {
                 let expr = condition(&cond, "c")?;
                 self.client
@@ -231,6 +277,27 @@ impl DynamoStore {
     }
 }
 
+/// `ADD #a0 :a0, …` for an [`WriteOp::Add`], with its names and values.
+fn add_expression(
+    add: &[(String, i64)],
+    tag: &str,
+) -> (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut parts = Vec::new();
+    for (i, (name, by)) in add.iter().enumerate() {
+        let (n, v) = (format!("#{tag}a{i}"), format!(":{tag}a{i}"));
+        parts.push(format!("{n} {v}"));
+        names.insert(n, name.clone());
+        values.insert(v, AttributeValue::N(by.to_string()));
+    }
+    (format!("ADD {}", parts.join(", ")), names, values)
+}
+
 /// The key condition of a query: the partition (`:pk`, set by the caller), and the sort-key
 /// prefix when there is one.
 fn partition_prefix(
@@ -248,6 +315,57 @@ fn partition_prefix(
 
 fn non_empty<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
     (!map.is_empty()).then_some(map)
+}
+
+impl DynamoStore {
+    /// The last `limit` items under `sk_prefix` (below `before`, when given), newest first.
+    /// DynamoDB answers at most 1 MB per query: a page cut short by that is followed by the
+    /// next one, so `limit` items come back whenever that many exist.
+    async fn query_newest(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Attrs> = None;
+        while items.len() < limit {
+            let want = limit - items.len();
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start.take());
+            request = match before {
+                // Keys in [prefix, before): `BETWEEN` is inclusive, so an item at exactly
+                // `before` (the previous page's last) is dropped below, asking for one more.
+                Some(before) => request
+                    .limit((want + 1).min(1000) as i32)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", AttributeValue::S(sk_prefix.to_owned()))
+                    .expression_attribute_values(":to", AttributeValue::S(before.to_owned())),
+                None => partition_prefix(request.limit(want.min(1000) as i32), sk_prefix),
+            };
+            let out = request.send().await.map_err(unavailable)?;
+            for attrs in out.items.unwrap_or_default() {
+                let item = from_attrs(attrs)?;
+                let sk = attr_str(&item, "sk").unwrap_or_default();
+                let below = before.is_none_or(|before| sk < before);
+                if below && sk.starts_with(sk_prefix) && items.len() < limit {
+                    items.push(item);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
 }
 
 #[async_trait]
@@ -298,29 +416,25 @@ impl Store for DynamoStore {
         sk_prefix: &str,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        if limit == 0 {
+        self.query_newest(pk, sk_prefix, None, limit).await
+    }
+
+    async fn query_last_before(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        if before.is_some_and(|before| before <= sk_prefix) {
             return Ok(Vec::new());
         }
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .scan_index_forward(false)
-            .limit(limit.min(1000) as i32)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
-        request = partition_prefix(request, sk_prefix);
-        let out = request.send().await.map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_attrs)
-            .collect()
+        self.query_newest(pk, sk_prefix, before, limit).await
     }
 
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
-        if ops.len() == 1 {
+        if ops.len() == 1 && !matches!(ops[0], WriteOp::Check { .. }) {
             return self.write_one(ops.remove(0)).await;
         }
         let items = ops

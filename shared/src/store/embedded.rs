@@ -11,12 +11,20 @@
 //! conditions against the state the previous ones left, and a batch whose condition fails
 //! applies nothing), and one fsync makes the group durable before any caller is answered.
 //! Under load this turns many fsyncs into one without weakening any guarantee.
+//!
+//! Time to live, as the table's in AWS: an item whose `expiresAt` is a number of epoch
+//! seconds that has passed is deleted by the writer thread within [`SWEEP_EVERY`] (DynamoDB
+//! takes up to a few days; readers that care filter on `expiresAt` themselves). As in
+//! DynamoDB, a value more than five years old (a lease's epoch-ms deadline reads as far in
+//! the future, a released lease's 0 as too old) is never acted on. A second table indexes
+//! items by `(expiresAt, pk, sk)`, kept in the same transaction as every write, so a sweep
+//! reads only what has expired, never the whole table.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
 use super::{
     check_batch, check_update, cond_holds, item_key, op_key, Item, Store, StoreError, Update,
@@ -24,6 +32,15 @@ use super::{
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+/// `(expiresAt, pk, sk)` of every item with a numeric `expiresAt`.
+const EXPIRY: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("expiry");
+
+/// How often the writer deletes expired items.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most expired items one sweep deletes (the rest wait for the next).
+const SWEEP_MAX: usize = 1000;
+/// DynamoDB's TTL ignores deadlines more than five years old.
+const TTL_HORIZON_SECS: i64 = 5 * 365 * 86_400;
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -31,7 +48,85 @@ pub struct EmbeddedStore {
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type Table<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
+type ItemsTable<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
+type ExpiryTable<'t> = redb::Table<'t, (i64, &'static str, &'static str), ()>;
+
+/// The tables a write job works on.
+struct Table<'t> {
+    items: ItemsTable<'t>,
+    expiry: ExpiryTable<'t>,
+}
+
+impl Table<'_> {
+    /// Stores `item` at `(pk, sk)`, replacing `current`, keeping the expiry index.
+    fn put(
+        &mut self,
+        pk: &str,
+        sk: &str,
+        current: Option<&Item>,
+        item: &Item,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.unindex(pk, sk, current)?;
+        if let Some(at) = expires_at(item) {
+            self.expiry.insert((at, pk, sk), ()).map_err(io)?;
+        }
+        self.items.insert((pk, sk), bytes).map_err(io)?;
+        Ok(())
+    }
+
+    /// Deletes the item at `(pk, sk)` (`current`), keeping the expiry index.
+    fn remove(&mut self, pk: &str, sk: &str, current: Option<&Item>) -> Result<(), StoreError> {
+        self.unindex(pk, sk, current)?;
+        self.items.remove((pk, sk)).map_err(io)?;
+        Ok(())
+    }
+
+    fn unindex(&mut self, pk: &str, sk: &str, current: Option<&Item>) -> Result<(), StoreError> {
+        if let Some(at) = current.and_then(expires_at) {
+            self.expiry.remove((at, pk, sk)).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes up to [`SWEEP_MAX`] items whose `expiresAt` (epoch seconds) is at or before
+    /// `now` but within the TTL horizon. Returns how many.
+    fn sweep(&mut self, now: i64) -> Result<usize, StoreError> {
+        let from = now.saturating_sub(TTL_HORIZON_SECS);
+        let mut due: Vec<(i64, String, String)> = Vec::new();
+        for entry in self.expiry.range((from, "", "")..).map_err(io)? {
+            let (key, _) = entry.map_err(io)?;
+            let (at, pk, sk) = key.value();
+            if at > now || due.len() >= SWEEP_MAX {
+                break;
+            }
+            due.push((at, pk.to_owned(), sk.to_owned()));
+        }
+        for (at, pk, sk) in &due {
+            self.expiry
+                .remove((*at, pk.as_str(), sk.as_str()))
+                .map_err(io)?;
+            let current = read_item(&self.items, pk, sk)?;
+            if current.as_ref().and_then(expires_at) == Some(*at) {
+                self.items.remove((pk.as_str(), sk.as_str())).map_err(io)?;
+            }
+        }
+        Ok(due.len())
+    }
+}
+
+/// An item's TTL attribute, when it is an integer.
+fn expires_at(item: &Item) -> Option<i64> {
+    item.get("expiresAt").and_then(serde_json::Value::as_i64)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// One write job: applied inside the group's transaction; its result is sent back after
 /// the commit. An `Err` from the closure other than a failed condition aborts the group.
 type Apply = Box<dyn FnOnce(&mut Table<'_>) -> Result<Reply, StoreError> + Send>;
@@ -39,6 +134,7 @@ type Apply = Box<dyn FnOnce(&mut Table<'_>) -> Result<Reply, StoreError> + Send>
 enum Reply {
     Written,
     Updated(Item),
+    Swept(usize),
 }
 
 struct Job {
@@ -50,7 +146,29 @@ struct Job {
 const GROUP_MAX: usize = 256;
 
 fn writer_loop(db: Arc<Database>, jobs: std::sync::mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+    let mut swept_at = std::time::Instant::now();
+    loop {
+        let wait = SWEEP_EVERY.saturating_sub(swept_at.elapsed());
+        let first = match jobs.recv_timeout(wait) {
+            Ok(job) => job,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                swept_at = std::time::Instant::now();
+                let (done, _) = tokio::sync::oneshot::channel();
+                let sweep: Apply = Box::new(|table| table.sweep(now_secs()).map(Reply::Swept));
+                let mut group = [Job { apply: sweep, done }];
+                match commit_group(&db, &mut group).pop() {
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "could not delete expired items")
+                    }
+                    Some(Ok(Reply::Swept(deleted))) if deleted > 0 => {
+                        tracing::debug!(deleted, "expired items deleted")
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match jobs.try_recv() {
@@ -80,8 +198,11 @@ fn commit_group(db: &Database, group: &mut [Job]) -> Vec<Result<Reply, StoreErro
     };
     let mut results = Vec::with_capacity(group.len());
     {
-        let mut table = match txn.open_table(ITEMS) {
-            Ok(table) => table,
+        let tables = txn
+            .open_table(ITEMS)
+            .and_then(|items| Ok((items, txn.open_table(EXPIRY)?)));
+        let mut table = match tables {
+            Ok((items, expiry)) => Table { items, expiry },
             Err(err) => return fail_all(io(err)),
         };
         for job in group.iter_mut() {
@@ -135,7 +256,24 @@ impl EmbeddedStore {
             other => io(other),
         })?;
         let txn = db.begin_write().map_err(io)?;
-        txn.open_table(ITEMS).map_err(io)?;
+        let indexed = txn
+            .list_tables()
+            .map_err(io)?
+            .any(|t| t.name() == EXPIRY.name());
+        {
+            let items = txn.open_table(ITEMS).map_err(io)?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(io)?;
+            if !indexed {
+                // A store from before the index: index what it holds, once.
+                for entry in items.iter().map_err(io)? {
+                    let (key, value) = entry.map_err(io)?;
+                    if let Some(at) = expires_at(&decode(value.value())?) {
+                        let (pk, sk) = key.value();
+                        expiry.insert((at, pk, sk), ()).map_err(io)?;
+                    }
+                }
+            }
+        }
         txn.commit().map_err(io)?;
         let db = Arc::new(db);
         let (writer, jobs) = std::sync::mpsc::channel();
@@ -149,6 +287,17 @@ impl EmbeddedStore {
             writer: Some(writer),
             writer_thread: Some(writer_thread),
         })
+    }
+
+    /// Deletes the expired items now, as the writer does every [`SWEEP_EVERY`] (tests).
+    /// Returns how many were deleted.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        let sweep: Apply = Box::new(|table| table.sweep(now_secs()).map(Reply::Swept));
+        match self.in_write_txn(sweep).await? {
+            Reply::Swept(count) => Ok(count),
+            _ => Err(StoreError::Data("no count from a sweep".into())),
+        }
     }
 
     async fn in_write_txn(&self, apply: Apply) -> Result<Reply, StoreError> {
@@ -229,6 +378,36 @@ impl Store for EmbeddedStore {
         Ok(items)
     }
 
+    async fn query_last_before(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(ITEMS).map_err(io)?;
+        let mut items = Vec::new();
+        let end = format!("{sk_prefix}\u{10FFFF}");
+        let end = match before {
+            Some(before) if before < end.as_str() => before,
+            _ => end.as_str(),
+        };
+        if end <= sk_prefix {
+            return Ok(items);
+        }
+        for entry in table.range((pk, sk_prefix)..(pk, end)).map_err(io)?.rev() {
+            if items.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(io)?;
+            if key.value().1.starts_with(sk_prefix) {
+                items.push(decode(value.value())?);
+            }
+        }
+        Ok(items)
+    }
+
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
         let encoded = ops
@@ -236,32 +415,32 @@ impl Store for EmbeddedStore {
             .map(|op| {
                 let bytes = match &op {
                     WriteOp::Put { item, .. } => Some(encode(item)?),
-                    WriteOp::Delete { .. } => None,
+                    WriteOp::Delete { .. } | WriteOp::Check { .. } | WriteOp::Add { .. } => None,
                 };
                 Ok((op_key(&op)?, op, bytes))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.in_write_txn(Box::new(move |table| {
+            let mut currents = Vec::with_capacity(encoded.len());
             for ((pk, sk), op, _) in &encoded {
-                let cond = match op {
-                    WriteOp::Put { cond, .. } | WriteOp::Delete { cond, .. } => cond,
-                };
-                let current = read_item(table, pk, sk)?;
-                if !cond_holds(cond, current.as_ref()) {
+                let current = read_item(&table.items, pk, sk)?;
+                if !cond_holds(op.cond(), current.as_ref()) {
                     // Dropping the transaction without commit aborts every write of the batch.
                     return Err(StoreError::ConditionFailed);
                 }
+                currents.push(current);
             }
-            for ((pk, sk), _, bytes) in &encoded {
-                match bytes {
-                    Some(bytes) => {
-                        table
-                            .insert((pk.as_str(), sk.as_str()), bytes.as_slice())
-                            .map_err(io)?;
+            for (((pk, sk), op, bytes), current) in encoded.iter().zip(&currents) {
+                match (op, bytes) {
+                    (WriteOp::Put { item, .. }, Some(bytes)) => {
+                        table.put(pk, sk, current.as_ref(), item, bytes)?
                     }
-                    None => {
-                        table.remove((pk.as_str(), sk.as_str())).map_err(io)?;
+                    (WriteOp::Delete { .. }, _) => table.remove(pk, sk, current.as_ref())?,
+                    (WriteOp::Add { add, .. }, _) => {
+                        let item = super::apply_add(current.as_ref(), pk, sk, add);
+                        table.put(pk, sk, current.as_ref(), &item, &encode(&item)?)?
                     }
+                    _ => {}
                 }
             }
             Ok(Reply::Written)
@@ -275,13 +454,13 @@ impl Store for EmbeddedStore {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         let reply = self
             .in_write_txn(Box::new(move |table| {
-                let current = read_item(table, &pk, &sk)?;
+                let current = read_item(&table.items, &pk, &sk)?;
                 if (current.is_none() && !update.upsert)
                     || !cond_holds(&update.cond, current.as_ref())
                 {
                     return Err(StoreError::ConditionFailed);
                 }
-                let mut item = current.unwrap_or_else(|| {
+                let mut item = current.clone().unwrap_or_else(|| {
                     Item::from_iter([
                         ("pk".into(), pk.clone().into()),
                         ("sk".into(), sk.clone().into()),
@@ -294,19 +473,101 @@ impl Store for EmbeddedStore {
                     item.remove(&name);
                 }
                 debug_assert_eq!(item_key(&item).ok(), Some((pk.clone(), sk.clone())));
-                table
-                    .insert((pk.as_str(), sk.as_str()), encode(&item)?.as_slice())
-                    .map_err(io)?;
+                let bytes = encode(&item)?;
+                table.put(&pk, &sk, current.as_ref(), &item, &bytes)?;
                 Ok(Reply::Updated(item))
             }))
             .await?;
         match reply {
             Reply::Updated(item) => Ok(item),
-            Reply::Written => Err(StoreError::Data("no item from an update".into())),
+            _ => Err(StoreError::Data("no item from an update".into())),
         }
     }
 
     async fn health(&self) -> Result<(), StoreError> {
         self.get("HEALTH", "HEALTH").await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::keys;
+
+    fn put(sk: &str, attrs: serde_json::Value) -> WriteOp {
+        WriteOp::Put {
+            item: keys::item("P", sk).attrs(attrs).build(),
+            cond: Default::default(),
+        }
+    }
+
+    /// Only items whose `expiresAt` (epoch seconds, within DynamoDB's five-year horizon)
+    /// has passed are deleted; the index follows overwrites, updates and deletes, and is
+    /// built for a store written before it existed.
+    #[tokio::test]
+    async fn expired_items_are_swept_as_dynamodb_ttl_would() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.redb");
+        let now = now_secs();
+        let store = EmbeddedStore::open(&path).expect("open");
+        store
+            .write(vec![
+                put("past", json!({"expiresAt": now - 10})),
+                put("future", json!({"expiresAt": now + 3600})),
+                put("lease-ms", json!({"expiresAt": now * 1000 - 10})),
+                put("released", json!({"expiresAt": 0})),
+                put("none", json!({})),
+                put("renewed", json!({"expiresAt": now - 5})),
+                put("deleted", json!({"expiresAt": now - 5})),
+            ])
+            .await
+            .expect("write");
+        store
+            .write(vec![put("renewed", json!({"expiresAt": now + 60}))])
+            .await
+            .expect("renew");
+        let update = Update {
+            set: vec![("expiresAt".into(), json!(now - 1))],
+            ..Update::default()
+        };
+        store.update("P", "future", update).await.expect("update");
+        store
+            .write(vec![WriteOp::Delete {
+                pk: "P".into(),
+                sk: "deleted".into(),
+                cond: Default::default(),
+            }])
+            .await
+            .expect("delete");
+        assert_eq!(store.sweep_expired().await.expect("sweep"), 2);
+        let left: Vec<String> = store
+            .query("P", "")
+            .await
+            .expect("query")
+            .iter()
+            .map(|i| i["sk"].as_str().expect("sk").to_owned())
+            .collect();
+        assert_eq!(left, ["lease-ms", "none", "released", "renewed"]);
+        assert_eq!(store.sweep_expired().await.expect("sweep"), 0);
+        drop(store);
+        // A store without the index (as written before it) gets it at open.
+        {
+            let db = Database::create(&path).expect("db");
+            let txn = db.begin_write().expect("txn");
+            txn.delete_table(EXPIRY).expect("drop index");
+            {
+                let mut items = txn.open_table(ITEMS).expect("items");
+                let item = keys::item("P", "old").set("expiresAt", now - 1).build();
+                items
+                    .insert(("P", "old"), encode(&item).expect("json").as_slice())
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let store = EmbeddedStore::open(&path).expect("reopen");
+        assert_eq!(store.sweep_expired().await.expect("sweep"), 1);
+        assert_eq!(store.get("P", "old").await.expect("get"), None);
     }
 }

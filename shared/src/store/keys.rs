@@ -35,6 +35,9 @@ pub const KINDS: &[Kind] = &[
     kind("user API", "USER#<userId>", "API#<id>"),
     kind("apiKey grant", "KEY#<sha256(apiKey)>", "KEY"),
     kind("bot config", "STORE#<storeId>", "CONFIG"),
+    kind("menu", "STORE#<storeId>", "CONFIG#KB#menu"),
+    kind("menu chunk", "STORE#<storeId>", "CONFIG#KB#menu#<nn>"),
+    kind("store profile", "STORE#<storeId>", "CONFIG#KB#profile"),
     kind("slot n (1..3)", "STORE#<storeId>", "SLOT#<n>"),
     kind("report day", "REPORT#<apiId>", "DAY#<YYYY-MM-DD>"),
     kind("slot lease", "LEASES", "<storeId>#<slot>"),
@@ -46,12 +49,22 @@ pub const KINDS: &[Kind] = &[
     ),
     kind("chat turn", "STORE#<storeId>", "CHAT#<line>#<chat>#~in"),
     kind("chat state", "STORE#<storeId>", "CHAT#<line>#<chat>#~st"),
+    kind("chat cart", "STORE#<storeId>", "CHAT#<line>#<chat>#~cart"),
+    kind("order", "STORE#<storeId>", "ORDER#<YYYY-MM-DD>#<nnnnnn>"),
+    kind("order counter", "STORE#<storeId>", "ORDERSEQ#<YYYY-MM-DD>"),
+    kind("chat summary", "STORE#<storeId>", "CHAT#<line>#<chat>#~ix"),
+    kind("inbox entry", "STORE#<storeId>", "INBOX#<ms>#<line>#<chat>"),
+    kind("change", "STORE#<storeId>", "CHG#<ms>#<line>#<chat>#<kind>"),
+    kind("change feed head", "STORE#<storeId>", "CHG#~"),
     kind(
         "delivery status",
         "STORE#<storeId>",
         "STATUS#<line>#<messageId>",
     ),
     kind("Cloud API number", "STORE#<storeId>", "CLOUD"),
+    kind("usage day", "STORE#<storeId>", "USAGE#<YYYY-MM-DD>"),
+    kind("store health", "STORE#<storeId>", "CONFIG#HEALTH"),
+    kind("incident", "STORE#<storeId>", "INCIDENT#<incident>"),
     kind("Cloud API route", "CLOUDNUM#<phoneNumberId>", "ROUTE"),
     kind("queued message", "QUEUE#<queue>", "M#<seq>"),
     kind("queue dedup id", "QUEUE#<queue>", "D#<group>#<dedupId>"),
@@ -75,6 +88,9 @@ pub const KINDS: &[Kind] = &[
     kind("sent message", WA_PK, "sent#<chat>#<id>"),
     kind("pending inbound", WA_PK, "pending#<chat>#<sender>#<id>"),
     kind("message secret", WA_PK, "msgsecret#<chat>#<sender>#<id>"),
+    kind("key-store fence", WA_PK, "fence"),
+    kind("key-store batch", WA_PK, "journal#<batchId>"),
+    kind("key-store batch part", WA_PK, "journal#<batchId>#<part>"),
 ];
 
 const WA_PK: &str = "WA#<storeId>#<slot>";
@@ -106,7 +122,51 @@ pub fn slot_sk(slot: u8) -> String {
     format!("{SLOT_PREFIX}{slot}")
 }
 
+// --- Store knowledge (knowledge.rs): menu and profile, under `store_pk` ---
+//
+// They share the bot config's sort-key prefix on purpose: one query of `CONFIG` returns
+// the config (which proves the store exists and who owns it) with the menu and profile.
+
+/// Prefix of the menu's and profile's items (not of the config itself).
+pub const KB_PREFIX: &str = "CONFIG#KB#";
+/// The menu's head: version, chunk count, updatedAt and the first chunk of its JSON.
+pub const MENU_SK: &str = "CONFIG#KB#menu";
+/// The `n`th (from 1) further chunk of the menu's JSON; two digits keep them in order.
+pub fn menu_chunk_sk(n: usize) -> String {
+    format!("{MENU_SK}#{n:02}")
+}
+/// The chunk number of a [`menu_chunk_sk`].
+pub fn menu_chunk_of(sk: &str) -> Option<usize> {
+    sk.strip_prefix(MENU_SK)?.strip_prefix('#')?.parse().ok()
+}
+/// The store profile: address, hours, delivery zones, payments.
+pub const PROFILE_SK: &str = "CONFIG#KB#profile";
+
+// --- Health and usage (health/): counters per day, the month's spend, incidents ---
+
+/// Prefix of a store's usage days.
+pub const USAGE_PREFIX: &str = "USAGE#";
+/// A store's usage counters of one day (`YYYY-MM-DD`, the store's zone).
+pub fn usage_sk(day: &str) -> String {
+    format!("{USAGE_PREFIX}{day}")
+}
+/// The store's AI spend per month and the attendant's failing state: under the `CONFIG`
+/// prefix, so a turn's one query of it reads them too.
+pub const HEALTH_SK: &str = "CONFIG#HEALTH";
+/// Prefix of a store's incidents.
+pub const INCIDENT_PREFIX: &str = "INCIDENT#";
+/// One incident of a store (`slot2`, `attendant`, `dlq`, `budget80`, …).
+pub fn incident_sk(incident: &str) -> String {
+    format!("{INCIDENT_PREFIX}{incident}")
+}
+
 // --- Chats (bot/chat.rs), under `store_pk`; `line` is `Line::key()` (`w1`, `c<number>`) ---
+
+/// Prefixes of every chat item, dedupe marker and delivery status of a store (what goes
+/// when its connection is deleted).
+pub const CHAT_PREFIX: &str = "CHAT#";
+pub const SEEN_PREFIX: &str = "SEEN#";
+pub const STATUS_PREFIX: &str = "STATUS#";
 
 /// Dedupe marker of a message.
 pub fn seen_sk(line: &str, message_id: &str) -> String {
@@ -128,6 +188,53 @@ pub fn chat_turn_sk(line: &str, chat: &str) -> String {
 pub fn chat_state_sk(line: &str, chat: &str) -> String {
     format!("{}~st", chat_prefix(line, chat))
 }
+/// The chat's cart and latest order ([`crate::orders`]); `~cart` sorts before `~in`, so
+/// the turn's one newest-first query of the chat returns it too.
+pub fn chat_cart_sk(line: &str, chat: &str) -> String {
+    format!("{}~cart", chat_prefix(line, chat))
+}
+
+// --- Orders (orders.rs), under `store_pk`; `date` is the store-local day `YYYY-MM-DD` ---
+
+/// Prefix of every order of every day.
+pub const ORDER_PREFIX: &str = "ORDER#";
+/// Prefix of the orders of one day (a query of it lists them by number).
+pub fn order_day_prefix(date: &str) -> String {
+    format!("{ORDER_PREFIX}{date}#")
+}
+/// Order `number` of `date`; zero-padded so the sort key orders by number.
+pub fn order_sk(date: &str, number: u32) -> String {
+    format!("{}{number:06}", order_day_prefix(date))
+}
+/// The last order number given out on `date`.
+pub fn order_counter_sk(date: &str) -> String {
+    format!("ORDERSEQ#{date}")
+}
+/// Prefix of one chat's history messages (under [`chat_prefix`]).
+pub fn chat_messages_prefix(line: &str, chat: &str) -> String {
+    format!("{}M#", chat_prefix(line, chat))
+}
+/// The chat's summary for the inbox (inbox/mod.rs): last message, unread, its entry's time.
+pub fn chat_summary_sk(line: &str, chat: &str) -> String {
+    format!("{}~ix", chat_prefix(line, chat))
+}
+
+// --- The inbox (inbox.rs), under `store_pk` ---
+
+/// Prefix of every inbox entry: one per chat, under the time of its last message, so a
+/// newest-first query lists the chats by activity.
+pub const INBOX_PREFIX: &str = "INBOX#";
+pub fn inbox_sk(at_ms: i64, line: &str, chat: &str) -> String {
+    format!("{INBOX_PREFIX}{at_ms:013}#{line}#{chat}")
+}
+/// Prefix of the change feed's rows (and of its head, which sorts after them).
+pub const CHANGE_PREFIX: &str = "CHG#";
+pub fn change_sk(at_ms: i64, line: &str, chat: &str, kind: &str) -> String {
+    format!("{CHANGE_PREFIX}{at_ms:013}#{line}#{chat}#{kind}")
+}
+/// The change feed's head: the store's owner, so a feed query proves ownership by itself.
+pub const CHANGE_HEAD_SK: &str = "CHG#~";
+
 /// The delivery status of a message sent through the Cloud API.
 pub fn status_sk(line: &str, message_id: &str) -> String {
     format!("STATUS#{line}#{message_id}")
@@ -311,6 +418,28 @@ pub mod wa {
     pub fn pending(chat: &str, sender: &str, id: &str) -> String {
         format!("{PENDING_PREFIX}{}#{}#{}", esc(chat), esc(sender), esc(id))
     }
+    /// The lease fence: which holder of the slot's lease may write its keys.
+    pub const FENCE: &str = "fence";
+
+    /// Prefix of every journal record (batches too large for one transaction).
+    pub const JOURNAL_PREFIX: &str = "journal#";
+    /// A committed batch (its presence is the commit).
+    pub fn journal(batch: &str) -> String {
+        format!("{JOURNAL_PREFIX}{batch}")
+    }
+    /// One part of a batch's staged writes (zero-padded: parts in order).
+    pub fn journal_part(batch: &str, part: usize) -> String {
+        format!("{JOURNAL_PREFIX}{batch}#{part:04}")
+    }
+    /// `(batch id, part)` of a journal record; no part for the commit record.
+    pub fn journal_of(sk: &str) -> Option<(&str, Option<usize>)> {
+        let rest = sk.strip_prefix(JOURNAL_PREFIX)?;
+        Some(match rest.split_once('#') {
+            Some((batch, part)) => (batch, Some(part.parse().ok()?)),
+            None => (rest, None),
+        })
+    }
+
     pub const MSG_SECRET_PREFIX: &str = "msgsecret#";
     pub fn msg_secret(chat: &str, sender: &str, id: &str) -> String {
         format!(
@@ -404,6 +533,9 @@ mod tests {
             ("user API", user_pk("alice"), api_sk("api_1")),
             ("apiKey grant", key_pk("ab12"), KEY_SK.into()),
             ("bot config", store_pk(st), CONFIG_SK.into()),
+            ("menu", store_pk(st), MENU_SK.into()),
+            ("menu chunk", store_pk(st), menu_chunk_sk(3)),
+            ("store profile", store_pk(st), PROFILE_SK.into()),
             ("slot n (1..3)", store_pk(st), slot_sk(3)),
             ("report day", report_pk("api_1"), day_sk("2026-01-31")),
             ("slot lease", LEASES_PK.into(), lease_sk(st, 1)),
@@ -415,12 +547,30 @@ mod tests {
             ),
             ("chat turn", store_pk(st), chat_turn_sk(line, chat)),
             ("chat state", store_pk(st), chat_state_sk(line, chat)),
+            ("chat cart", store_pk(st), chat_cart_sk(line, chat)),
+            ("order", store_pk(st), order_sk("2026-12-06", 42)),
+            (
+                "order counter",
+                store_pk(st),
+                order_counter_sk("2026-12-06"),
+            ),
+            ("chat summary", store_pk(st), chat_summary_sk(line, chat)),
+            ("inbox entry", store_pk(st), inbox_sk(1_000, line, chat)),
+            (
+                "change",
+                store_pk(st),
+                change_sk(1_000, line, chat, "message"),
+            ),
+            ("change feed head", store_pk(st), CHANGE_HEAD_SK.into()),
             (
                 "delivery status",
                 store_pk(st),
                 status_sk("c1065", "wamid.2"),
             ),
             ("Cloud API number", store_pk(st), CLOUD_SK.into()),
+            ("usage day", store_pk(st), usage_sk("2026-12-06")),
+            ("store health", store_pk(st), HEALTH_SK.into()),
+            ("incident", store_pk(st), incident_sk("slot2")),
             ("Cloud API route", cloud_route_pk("1065"), ROUTE_SK.into()),
             ("queued message", queue_pk("inbound"), queued_sk(42)),
             (
@@ -448,6 +598,9 @@ mod tests {
             wa("sent message", wa::sent(g, "s1")),
             wa("pending inbound", wa::pending(g, a, "p1")),
             wa("message secret", wa::msg_secret(g, a, "m1")),
+            wa("key-store fence", wa::FENCE.into()),
+            wa("key-store batch", wa::journal("b01")),
+            wa("key-store batch part", wa::journal_part("b01", 2)),
         ]
     }
 
@@ -511,6 +664,29 @@ mod tests {
         assert_eq!(key_pk("h"), "KEY#h");
         assert_eq!(store_pk("st_1"), "STORE#st_1");
         assert_eq!(slot_sk(2), "SLOT#2");
+        assert_eq!(menu_chunk_sk(3), "CONFIG#KB#menu#03");
+        assert_eq!(menu_chunk_of(&menu_chunk_sk(12)), Some(12));
+        assert_eq!(menu_chunk_of(MENU_SK), None);
+        // One query of the config's prefix returns config, menu, its chunks and profile,
+        // in that order.
+        let mut keys = [
+            PROFILE_SK.to_owned(),
+            menu_chunk_sk(1),
+            MENU_SK.into(),
+            CONFIG_SK.into(),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                CONFIG_SK.into(),
+                MENU_SK.to_owned(),
+                menu_chunk_sk(1),
+                PROFILE_SK.into()
+            ]
+        );
+        assert!(keys.iter().all(|k| k.starts_with(CONFIG_SK)));
+        assert!(keys[1..].iter().all(|k| k.starts_with(KB_PREFIX)));
         assert_eq!(seen_sk("w1", "m"), "SEEN#w1#m");
         assert_eq!(
             chat_message_sk("w1", "55", 1_234, "m"),
@@ -519,6 +695,13 @@ mod tests {
         assert_eq!(chat_turn_sk("w1", "55"), "CHAT#w1#55#~in");
         assert_eq!(chat_state_sk("w1", "55"), "CHAT#w1#55#~st");
         assert!(chat_state_sk("w1", "55").starts_with(&chat_prefix("w1", "55")));
+        assert_eq!(chat_cart_sk("w1", "55"), "CHAT#w1#55#~cart");
+        // Newest first: state, turn, cart, then the messages.
+        assert!(chat_cart_sk("w1", "55") < chat_turn_sk("w1", "55"));
+        assert!(chat_cart_sk("w1", "55") > chat_message_sk("w1", "55", 9_999_999_999_999, "m"));
+        assert_eq!(order_sk("2026-12-06", 42), "ORDER#2026-12-06#000042");
+        assert!(order_sk("2026-12-06", 9) < order_sk("2026-12-06", 10));
+        assert!(!order_counter_sk("2026-12-06").starts_with(ORDER_PREFIX));
         assert_eq!(status_sk("c9", "m"), "STATUS#c9#m");
         assert_eq!(cloud_route_pk("9"), "CLOUDNUM#9");
         assert_eq!(report_pk("api_1"), "REPORT#api_1");

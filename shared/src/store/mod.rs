@@ -5,8 +5,9 @@
 //!
 //! The operations are the few DynamoDB gives cheaply: get one item, query a partition by
 //! sort-key prefix, update one item (returning it), and an atomic, all-or-nothing batch of
-//! conditional puts and deletes. Conditions are how concurrent requests are kept from
-//! overwriting each other: a failed condition aborts the whole batch.
+//! conditional puts, deletes and condition checks (a check writes nothing: it makes the
+//! batch depend on another item, e.g. a lease's fence). Conditions are how concurrent
+//! requests are kept from overwriting each other: a failed condition aborts the whole batch.
 
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod counting;
@@ -60,8 +61,56 @@ pub enum Cond {
 /// One write of an atomic batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, cond: Cond },
-    Delete { pk: String, sk: String, cond: Cond },
+    Put {
+        item: Item,
+        cond: Cond,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
+    /// Writes nothing: the batch applies only if `cond` holds for the item at `(pk, sk)`
+    /// (DynamoDB's `ConditionCheck`). Counts towards the batch size like a write.
+    Check {
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
+    /// Adds each number to its attribute of the item at `(pk, sk)`, creating the item or
+    /// the attribute at zero first (DynamoDB's `UPDATE … ADD`): counters that many writers
+    /// bump without reading. No condition; it rides in a batch whose other writes' conditions
+    /// make it count once (usage counted with the record or the claim of a turn).
+    Add {
+        pk: String,
+        sk: String,
+        add: Vec<(String, i64)>,
+    },
+}
+
+impl WriteOp {
+    /// The condition of this op.
+    pub fn cond(&self) -> &Cond {
+        match self {
+            WriteOp::Put { cond, .. }
+            | WriteOp::Delete { cond, .. }
+            | WriteOp::Check { cond, .. } => cond,
+            WriteOp::Add { .. } => &Cond::None,
+        }
+    }
+}
+
+/// `current` with every number of `add` added (the item created with its key if absent):
+/// what an [`WriteOp::Add`] leaves, for in-process adapters.
+pub fn apply_add(current: Option<&Item>, pk: &str, sk: &str, add: &[(String, i64)]) -> Item {
+    let mut item = current
+        .cloned()
+        .unwrap_or_else(|| Item::from_iter([("pk".into(), pk.into()), ("sk".into(), sk.into())]));
+    for (name, by) in add {
+        let now = item.get(name).and_then(Value::as_i64).unwrap_or(0);
+        item.insert(name.clone(), Value::from(now.saturating_add(*by)));
+    }
+    item
 }
 
 /// A change to some attributes of one existing item.
@@ -97,6 +146,24 @@ pub trait Store: Send + Sync + 'static {
         sk_prefix: &str,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError>;
+
+    /// Like [`Store::query_last`], only among the sort keys strictly below `before` (when
+    /// given): one page of a newest-first listing, the next page starting below the last
+    /// key of this one. One round trip. The default reads the whole prefix (correct, not
+    /// cheap); the adapters override it.
+    async fn query_last_before(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = self.query(pk, sk_prefix).await?;
+        items.retain(|item| before.is_none_or(|b| attr_str(item, "sk").is_some_and(|sk| sk < b)));
+        items.reverse();
+        items.truncate(limit);
+        Ok(items)
+    }
 
     /// Apply all writes or none. Fails with [`StoreError::ConditionFailed`] if any condition fails.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
@@ -157,6 +224,9 @@ pub fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
     }
     let mut seen = std::collections::HashSet::new();
     for op in ops {
+        if matches!(op, WriteOp::Add { add, .. } if add.is_empty()) {
+            return Err(StoreError::Invalid("an add of nothing".into()));
+        }
         let key = op_key(op)?;
         if !seen.insert(key) {
             return Err(StoreError::Invalid(
@@ -171,7 +241,9 @@ pub fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
 pub fn op_key(op: &WriteOp) -> Result<(String, String), StoreError> {
     match op {
         WriteOp::Put { item, .. } => item_key(item),
-        WriteOp::Delete { pk, sk, .. } => Ok((pk.clone(), sk.clone())),
+        WriteOp::Delete { pk, sk, .. }
+        | WriteOp::Check { pk, sk, .. }
+        | WriteOp::Add { pk, sk, .. } => Ok((pk.clone(), sk.clone())),
     }
 }
 

@@ -54,6 +54,10 @@ pub enum DisconnectReason {
     /// WhatsApp refused the connection for good (a final connect failure, an outdated
     /// client): the slot stops with the reason; the link is kept for a later start.
     Refused { detail: String },
+    /// Another gateway task took the slot's lease: this connection's key-store writes are
+    /// refused by the lease fence. This task closes the connection and leaves the slot
+    /// (and its record) to the new holder.
+    LeaseLost,
 }
 
 impl DisconnectReason {
@@ -79,6 +83,7 @@ impl DisconnectReason {
             DisconnectReason::Refused { detail } => format!(
                 "o WhatsApp recusou a conexão ({detail}); toque em Conectar para tentar de novo"
             ),
+            DisconnectReason::LeaseLost => "outra instância do gateway assumiu esta conexão".into(),
         }
     }
 

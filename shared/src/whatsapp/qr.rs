@@ -1,5 +1,7 @@
-//! QR codes for pairing: a PNG data URL for the API and the console (what WhatsApp's
-//! "Link a device" camera scans), and a block-character rendering for operators' terminals.
+//! QR codes: for pairing, a PNG data URL for the API and the console (what WhatsApp's
+//! "Link a device" camera scans) and a block-character rendering for operators' terminals;
+//! for payments, the PNG bytes of a Pix "copia e cola" code, sent to the customer as an
+//! image (a banking app's camera reads it).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -19,6 +21,14 @@ fn code(payload: &str) -> Result<QrCode, QrError> {
 
 /// The payload as a grayscale PNG, `data:image/png;base64,...`.
 pub fn png_data_url(payload: &str) -> Result<String, QrError> {
+    Ok(format!(
+        "data:image/png;base64,{}",
+        STANDARD.encode(png(payload)?)
+    ))
+}
+
+/// The payload as the bytes of a grayscale PNG (6 pixels a module, a 4-module quiet zone).
+pub fn png(payload: &str) -> Result<Vec<u8>, QrError> {
     let code = code(payload)?;
     let modules = code.width();
     let colors = code.to_colors();
@@ -43,7 +53,7 @@ pub fn png_data_url(payload: &str) -> Result<String, QrError> {
             .write_image_data(&pixels)
             .map_err(|e| QrError(e.to_string()))?;
     }
-    Ok(format!("data:image/png;base64,{}", STANDARD.encode(png)))
+    Ok(png)
 }
 
 /// The payload drawn with half-block characters, two module rows per text line.

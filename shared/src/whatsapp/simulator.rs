@@ -27,8 +27,12 @@ use super::transport::{Connection, Inbound, Transport, TransportError};
 #[serde(rename_all = "camelCase")]
 pub struct SentMessage {
     pub to: String,
+    /// The text, or an image's caption.
     pub text: String,
     pub sent_at: String,
+    /// The image, for an image message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<SentImage>,
     /// The message id it was sent with: a second send of one id is the same message, kept
     /// once, as a phone keeps a message once per id.
     #[serde(skip)]
@@ -36,6 +40,15 @@ pub struct SentMessage {
     /// The disappearing-messages timer it was sent with (seconds), if any.
     #[serde(skip)]
     pub ephemeral_expiration: Option<u32>,
+}
+
+/// An image the simulated phone sent: its type and bytes (base64), as the receiving phone
+/// would show it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentImage {
+    pub mime_type: String,
+    pub base64: String,
 }
 
 #[derive(Default)]
@@ -64,6 +77,9 @@ struct SimSlot {
     fail_after: Option<usize>,
     /// When the simulated phone last reported signs of life (a message through it).
     last_alive: Option<std::time::Instant>,
+    /// The connection stopped answering without closing (a "zombie"): no keepalive, no
+    /// message in or out, until it answers again.
+    silent: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -86,7 +102,14 @@ pub struct Simulator {
     slots: Mutex<HashMap<SlotKey, SimSlot>>,
     /// Where every sent message is appended (the local stack's data dir), if anywhere.
     outbox_file: Option<Mutex<std::fs::File>>,
+    /// How often a connected, answering phone reports a keepalive (`Alive`), in ms; the
+    /// task that sends them starts with the first connection.
+    heartbeat_ms: std::sync::atomic::AtomicU64,
+    heartbeat_started: std::sync::atomic::AtomicBool,
 }
+
+/// The simulated keepalive's default pace: the real transport's report rate.
+const HEARTBEAT: std::time::Duration = super::events::ALIVE_EVERY;
 
 /// What a slot waiting to be paired shows: its code, and the link (in the QR) that carries it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,6 +137,8 @@ struct OutboxLine {
     sent_at: String,
     #[serde(default)]
     id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image: Option<SentImage>,
 }
 
 impl Simulator {
@@ -123,6 +148,8 @@ impl Simulator {
             public_url: public_url.trim_end_matches('/').to_owned(),
             slots: Mutex::default(),
             outbox_file: None,
+            heartbeat_ms: (HEARTBEAT.as_millis() as u64).into(),
+            heartbeat_started: false.into(),
         })
     }
 
@@ -148,6 +175,7 @@ impl Simulator {
                         to: line.to,
                         text: line.text,
                         sent_at: line.sent_at,
+                        image: line.image,
                         id: line.id,
                         ephemeral_expiration: None,
                     });
@@ -164,7 +192,73 @@ impl Simulator {
             public_url: public_url.trim_end_matches('/').to_owned(),
             slots: Mutex::new(slots),
             outbox_file: Some(Mutex::new(file)),
+            heartbeat_ms: (HEARTBEAT.as_millis() as u64).into(),
+            heartbeat_started: false.into(),
         }))
+    }
+
+    /// Sets how often connected phones report a keepalive (tests use a fast one).
+    pub fn set_heartbeat(&self, every: std::time::Duration) {
+        self.heartbeat_ms.store(
+            (every.as_millis() as u64).max(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Starts the keepalive task once (it ends with the simulator).
+    fn start_heartbeat(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.heartbeat_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let every = match weak.upgrade() {
+                    Some(sim) => sim.heartbeat_ms.load(Ordering::Relaxed),
+                    None => return,
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+                let Some(sim) = weak.upgrade() else { return };
+                let mut slots = sim.slots.lock().expect("lock");
+                for slot in slots.values_mut() {
+                    if slot.phone.is_none() || slot.offline || slot.silent {
+                        continue;
+                    }
+                    if let Some(events) = &slot.events {
+                        // A full channel skips one keepalive; the next one comes.
+                        if events.try_send(ConnectionEvent::Alive).is_ok() {
+                            slot.last_alive = Some(std::time::Instant::now());
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// The connection stops answering without closing (`true`: no keepalive, nothing in or
+    /// out; a connection opened meanwhile stays connecting), or answers again (`false`:
+    /// the open connection reports `Connected`). The gateway should find the silence and
+    /// reconnect.
+    pub async fn silence(&self, key: &SlotKey, silent: bool) -> Result<(), SimError> {
+        let connected = {
+            let mut slots = self.slots.lock().expect("lock");
+            let slot = slots.get_mut(key).ok_or(SimError::NotConnected)?;
+            if slot.phone.is_none() {
+                return Err(SimError::NotConnected);
+            }
+            let was = std::mem::replace(&mut slot.silent, silent);
+            match (&slot.events, &slot.phone) {
+                (Some(events), Some(phone)) if was && !silent => {
+                    Some((events.clone(), phone.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((events, phone)) = connected {
+            let _ = events.send(ConnectionEvent::Connected { phone }).await;
+        }
+        Ok(())
     }
 
     /// The code a slot's QR shows and the link it encodes, while the slot waits to be paired.
@@ -260,6 +354,9 @@ impl Simulator {
             timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
             is_group: false,
             ephemeral_expiration: None,
+            media: None,
+            name: None,
+            alias: None,
         })
     }
 
@@ -270,7 +367,7 @@ impl Simulator {
             .lock()
             .expect("lock")
             .get(key)
-            .filter(|s| s.phone.is_some() && s.events.is_some())
+            .filter(|s| s.phone.is_some() && s.events.is_some() && !s.silent)
             .and_then(|s| s.inbound.clone())
             .ok_or(SimError::NotConnected)?;
         inbound
@@ -287,7 +384,20 @@ impl Simulator {
         from_me: bool,
         id: Option<&str>,
     ) -> Result<String, SimError> {
-        let message = Self::message(chat, text, from_me, id)?;
+        self.deliver_named(key, chat, None, text, from_me, id).await
+    }
+
+    async fn deliver_named(
+        &self,
+        key: &SlotKey,
+        chat: &str,
+        name: Option<&str>,
+        text: &str,
+        from_me: bool,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        let mut message = Self::message(chat, text, from_me, id)?;
+        message.name = name.map(str::to_owned);
         let id = message.id.clone();
         self.commit(key, vec![message]).await?;
         self.report_alive(key);
@@ -339,6 +449,37 @@ impl Simulator {
         self.deliver(key, from, text, false, id).await
     }
 
+    /// A customer whose WhatsApp shows the name `name` (their push name) writes to the
+    /// slot's number, as [`Self::customer_message`].
+    pub async fn customer_message_named(
+        &self,
+        key: &SlotKey,
+        from: &str,
+        name: Option<&str>,
+        text: &str,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        self.deliver_named(key, from, name, text, false, id).await
+    }
+
+    /// A customer sends media (a voice note, picture or pin) to the slot's number, as the
+    /// real transport reports it: its part, with the bytes inline (small clips only).
+    pub async fn customer_media(
+        &self,
+        key: &SlotKey,
+        from: &str,
+        media: crate::media::MediaPart,
+        id: Option<&str>,
+    ) -> Result<String, SimError> {
+        let mut message = Self::message(from, "-", false, id)?;
+        message.text = String::new();
+        message.media = Some(Box::new(media));
+        let id = message.id.clone();
+        self.commit(key, vec![message]).await?;
+        self.report_alive(key);
+        Ok(id)
+    }
+
     /// The owner types on the linked phone, in the chat with `to`.
     pub async fn owner_message(
         &self,
@@ -369,12 +510,12 @@ impl Simulator {
     }
 
     /// The owner unlinks the device from the phone's settings.
-    #[cfg(any(test, feature = "test-hooks"))]
     pub async fn unlink_from_phone(&self, key: &SlotKey) -> Result<(), SimError> {
         let events = {
             let mut slots = self.slots.lock().expect("lock");
             let slot = slots.get_mut(key).ok_or(SimError::NotConnected)?;
-            slot.phone = None;
+            // Unlinked already (its connection may not have closed yet): nothing to do.
+            slot.phone.take().ok_or(SimError::NotConnected)?;
             slot.events.clone().ok_or(SimError::NotConnected)?
         };
         let reason = super::events::DisconnectReason::LoggedOut {
@@ -484,6 +625,7 @@ impl Transport for SimulatorTransport {
     async fn open(
         &self,
         key: &SlotKey,
+        _fence: &crate::whatsapp::slots::Fence,
         credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
@@ -500,7 +642,7 @@ impl Transport for SimulatorTransport {
             slot.inbound = Some(inbound);
             slot.phone = phone.clone();
             match phone {
-                Some(_) if slot.offline => {
+                Some(_) if slot.offline || slot.silent => {
                     // No network: the connection stays connecting until it is back.
                     slot.pairing_code = None;
                     return Ok(Box::new(SimConnection {
@@ -530,6 +672,7 @@ impl Transport for SimulatorTransport {
                 }
             }
         };
+        self.0.start_heartbeat();
         for event in std::iter::once(first).chain(code_event) {
             events
                 .send(event)
@@ -549,6 +692,61 @@ struct SimConnection {
 }
 
 impl SimConnection {
+    /// Sends one message (a text, or an image with its caption): once per id, into the
+    /// outbox (and its file).
+    fn record(
+        &self,
+        to: &str,
+        text: &str,
+        image: Option<SentImage>,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
+        let mut slots = self.sim.slots.lock().expect("lock");
+        let slot = self.online(&mut slots)?;
+        slot.attempts.push((to.to_owned(), id.to_owned()));
+        match slot.fail_after {
+            Some(0) => {
+                slot.fail_after = None;
+                return Err(TransportError::Failed("simulated send failure".into()));
+            }
+            Some(n) => slot.fail_after = Some(n - 1),
+            None => {}
+        }
+        if slot.outbox.iter().any(|m| m.id == id && m.to == to) {
+            return Ok(id.to_owned()); // sent before: the customer has it once
+        }
+        let sent = SentMessage {
+            to: to.to_owned(),
+            text: text.to_owned(),
+            sent_at: crate::ids::now_rfc3339(),
+            image,
+            id: id.to_owned(),
+            ephemeral_expiration,
+        };
+        if let Some(file) = &self.sim.outbox_file {
+            use std::io::Write;
+            let line = OutboxLine {
+                store_id: self.key.store_id.clone(),
+                slot: self.key.slot,
+                to: sent.to.clone(),
+                text: sent.text.clone(),
+                sent_at: sent.sent_at.clone(),
+                id: sent.id.clone(),
+                image: sent.image.clone(),
+            };
+            let mut bytes =
+                serde_json::to_vec(&line).map_err(|e| TransportError::Failed(e.to_string()))?;
+            bytes.push(b'\n');
+            file.lock()
+                .expect("lock")
+                .write_all(&bytes)
+                .map_err(|e| TransportError::Failed(e.to_string()))?;
+        }
+        slot.outbox.push(sent);
+        Ok(id.to_owned())
+    }
+
     /// The slot, if its phone is linked, this connection open and the phone online.
     fn online<'a>(
         &self,
@@ -556,7 +754,7 @@ impl SimConnection {
     ) -> Result<&'a mut SimSlot, TransportError> {
         slots
             .get_mut(&self.key)
-            .filter(|s| s.phone.is_some() && s.events.is_some() && !s.offline)
+            .filter(|s| s.phone.is_some() && s.events.is_some() && !s.offline && !s.silent)
             .ok_or(TransportError::NotConnected)
     }
 }
@@ -591,47 +789,23 @@ impl Connection for SimConnection {
         id: &str,
         ephemeral_expiration: Option<u32>,
     ) -> Result<String, TransportError> {
-        let mut slots = self.sim.slots.lock().expect("lock");
-        let slot = self.online(&mut slots)?;
-        slot.attempts.push((to.to_owned(), id.to_owned()));
-        match slot.fail_after {
-            Some(0) => {
-                slot.fail_after = None;
-                return Err(TransportError::Failed("simulated send failure".into()));
-            }
-            Some(n) => slot.fail_after = Some(n - 1),
-            None => {}
-        }
-        if slot.outbox.iter().any(|m| m.id == id && m.to == to) {
-            return Ok(id.to_owned()); // sent before: the customer has it once
-        }
-        let sent = SentMessage {
-            to: to.to_owned(),
-            text: text.to_owned(),
-            sent_at: crate::ids::now_rfc3339(),
-            id: id.to_owned(),
-            ephemeral_expiration,
+        self.record(to, text, None, id, ephemeral_expiration)
+    }
+
+    async fn send_image(
+        &self,
+        to: &str,
+        png: &[u8],
+        caption: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
+        use base64::Engine;
+        let image = SentImage {
+            mime_type: "image/png".into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(png),
         };
-        if let Some(file) = &self.sim.outbox_file {
-            use std::io::Write;
-            let line = OutboxLine {
-                store_id: self.key.store_id.clone(),
-                slot: self.key.slot,
-                to: sent.to.clone(),
-                text: sent.text.clone(),
-                sent_at: sent.sent_at.clone(),
-                id: sent.id.clone(),
-            };
-            let mut bytes =
-                serde_json::to_vec(&line).map_err(|e| TransportError::Failed(e.to_string()))?;
-            bytes.push(b'\n');
-            file.lock()
-                .expect("lock")
-                .write_all(&bytes)
-                .map_err(|e| TransportError::Failed(e.to_string()))?;
-        }
-        slot.outbox.push(sent);
-        Ok(id.to_owned())
+        self.record(to, caption, Some(image), id, ephemeral_expiration)
     }
 
     async fn logout(&self) -> Result<(), TransportError> {

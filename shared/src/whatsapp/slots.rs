@@ -7,6 +7,13 @@
 //! write), renews it well before expiry, and gives it up on shutdown. Two tasks therefore
 //! never run the same slot (WhatsApp would kill both streams), and a dead task's slots are
 //! found and taken over by querying the partition once the lease has expired.
+//!
+//! A lease is only as good as its holder's clock and liveness: a task that stalled past its
+//! lease may wake up still believing it holds the slot. So taking a lease also claims the
+//! slot's **fence** (`WA#<storeId>#<slot>` / `fence`, in the same transaction): a fresh
+//! `epoch`, returned as a [`Fence`]. The slot's key store checks that epoch in every write
+//! transaction (see `whatsapp::wa_store`), so once another task has taken the lease, the
+//! old holder's writes are refused instead of overwriting the new holder's Signal state.
 
 use serde_json::{json, Value};
 
@@ -14,8 +21,54 @@ use super::events::SlotKey;
 use crate::crypto::SecretBox;
 use crate::domain::slot::{Slot, SlotStatus};
 use crate::ids::now_ms;
-use crate::store::keys::{self, api_sk, slot_sk, store_pk, user_pk, LEASES_PK, SLOT_PREFIX};
+use crate::store::keys::{
+    self, api_sk, slot_sk, store_pk, user_pk, wa, wa_pk, LEASES_PK, SLOT_PREFIX,
+};
 use crate::store::{applied, attr_str, Cond, Item, Store, StoreError, Update, WriteOp};
+
+/// What a lease holder's key-store writes are fenced by: the epoch it wrote to the slot's
+/// fence when it took the lease. Valid until another task takes the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub slot: SlotKey,
+    pub epoch: String,
+}
+
+impl Fence {
+    /// The check that makes a write batch apply only while this fence is the slot's.
+    pub fn check(&self) -> WriteOp {
+        WriteOp::Check {
+            pk: wa_pk(&self.slot.store_id, self.slot.slot),
+            sk: wa::FENCE.into(),
+            cond: Cond::Matches(vec![("epoch".into(), self.epoch.clone().into())]),
+        }
+    }
+
+    /// A fence for tests that don't take leases: claimed directly, unconditionally.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub async fn claim(store: &dyn Store, slot: &SlotKey) -> Result<Fence, StoreError> {
+        let fence = Fence::new(slot);
+        store.write(vec![fence.claim_op()]).await?;
+        Ok(fence)
+    }
+
+    fn new(slot: &SlotKey) -> Self {
+        Self {
+            slot: slot.clone(),
+            epoch: crate::ids::new_id("ep"),
+        }
+    }
+
+    fn claim_op(&self) -> WriteOp {
+        let item = keys::item(wa_pk(&self.slot.store_id, self.slot.slot), wa::FENCE)
+            .set("epoch", self.epoch.clone())
+            .build();
+        WriteOp::Put {
+            item,
+            cond: Cond::None,
+        }
+    }
+}
 
 const CREDENTIALS: &str = "credentials";
 
@@ -151,20 +204,24 @@ fn lease_item(key: &SlotKey, owner: &str, expires_at: i64, wanted: bool) -> Item
         .build()
 }
 
-/// Takes or renews the lease of `key` for `me` until `now + lease_ms`. `Ok(false)` when
-/// another live task holds it.
+/// Takes the lease of `key` for `me` until `now + lease_ms` (or takes it again), and claims
+/// the slot's fence with a new epoch in the same transaction: whoever ran the slot before
+/// (another task, or this one's previous run) can no longer write its keys. `Ok(None)` when
+/// another live task holds it. Cost: one transaction of two writes.
 pub async fn acquire_lease(
     store: &dyn Store,
     key: &SlotKey,
     me: &str,
     lease_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Fence>, StoreError> {
     let now = now_ms();
+    let fence = Fence::new(key);
     let op = WriteOp::Put {
         item: lease_item(key, me, now + lease_ms, true),
         cond: lease_free_or(me, now),
     };
-    applied(store.write(vec![op]).await)
+    let taken = applied(store.write(vec![op, fence.claim_op()]).await)?;
+    Ok(taken.then_some(fence))
 }
 
 /// Renews a lease only if `me` still holds it and it is still wanted: a renewal racing the

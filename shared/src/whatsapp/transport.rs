@@ -34,6 +34,9 @@ pub enum TransportError {
     NotConnected,
     #[error("transport failure: {0}")]
     Failed(String),
+    /// This transport can't send that kind of message.
+    #[error("this transport can't send {0}")]
+    Unsupported(&'static str),
 }
 
 #[async_trait]
@@ -57,10 +60,14 @@ pub trait Transport: Send + Sync + 'static {
     /// `pair_phone` also a pairing code to type on that phone). Events go to `events` until
     /// the connection is closed; chat messages are committed to `inbound` before they are
     /// acknowledged (a transport that can't hold back acknowledgements sends them as
-    /// [`ConnectionEvent::Message`] instead).
+    /// [`ConnectionEvent::Message`] instead). `fence` is the slot's lease fence, claimed
+    /// when this task took the lease: a transport that keeps state in the store fences its
+    /// writes with it and, once they are refused (another task took the slot), reports
+    /// [`DisconnectReason::LeaseLost`](super::events::DisconnectReason::LeaseLost).
     async fn open(
         &self,
         slot: &SlotKey,
+        fence: &super::slots::Fence,
         credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
@@ -88,6 +95,22 @@ pub trait Connection: Send + Sync {
     ) -> Result<String, TransportError> {
         let _ = ephemeral_expiration;
         self.send_text(to, text, id).await
+    }
+
+    /// Sends a PNG image with a caption to `to` as message `id` (deterministic per reply
+    /// part, like a text's), in a chat with disappearing messages when
+    /// `ephemeral_expiration` is set; returns the id. A transport that can't send images
+    /// says so (the caller falls back to the caption as text).
+    async fn send_image(
+        &self,
+        to: &str,
+        png: &[u8],
+        caption: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
+        let _ = (to, png, caption, id, ephemeral_expiration);
+        Err(TransportError::Unsupported("images"))
     }
 
     /// Can a message go out now? `false` while the connection is (re)connecting: the stream

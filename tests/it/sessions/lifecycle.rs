@@ -508,7 +508,63 @@ async fn a_replaced_stream_stops_the_slot_and_nobody_takes_it_over(t: TestStore)
     life.shutdown().await;
 }
 
+/// Issue 19, item 11: the task whose key-store write the lease fence refuses (another task
+/// took the slot while this one stalled) closes its connection and leaves the slot to the
+/// new holder: no reconnect, no spinning, nothing recorded on the slot, the lease not
+/// released. The takeover here is the new holder's fence claim alone, so that nothing but
+/// the refused write (not a failed lease renewal) can be what stops the task.
+async fn a_key_store_write_refused_by_the_fence_ends_the_task(t: TestStore) {
+    use whatsapp_rust::wacore::store::traits::SignalStore;
+    let life = Life::new(t).await;
+    let store = life.app.state.store.clone();
+    life.web
+        .keep_keys_in(store.clone(), life.app.state.secrets.clone());
+    let client = life.connect(1).await;
+    let keys = client.keys().expect("a key store");
+    let address = "5511900000001@s.whatsapp.net";
+    keys.put_session(address, b"mine")
+        .await
+        .expect("the holder writes");
+    let fence = slots::Fence::claim(store.as_ref(), &life.key())
+        .await
+        .expect("taken over");
+    let before = life.slot().await;
+    assert!(
+        keys.put_session(address, b"stale").await.is_err(),
+        "refused"
+    );
+    life.wait_stopped().await;
+    assert!(client.closed(), "the connection is closed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(life.web.opens(), 1, "not reopened");
+    assert_eq!(
+        life.slot().await,
+        before,
+        "the slot is the new holder's to show"
+    );
+    assert_eq!(
+        life.lease().await["owner"],
+        life.gateway.task_id(),
+        "not released: the new holder takes it"
+    );
+    let holder = platefull::whatsapp::wa_store::StoreBackend::new(
+        store.clone(),
+        life.app.state.secrets.clone(),
+        fence,
+    );
+    assert_eq!(
+        holder.get_session(address).await.expect("get").as_deref(),
+        Some(&b"mine"[..])
+    );
+    holder
+        .put_session(address, b"theirs")
+        .await
+        .expect("the new holder writes");
+    life.shutdown().await;
+}
+
 for_each_store!(
+    a_key_store_write_refused_by_the_fence_ends_the_task,
     an_expired_qr_stops_the_slot_and_the_next_start_opens_a_fresh_client,
     final_connect_failures_stop_the_slot_and_transient_ones_reconnect,
     silent_drops_show_connecting_and_last_seen_advances,

@@ -1,7 +1,10 @@
 // "/dashboard": the owner's APIs (WhatsApp connections and Saipos accounts): list with
-// status, add (the new apiKey is shown once), test, rotate the key, remove, sales report.
+// status, add (the new apiKey is shown once), test, rotate the key, remove, sales report;
+// each WhatsApp connection with its open incidents and usage chart (usage.js).
 
 import { api, enc } from '../api.js';
+import { testResultMessage } from '../messages.js';
+import { usagePanel } from './usage.js';
 import {
   busy, clearErrors, confirmDialog, field, formatDate, h, money, showError, toast,
 } from '../ui.js';
@@ -71,14 +74,17 @@ export function mount(main) {
       h('dt', {}, item.type === 'whatsapp' ? 'Chave' : 'Token'), h('dd', { class: 'mono' }, item.apiKeyPreview),
       item.baseUrl ? [h('dt', {}, 'Endereço'), h('dd', { class: 'mono' }, item.baseUrl)] : null,
       h('dt', {}, 'Criada em'), h('dd', {}, formatDate(item.createdAt)));
-    const reason = h('p', { class: 'reason' }, item.statusReason || '');
+    // The stored reason is the API's English text: the card says it in general terms.
+    const reason = h('p', { class: 'reason' }, item.status === 'error'
+      ? 'O último teste desta conexão falhou. Toque em “Testar conexão” para ver o motivo.'
+      : '');
 
     const testBtn = h('button', { type: 'button', class: 'btn btn-small' }, 'Testar conexão');
     testBtn.addEventListener('click', () => busy(testBtn, async () => {
       result.textContent = 'Testando…';
       try {
         const outcome = await api('POST', `/api/user-apis/${enc(item.id)}/test`);
-        result.textContent = outcome.message;
+        result.textContent = testResultMessage(outcome);
         result.dataset.kind = outcome.success ? 'ok' : 'error';
         statusBadge.textContent = API_STATUS[outcome.status] || outcome.status;
         statusBadge.className = `badge status-${outcome.status}`;
@@ -159,7 +165,8 @@ export function mount(main) {
         statusBadge),
       details, reason,
       h('div', { class: 'actions' }, actions),
-      result);
+      result,
+      item.type === 'whatsapp' ? usagePanel(item.storeId) : null);
     return card;
   }
 

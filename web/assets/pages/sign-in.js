@@ -19,7 +19,10 @@ export function mount(main, { config, navigate }) {
       spellcheck: 'false',
     });
     form.append(user.wrap);
-    read = () => devSignIn(user.input.value);
+    read = () => {
+      if (!user.input.value.trim()) throw { field: 'userId', message: 'Informe o identificador.' };
+      return devSignIn(user.input.value);
+    };
   } else {
     const email = field({ label: 'E-mail', name: 'email', type: 'email', autocomplete: 'email', required: true });
     const password = field({

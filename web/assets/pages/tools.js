@@ -4,6 +4,7 @@
 
 import { api, enc } from '../api.js';
 import { busy, clearErrors, field, formatDate, h, showError, toast } from '../ui.js';
+import { pickStore } from '../store-picker.js';
 
 const TIME_ZONES = [
   'America/Sao_Paulo', 'America/Bahia', 'America/Fortaleza', 'America/Recife', 'America/Belem',
@@ -11,7 +12,6 @@ const TIME_ZONES = [
   'America/Boa_Vista', 'America/Rio_Branco', 'America/Noronha',
 ];
 const STORE_TYPES = ['pizzaria', 'hamburgueria', 'restaurante', 'lanchonete', 'açaíteria', 'padaria', 'japonês', 'marmitaria', 'doceria', 'bar'];
-const CHOICE_KEY = 'platefull.tools.storeId';
 
 export function mount(main) {
   let alive = true;
@@ -21,37 +21,7 @@ export function mount(main) {
     h('p', { class: 'lead' }, 'Como o atendente responde os clientes no WhatsApp de cada conexão.'),
     body);
 
-  (async () => {
-    let apis;
-    try {
-      apis = (await api('GET', '/api/user-apis')).filter((a) => a.type === 'whatsapp');
-    } catch (err) {
-      body.replaceChildren(h('p', { class: 'form-error' }, err.message));
-      return;
-    } finally {
-      body.setAttribute('aria-busy', 'false');
-    }
-    if (!alive) return;
-    if (!apis.length) {
-      body.replaceChildren(h('p', { class: 'empty' },
-        'Nenhuma conexão de WhatsApp ainda. ',
-        h('a', { href: '/dashboard', 'data-link': true }, 'Adicione uma no painel'), '.'));
-      return;
-    }
-    const picker = field({
-      label: 'Conexão', name: 'connection', control: 'select', options: apis.map((a) => [a.storeId, a.name]),
-    });
-    const saved = sessionStorage.getItem(CHOICE_KEY);
-    if (apis.some((a) => a.storeId === saved)) picker.input.value = saved;
-    const holder = h('div', {});
-    body.replaceChildren(h('div', { class: 'card picker' }, picker.wrap), holder);
-    const show = () => {
-      sessionStorage.setItem(CHOICE_KEY, picker.input.value);
-      holder.replaceChildren(configForm(picker.input.value, () => alive));
-    };
-    picker.input.addEventListener('change', show);
-    show();
-  })();
+  pickStore(body, () => alive, (storeId) => configForm(storeId, () => alive));
   return () => { alive = false; };
 }
 
@@ -84,6 +54,10 @@ function configForm(storeId, isAlive) {
     label: 'Pausa quando você responde (minutos)', name: 'takeoverMinutes', type: 'number', inputmode: 'numeric', min: 1, max: 1440,
     hint: 'Quando você escreve pelo celular numa conversa, o atendente fica quieto nela por esse tempo. Em branco: o tempo de contexto. "#bot off" e "#bot on" no celular desligam e religam a conversa.',
   });
+  const historyDays = field({
+    label: 'Guardar conversas (dias)', name: 'historyDays', type: 'number', inputmode: 'numeric', min: 1, max: 365,
+    hint: 'Por quantos dias as conversas ficam em Conversas. O atendente continua lendo só o tempo de contexto. De 1 a 365.',
+  });
   const timezone = field({
     label: 'Fuso horário da loja', name: 'timezone', autocomplete: 'off', list: 'time-zones',
     hint: 'O atendente usa a data e a hora locais (ex.: America/Sao_Paulo).',
@@ -100,6 +74,7 @@ function configForm(storeId, isAlive) {
     enabledWrap, botName.wrap, storeType.wrap, types, basePrompt.wrap, forbidden.wrap,
     h('div', { class: 'row' }, contextTime.wrap, messageLimit.wrap),
     h('div', { class: 'row' }, debounceSeconds.wrap, takeoverMinutes.wrap),
+    historyDays.wrap,
     timezone.wrap, zones,
     h('p', { class: 'form-error', role: 'alert' }),
     h('div', { class: 'actions' }, submit), updated);
@@ -113,6 +88,7 @@ function configForm(storeId, isAlive) {
     messageLimit.input.value = config.messageLimit;
     debounceSeconds.input.value = config.debounceSeconds ?? 3;
     takeoverMinutes.input.value = config.takeoverMinutes ?? '';
+    historyDays.input.value = config.historyDays ?? 30;
     timezone.input.value = config.timezone || 'America/Sao_Paulo';
     botEnabled.checked = !!config.botEnabled;
     updated.textContent = `Última alteração: ${formatDate(config.updatedAt)}`;
@@ -140,6 +116,7 @@ function configForm(storeId, isAlive) {
       messageLimit: number(messageLimit.input),
       debounceSeconds: number(debounceSeconds.input),
       takeoverMinutes: number(takeoverMinutes.input),
+      historyDays: number(historyDays.input),
       timezone: timezone.input.value.trim() || null,
       botEnabled: botEnabled.checked,
     };

@@ -100,8 +100,8 @@ impl Gateway {
         let me = &self.config.task_id;
         match slots::acquire_lease(store, key, me, self.lease_ms()).await {
             // Another live task holds it: let the command reach that task.
-            Ok(false) => Err(RetryAfter(Duration::from_millis(500))),
-            Ok(true) => {
+            Ok(None) => Err(RetryAfter(Duration::from_millis(500))),
+            Ok(Some(_)) => {
                 let _ = self.transport.forget(key).await;
                 let _ = slots::mark_logged_out(store, key, None).await;
                 let _ = slots::release_lease(store, key, me, false).await;
@@ -132,11 +132,11 @@ impl Gateway {
             &self.config.task_id,
             self.lease_ms(),
         );
-        match leased.await {
-            Ok(true) => {}
-            Ok(false) => return Ok(()), // a live task runs it already
+        let fence = match leased.await {
+            Ok(Some(fence)) => fence,
+            Ok(None) => return Ok(()), // a live task runs it already
             Err(_) => return Err(STORE_RETRY),
-        }
+        };
         let (stop, stop_rx) = watch::channel(Stop::Run);
         let connection = Arc::new(tokio::sync::RwLock::new(None));
         let phase = Arc::new(Phase::default());
@@ -146,6 +146,7 @@ impl Gateway {
             connection.clone(),
             phase.clone(),
             pair_phone,
+            fence,
         ));
         self.slots.lock().expect("lock").insert(
             key.clone(),

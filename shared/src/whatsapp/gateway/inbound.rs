@@ -52,6 +52,11 @@ impl InboundGate {
         })
     }
 
+    /// The inbound queue, if messages are forwarded (alerts travel on it too).
+    pub(super) fn queue(&self) -> Option<&Arc<dyn Queue>> {
+        self.queue.as_ref()
+    }
+
     /// Queues what `batch` holds for the bot, in order; `Err` at the first message that
     /// could not be queued (those before it stay queued, and remembered).
     pub(super) async fn commit(
@@ -171,6 +176,9 @@ mod tests {
             timestamp: 1_700_000_000,
             is_group: false,
             ephemeral_expiration: None,
+            media: None,
+            name: None,
+            alias: None,
         }
     }
 

@@ -55,6 +55,7 @@ impl Gateway {
             running.len() as f64,
             &[("Service", "gateway")],
         );
+        crate::health::liveness::emit_metrics();
         let me = &self.config.task_id;
         for key in running {
             match slots::renew_lease(self.store.as_ref(), &key, me, self.lease_ms()).await {

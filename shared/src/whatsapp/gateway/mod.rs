@@ -30,6 +30,7 @@
 
 mod commands;
 pub(crate) mod inbound;
+mod incidents;
 mod leases;
 mod recent_ids;
 mod replies;
@@ -71,6 +72,9 @@ pub struct GatewayConfig {
     /// has its visibility renewed every third of it. The template's and the local stack's
     /// queues have at least this (30 s, 60 s).
     pub outbound_visibility: Duration,
+    /// A connected slot that reports nothing (no event, no keepalive) this long is taken
+    /// for dropped: its incident opens and it is reconnected (`PLATEFULL_SILENT_SECS`).
+    pub silent_after: Duration,
 }
 
 /// The queues a gateway works with.
@@ -95,6 +99,7 @@ impl Default for GatewayConfig {
             pacing: Pacing::default(),
             reply_wait: Duration::from_secs(180),
             outbound_visibility: Duration::from_secs(30),
+            silent_after: Duration::from_secs(180),
         }
     }
 }

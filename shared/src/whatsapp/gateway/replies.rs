@@ -26,6 +26,12 @@
 //!   reply goes back to the queue.
 //! - Every part carries the chat's disappearing-messages timer when the chat has one
 //!   ([`OutboundReply::ephemeral_expiration`]).
+//! - **An image part** ([`OutboundReply::image`], a Pix QR code) comes after the texts, under
+//!   the same bookkeeping and ids; a transport that can't send images gets its caption and
+//!   the QR's text as a text instead.
+//! - **Owner notices** ([`OutboundNotice`], the other kind of [`OutboundJob`]) go to the
+//!   owner's own phone with no chat state: waited for like a reply, sent under their own
+//!   deterministic id (a retry is one message on the phone).
 //!
 //! [`GatewayConfig::reply_wait`]: super::GatewayConfig::reply_wait
 
@@ -40,7 +46,7 @@ use super::super::transport::{Connection, TransportError};
 use super::Gateway;
 use crate::bot::chat::{self, ChatRef};
 use crate::ids::now_ms;
-use crate::jobs::{Line, OutboundReply};
+use crate::jobs::{Line, OutboundJob, OutboundNotice, OutboundReply};
 use crate::queue::consumer::{Concurrency, Consumer, Outcome, RetryAfter, PANIC_RETRY};
 
 /// How often a reply waiting for its slot looks at the slot's connection (an in-memory
@@ -68,16 +74,29 @@ impl Gateway {
         let consumer = Consumer::new(outbound, "outbound", "reply", concurrency)
             .keeping_visible(self.config.outbound_visibility);
         let stopping = shutdown.clone();
-        let handle = move |reply: OutboundReply| {
+        let handle = move |job: OutboundJob| {
             let gateway = self.clone();
             let stopping = stopping.clone();
             async move {
-                let key = SlotKey {
-                    store_id: reply.store_id.clone(),
-                    slot: reply.slot,
+                let key = match &job {
+                    OutboundJob::Reply(reply) => SlotKey {
+                        store_id: reply.store_id.clone(),
+                        slot: reply.slot,
+                    },
+                    OutboundJob::Notice(notice) => SlotKey {
+                        store_id: notice.store_id.clone(),
+                        slot: notice.slot,
+                    },
                 };
                 let sender = gateway.clone();
-                let delivery = async move { sender.deliver(&reply, stopping).await };
+                let delivery = async move {
+                    match job {
+                        OutboundJob::Reply(reply) => sender.deliver(&reply, stopping).await,
+                        OutboundJob::Notice(notice) => {
+                            sender.deliver_notice(&notice, stopping).await
+                        }
+                    }
+                };
                 match crate::panics::caught(delivery).await {
                     Ok(outcome) => outcome,
                     // Past its delivery mark, the reply is not sent again (as after a crash).
@@ -120,6 +139,79 @@ impl Gateway {
             .await?;
         self.gate.sent.lock().expect("lock").insert(id.clone());
         Ok(id)
+    }
+
+    /// Sends a reply's image part on `connection`, remembering its id. A transport that
+    /// can't send images gets the caption as a text, with the QR's text after it (the
+    /// customer still has the code to copy).
+    async fn send_image_on(
+        &self,
+        connection: &dyn Connection,
+        to: &str,
+        image: &crate::jobs::ReplyImage,
+        id: &str,
+        reply: &OutboundReply,
+    ) -> Result<String, TransportError> {
+        let png = image
+            .png()
+            .map_err(|e| TransportError::Failed(e.to_string()))?;
+        let sent = connection
+            .send_image(to, &png, &image.caption, id, reply.ephemeral_expiration)
+            .await;
+        let id = match sent {
+            Err(TransportError::Unsupported(_)) => {
+                let text = format!("{}\n\n{}", image.caption, image.qr);
+                connection
+                    .send_text_expiring(to, &text, id, reply.ephemeral_expiration)
+                    .await?
+            }
+            other => other?,
+        };
+        self.gate.sent.lock().expect("lock").insert(id.clone());
+        Ok(id)
+    }
+
+    /// Sends an owner notice from its slot: once the slot can send (waiting like a reply),
+    /// under the notice's own id, so a retry after a crash is one message on the phone.
+    async fn deliver_notice(
+        &self,
+        notice: &OutboundNotice,
+        stopping: watch::Receiver<bool>,
+    ) -> Outcome {
+        let key = SlotKey {
+            store_id: notice.store_id.clone(),
+            slot: notice.slot,
+        };
+        let connection = match self.connected(&key, stopping).await {
+            Ok(connection) => connection,
+            Err(NoConnection::NotHere) => return Err(RetryAfter(Duration::from_secs(2))),
+            Err(NoConnection::StillConnecting) => return Err(RetryAfter(Duration::from_secs(1))),
+            Err(NoConnection::ShuttingDown) => return Err(RetryAfter(Duration::ZERO)),
+        };
+        let pace = self.pacer.reserve(&key.to_string());
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+        match self
+            .send_on(
+                connection.as_ref(),
+                &notice.to,
+                &notice.text,
+                &notice.id,
+                None,
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(slot = %key, "owner notice sent");
+                crate::metrics::count("OwnerNoticesSent", 1.0, &[("Service", "gateway")]);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!(slot = %key, error = %err, "sending an owner notice failed; retrying");
+                Err(RetryAfter(Duration::from_secs(3)))
+            }
+        }
     }
 
     /// Does this task run `key` (its task alive, whether connected or not)?
@@ -209,7 +301,7 @@ impl Gateway {
             chat: &reply.chat,
         };
         let pace_key = key.to_string();
-        let parts = reply.chunks.len();
+        let parts = reply.parts();
         let mut marked = false;
         let mut part = 0;
         while part < parts {
@@ -217,7 +309,12 @@ impl Gateway {
             if !pace.is_zero() {
                 tokio::time::sleep(pace).await;
             }
-            let typing = self.pacer.pacing().typing_delay(&reply.chunks[part]);
+            let shown = reply
+                .chunks
+                .get(part)
+                .or(reply.image.as_ref().map(|image| &image.caption))
+                .map_or("", String::as_str);
+            let typing = self.pacer.pacing().typing_delay(shown);
             if !typing.is_zero() {
                 self.show_typing(&key, connection.as_ref(), &reply.chat, true)
                     .await;
@@ -229,7 +326,14 @@ impl Gateway {
             // allows the same sequence) and goes on from the first part not recorded as
             // sent, under the same ids, which the receiving side keeps once.
             if !marked {
-                match chat::begin_sending(self.store.as_ref(), &chat, reply.seq, now_ms()).await {
+                let begun = chat::begin_sending_as(
+                    self.store.as_ref(),
+                    &chat,
+                    reply.seq,
+                    reply.owner,
+                    now_ms(),
+                );
+                match begun.await {
                     Ok(Some(sent_before)) => {
                         marked = true;
                         if sent_before > part {
@@ -248,16 +352,23 @@ impl Gateway {
                 }
             }
             let id = reply.part_id(part);
-            let chunk = &reply.chunks[part];
-            let sent = self
-                .send_on(
-                    connection.as_ref(),
-                    &reply.chat,
-                    chunk,
-                    &id,
-                    reply.ephemeral_expiration,
-                )
-                .await;
+            let sent = match (reply.chunks.get(part), &reply.image) {
+                (Some(chunk), _) => {
+                    self.send_on(
+                        connection.as_ref(),
+                        &reply.chat,
+                        chunk,
+                        &id,
+                        reply.ephemeral_expiration,
+                    )
+                    .await
+                }
+                (None, Some(image)) => {
+                    self.send_image_on(connection.as_ref(), &reply.chat, image, &id, reply)
+                        .await
+                }
+                (None, None) => unreachable!("a part past the reply's end"),
+            };
             if let Err(err) = sent {
                 tracing::warn!(slot = %key, error = %err, part, "sending a reply failed; it will be retried from this part");
                 self.show_typing(&key, connection.as_ref(), &reply.chat, false)
@@ -275,6 +386,10 @@ impl Gateway {
             }
         }
         tracing::info!(slot = %key, seq = reply.seq, parts, "reply sent");
+        if let Some(at) = reply.at {
+            // Best effort: the timeline's "sent" (the message is out either way).
+            crate::inbox::delivered(self.store.as_ref(), &chat, at, &reply.history_id()).await;
+        }
         crate::metrics::count(
             "RepliesSent",
             1.0,

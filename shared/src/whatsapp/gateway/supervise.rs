@@ -80,6 +80,7 @@ impl Gateway {
         connection_slot: ConnectionSlot,
         phase: Arc<Phase>,
         pair_phone: Option<String>,
+        fence: slots::Fence,
     ) {
         let backoff = self.reconnect_backoff();
         let mut panics = 0u32;
@@ -92,6 +93,7 @@ impl Gateway {
                 connection_slot.clone(),
                 phase.clone(),
                 pair_phone.clone(),
+                fence.clone(),
             );
             let Err(panic) = caught(run).await else {
                 return;
@@ -170,6 +172,7 @@ impl Gateway {
         connection_slot: ConnectionSlot,
         phase: Arc<Phase>,
         pair_phone: Option<String>,
+        fence: slots::Fence,
     ) {
         let backoff = self.reconnect_backoff();
         let mut attempt = 0u32;
@@ -180,21 +183,22 @@ impl Gateway {
                     _ => return,
                 }
             }
-            let (connection, mut events) = match self.open(&key, pair_phone.as_deref()).await {
-                Opened::Open(connection, events) => (connection, events),
-                Opened::Gone => break,
-                Opened::Failed => {
-                    attempt += 1;
-                    match self
-                        .pause(&key, &mut stop, &phase, backoff.delay(attempt))
-                        .await
-                    {
-                        Next::Reconnect => continue,
-                        Next::Finish => break,
-                        Next::Leave => return,
+            let (connection, mut events) =
+                match self.open(&key, pair_phone.as_deref(), &fence).await {
+                    Opened::Open(connection, events) => (connection, events),
+                    Opened::Gone => break,
+                    Opened::Failed => {
+                        attempt += 1;
+                        match self
+                            .pause(&key, &mut stop, &phase, backoff.delay(attempt))
+                            .await
+                        {
+                            Next::Reconnect => continue,
+                            Next::Finish => break,
+                            Next::Leave => return,
+                        }
                     }
-                }
-            };
+                };
             *connection_slot.write().await = Some(connection.clone());
             let ending = self
                 .follow(&key, &mut stop, &mut events, &mut attempt, &phase)
@@ -272,7 +276,7 @@ impl Gateway {
 
     /// Marks the slot connecting and opens the transport, with the stored credentials if
     /// there are readable ones.
-    async fn open(&self, key: &SlotKey, pair_phone: Option<&str>) -> Opened {
+    async fn open(&self, key: &SlotKey, pair_phone: Option<&str>, fence: &slots::Fence) -> Opened {
         let store = self.store.as_ref();
         let credentials = match slots::get_slot(store, key).await {
             Ok(Some(item)) => slots::credentials(&item, &self.secrets, key),
@@ -297,12 +301,12 @@ impl Gateway {
         });
         match self
             .transport
-            .open(key, credentials, pair_phone, tx, inbound)
+            .open(key, fence, credentials, pair_phone, tx, inbound)
             .await
         {
             Ok(connection) => Opened::Open(Arc::from(connection), events),
             Err(err) => {
-                let why = format!("could not connect: {err}");
+                let why = format!("não foi possível conectar: {err}");
                 let _ = slots::update_slot(store, key, vec![("lastError", why.into())], &[]).await;
                 Opened::Failed
             }
@@ -310,6 +314,9 @@ impl Gateway {
     }
 
     /// Follows one connection's events until it ends or the task is stopped; returns why.
+    /// While connected, every event is a sign of life; none for `silent_after` (the
+    /// connection looks open but answers nothing: a "zombie") ends it as dropped, with the
+    /// slot's incident opened, so it is reconnected.
     async fn follow(
         &self,
         key: &SlotKey,
@@ -318,10 +325,17 @@ impl Gateway {
         attempt: &mut u32,
         phase: &Phase,
     ) -> Ending {
+        // The last sign of life while connected (`None`: not connected).
+        let mut alive_at: Option<tokio::time::Instant> = None;
         loop {
+            let silent_at = alive_at.map(|at| at + self.config.silent_after);
             let event = tokio::select! {
                 _ = stop.changed() => return Ending::Stopped(*stop.borrow()),
                 event = events.recv() => event,
+                _ = sleep_until(silent_at) => {
+                    self.on_silent(key).await;
+                    return Ending::Dropped;
+                }
             };
             let Some(event) = event else {
                 // The connection is gone (its client stopped running): reopen.
@@ -331,8 +345,27 @@ impl Gateway {
                 {
                     tracing::warn!(slot = %key, error = %err, "could not record a closed connection");
                 }
+                crate::health::liveness::record(&key.store_id, key.slot, "connecting", false);
                 return Ending::Dropped;
             };
+            match &event {
+                ConnectionEvent::Connected { .. } => {
+                    alive_at = Some(tokio::time::Instant::now());
+                    crate::health::liveness::record(&key.store_id, key.slot, "connected", true);
+                }
+                ConnectionEvent::Disconnected { .. } => {
+                    alive_at = None;
+                    crate::health::liveness::record(&key.store_id, key.slot, "connecting", false);
+                }
+                ConnectionEvent::Qr { .. } | ConnectionEvent::PairingCode { .. } => {
+                    crate::health::liveness::record(&key.store_id, key.slot, "qrcode", false);
+                }
+                _ if alive_at.is_some() => {
+                    alive_at = Some(tokio::time::Instant::now());
+                    crate::health::liveness::record(&key.store_id, key.slot, "connected", true);
+                }
+                _ => {}
+            }
             match self.on_event(key, event, attempt, phase).await {
                 Ok(None) => {}
                 Ok(Some(ending)) => return ending,
@@ -343,6 +376,29 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// A connected slot said nothing for `silent_after`: recorded, its incident opened.
+    async fn on_silent(&self, key: &SlotKey) {
+        let minutes = (self.config.silent_after.as_secs() / 60).max(1);
+        let why = format!("sem sinal do WhatsApp há {minutes} min");
+        tracing::warn!(slot = %key, silent_secs = self.config.silent_after.as_secs(), "the slot is silent; reconnecting");
+        crate::metrics::count("SlotSilent", 1.0, &[("Service", "gateway")]);
+        crate::health::liveness::record(&key.store_id, key.slot, "silent", false);
+        let shown = format!("{why}; reconectando");
+        if let Err(err) = record_drop(
+            self.store.as_ref(),
+            key,
+            SlotStatus::Connecting,
+            &shown,
+            &[],
+        )
+        .await
+        {
+            tracing::warn!(slot = %key, error = %err, "could not record a silent slot");
+        }
+        let phone = self.slot_phone(key).await;
+        self.slot_down(key, phone.as_deref(), &why).await;
     }
 
     /// Closes an ended connection the way its ending asks for; after a drop, waits `retry`
@@ -440,6 +496,7 @@ impl Gateway {
             }
             ConnectionEvent::Connected { phone } => {
                 *attempt = 0;
+                let phone_shown = phone.clone();
                 let fields = vec![
                     ("status", json!(SlotStatus::Connected)),
                     ("phone", phone.into()),
@@ -449,6 +506,7 @@ impl Gateway {
                 let cleared = ["qrCode", "pairingCode", "lastError", "bannedUntil"];
                 slots::update_slot(store, key, fields, &cleared).await?;
                 slots::refresh_connection_status(store, key).await?;
+                self.slot_up(key, &phone_shown).await;
                 tracing::info!(slot = %key, "connected");
             }
             ConnectionEvent::Alive => {
@@ -517,7 +575,21 @@ impl Gateway {
         let store = self.store.as_ref();
         let description = reason.describe();
         tracing::info!(slot = %key, reason = %description, "disconnected");
-        match reason {
+        let down = super::incidents::down_reason(&reason);
+        // Read before an unlink wipes it; the incident opens once the slot shows the drop.
+        let phone = match down {
+            Some(_) => self.slot_phone(key).await,
+            None => None,
+        };
+        if let DisconnectReason::TemporaryBan { .. } = reason {
+            crate::health::liveness::record(&key.store_id, key.slot, "banned", false);
+        } else if reason.is_final() {
+            crate::health::liveness::record(&key.store_id, key.slot, "disconnected", false);
+        }
+        let ending = match reason {
+            // Another task runs the slot now: nothing of ours is recorded on it (the slot
+            // shows the new holder's state); close and leave, as after a lost renewal.
+            DisconnectReason::LeaseLost => Ok(Some(Ending::Stopped(super::Stop::Close))),
             DisconnectReason::LoggedOut { .. } => {
                 slots::mark_logged_out(store, key, Some(&description)).await?;
                 slots::refresh_connection_status(store, key).await?;
@@ -542,7 +614,19 @@ impl Gateway {
                 record_drop(store, key, SlotStatus::Connecting, &description, &[]).await?;
                 Ok(Some(Ending::Dropped))
             }
+        };
+        if let (Ok(_), Some(why)) = (&ending, down) {
+            self.slot_down(key, phone.as_deref(), &why).await;
         }
+        ending
+    }
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

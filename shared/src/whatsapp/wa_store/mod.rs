@@ -15,7 +15,11 @@
 //! [`Backend`] is five sub-traits, one file each: [`SignalStore`] (`signal.rs`),
 //! [`AppSyncStore`] (`app_sync.rs`), [`ProtocolStore`] (`protocol.rs`), [`MsgSecretStore`]
 //! (`msg_secret.rs`) and [`DeviceStore`] (`device.rs`); `sealed.rs` is how one record is
-//! read and written, for all of them.
+//! read and written, for all of them, and `journal.rs` how a call's writes are committed:
+//! all or nothing however many there are, and fenced by the slot's lease, so a task that
+//! lost the lease can't overwrite the new holder's Signal state (it gets a refusal and its
+//! connection ends). Message secrets carry their deadline as the table's TTL attribute and
+//! are hidden from reads once it has passed (`msg_secret.rs`): no sweep reads them.
 //!
 //! Semantics follow wacore's `InMemoryBackend` method by method (the tests run both side by
 //! side, each trait's script beside its implementation). A call returns only once its writes
@@ -32,6 +36,7 @@
 
 mod app_sync;
 mod device;
+mod journal;
 mod msg_secret;
 mod protocol;
 mod sealed;
@@ -39,13 +44,14 @@ mod signal;
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex, RwLock};
 
 use super::events::SlotKey;
+use super::slots::Fence;
 use crate::crypto::SecretBox;
 use crate::store::{attr_str, keys, Store, StoreError, WriteOp};
 
-/// Writes per store batch, for the wipe and for multi-record writes (DynamoDB's batch size).
+/// Deletes per store batch, for the wipe.
 const CHUNK: usize = 25;
 
 /// The partition holding every WhatsApp record of a slot.
@@ -82,22 +88,57 @@ pub async fn wipe(store: &dyn Store, slot: &SlotKey) -> Result<usize, StoreError
     }
 }
 
-/// whatsapp-rust's storage backend for one slot, over the [`Store`] port.
+/// whatsapp-rust's storage backend for one slot, over the [`Store`] port, for the holder of
+/// the slot's lease whose [`Fence`] it is given.
 pub struct StoreBackend {
     store: Arc<dyn Store>,
     secrets: Arc<SecretBox>,
     pk: String,
+    fence: Fence,
     /// Serializes read-modify-write sequences (the in-memory reference holds one lock).
     rmw: Mutex<()>,
+    /// Calls share it; a journaled batch holds it alone (see `journal.rs`).
+    journal: RwLock<journal::JournalState>,
+    /// The backend's store transactions, one at a time (see `journal.rs`).
+    writing: Mutex<()>,
+    /// Turns true once a write was refused by the fence (another task holds the lease).
+    fenced_out: watch::Sender<bool>,
+    /// A test's clock (epoch seconds) instead of the system's.
+    clock: Option<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl StoreBackend {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<SecretBox>, slot: &SlotKey) -> Self {
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<SecretBox>, fence: Fence) -> Self {
         Self {
             store,
             secrets,
-            pk: partition(slot),
+            pk: partition(&fence.slot),
+            fence,
             rmw: Mutex::new(()),
+            journal: RwLock::default(),
+            writing: Mutex::new(()),
+            fenced_out: watch::Sender::new(false),
+            clock: None,
+        }
+    }
+
+    /// Turns true once a write was refused by the lease fence: the connection must end.
+    pub fn fenced_out(&self) -> watch::Receiver<bool> {
+        self.fenced_out.subscribe()
+    }
+
+    /// Reads time (epoch seconds) from `clock` instead of the system clock (tests).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn with_clock(mut self, clock: Arc<std::sync::atomic::AtomicI64>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Now, in epoch seconds.
+    fn now(&self) -> i64 {
+        match &self.clock {
+            Some(clock) => clock.load(std::sync::atomic::Ordering::SeqCst),
+            None => sealed::now_secs(),
         }
     }
 }
@@ -119,6 +160,7 @@ mod oracle {
     use crate::store::embedded::EmbeddedStore;
     use crate::store::Store;
     use crate::whatsapp::events::SlotKey;
+    use crate::whatsapp::slots::Fence;
 
     /// The results of a script: one `(label, result as JSON)` per call.
     #[derive(Default)]
@@ -148,12 +190,29 @@ mod oracle {
         Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).expect("open store"))
     }
 
-    pub fn backend(store: &Arc<dyn Store>) -> StoreBackend {
-        backend_of(store, &slot())
+    /// A backend of the default slot, holding its fence (claimed anew: the previous
+    /// backend of the slot is fenced out).
+    pub async fn backend(store: &Arc<dyn Store>) -> StoreBackend {
+        backend_of(store, &slot()).await
     }
 
-    pub fn backend_of(store: &Arc<dyn Store>, slot: &SlotKey) -> StoreBackend {
-        StoreBackend::new(store.clone(), Arc::new(SecretBox::from_key(&[9; 32])), slot)
+    pub async fn backend_of(store: &Arc<dyn Store>, slot: &SlotKey) -> StoreBackend {
+        let fence = Fence::claim(store.as_ref(), slot).await.expect("fence");
+        StoreBackend::new(
+            store.clone(),
+            Arc::new(SecretBox::from_key(&[9; 32])),
+            fence,
+        )
+    }
+
+    /// The scripts' clock (epoch seconds): set on our backend, ignored by the reference.
+    #[derive(Default, Clone)]
+    pub struct Clock(pub Arc<std::sync::atomic::AtomicI64>);
+
+    impl Clock {
+        pub fn set(&self, now: i64) {
+            self.0.store(now, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     pub fn j<T: Serialize>(value: T) -> Value {
@@ -201,19 +260,19 @@ mod tests {
     use whatsapp_rust::wacore::store::traits::{Backend, DeviceStore, ProtocolStore, SignalStore};
     use whatsapp_rust::wacore::store::{Device, InMemoryBackend};
 
-    use super::oracle::{backend, backend_of, j, lid, open_store, slot, Record};
+    use super::oracle::{backend, backend_of, j, lid, open_store, slot, Clock, Record};
     use super::sealed::b64;
     use super::*;
     use crate::store::keys::wa;
 
     /// Runs the same representative call sequence over every sub-trait and records each
     /// result, normalized to JSON (unordered collections sorted).
-    async fn script(b: &dyn Backend, device: &Device) -> Vec<(&'static str, Value)> {
+    async fn script(b: &dyn Backend, device: &Device, clock: &Clock) -> Vec<(&'static str, Value)> {
         let mut o = Record::default();
         signal::tests::script(b, &mut o).await;
         app_sync::tests::script(b, &mut o).await;
         protocol::tests::script(b, &mut o).await;
-        msg_secret::tests::script(b, &mut o).await;
+        msg_secret::tests::script(b, &mut o, clock).await;
         device::tests::script(b, device, &mut o).await;
         o.0
     }
@@ -222,14 +281,15 @@ mod tests {
     async fn behaves_like_the_in_memory_reference() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(&dir);
-        let ours = backend(&store);
+        let clock = Clock::default();
+        let ours = backend(&store).await.with_clock(clock.0.clone());
         let reference = InMemoryBackend::new();
         let mut device = Device::new();
         device.push_name = "Pizzaria".into();
         device.pn = Some("5511900000009@s.whatsapp.net".parse().expect("jid"));
 
-        let expected = script(&reference, &device).await;
-        let actual = script(&ours, &device).await;
+        let expected = script(&reference, &device, &Clock::default()).await;
+        let actual = script(&ours, &device, &clock).await;
         assert_eq!(expected.len(), actual.len());
         // Anchor the reference itself, so the comparison is not vacuous.
         let want = |label: &str| {
@@ -242,7 +302,7 @@ mod tests {
         assert_eq!(want("session a1"), j(Some(b"session-one-b".to_vec())));
         assert_eq!(want("pn old gone"), Value::Null);
         assert_eq!(want("tc expire"), j(1u32));
-        assert_eq!(want("secret expire"), j(1u32));
+        assert_eq!(want("secret m1 gone"), Value::Null);
         assert_eq!(want("max prekey"), j(12u32));
         for ((label, want), (_, got)) in expected.iter().zip(&actual) {
             assert_eq!(want, got, "{label}");
@@ -250,7 +310,7 @@ mod tests {
     }
 
     async fn write_a_device(store: &Arc<dyn Store>, device: &Device) {
-        let first = backend(store);
+        let first = backend(store).await;
         first.save(device).await.expect("save");
         first
             .put_session("5511900000001@s.whatsapp.net", b"SESSION-PLAINTEXT")
@@ -360,7 +420,7 @@ mod tests {
         let mut device = Device::new();
         device.push_name = "Pizzaria".into();
         write_a_device(&store, &device).await;
-        let second = backend(&store);
+        let second = backend(&store).await;
         reads_back(&second, &device).await;
         nothing_in_clear(&store).await;
         moved_values_do_not_open(&store, &second).await;
@@ -370,20 +430,22 @@ mod tests {
     async fn wipe_deletes_the_whole_partition_and_only_it() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(&dir);
-        let b = backend(&store);
+        let b = backend(&store).await;
         let other = backend_of(
             &store,
             &SlotKey {
                 store_id: "st_1".into(),
                 slot: 3,
             },
-        );
+        )
+        .await;
         let keys: Vec<(u32, Bytes)> = (1..=60).map(|i| (i, Bytes::from_static(b"pk"))).collect();
         b.store_prekeys_batch(&keys, false).await.expect("prekeys");
         b.create().await.expect("device");
         other.create().await.expect("other device");
 
-        assert_eq!(wipe(store.as_ref(), &slot()).await.expect("wipe"), 61);
+        // 60 pre-keys, the device and the lease fence.
+        assert_eq!(wipe(store.as_ref(), &slot()).await.expect("wipe"), 62);
         assert!(store
             .query(&partition(&slot()), "")
             .await

@@ -1,8 +1,9 @@
 //! How one WhatsApp record is stored, for every sub-trait: an item `{pk, sk, v}` whose `v`
 //! is the serialized value (bytes as base64, structures as JSON) sealed with the
 //! [`SecretBox`](crate::crypto::SecretBox) against `<pk>/<sk>`, so a value moved to another
-//! key does not open. Also the error mapping into whatsapp-rust's store errors, and the
-//! batched, last-write-wins application of several writes.
+//! key does not open. Also the error mapping into whatsapp-rust's store errors. Every read
+//! waits for a pending journal to be rolled forward, and every call's writes go, last
+//! write per key winning, through the fenced all-or-nothing path of `journal.rs`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use whatsapp_rust::wacore::store::error::{Result as WaResult, StoreError as WaStoreError};
 
-use super::{StoreBackend, CHUNK};
+use super::StoreBackend;
 use crate::store::{attr_str, keys, Item, StoreError, WriteOp};
 
 pub(super) fn now_secs() -> i64 {
@@ -67,8 +68,17 @@ impl StoreBackend {
     }
 
     pub(super) async fn get_plain(&self, sk: &str) -> WaResult<Option<String>> {
+        Ok(self.get_item(sk).await?.map(|(_, plain)| plain))
+    }
+
+    /// The raw item at `sk` with its value opened.
+    pub(super) async fn get_item(&self, sk: &str) -> WaResult<Option<(Item, String)>> {
+        let _settled = self.settled().await?;
         match self.store.get(&self.pk, sk).await.map_err(db_err)? {
-            Some(item) => Ok(Some(self.open_item(&item)?.1)),
+            Some(item) => {
+                let plain = self.open_item(&item)?.1;
+                Ok(Some((item, plain)))
+            }
             None => Ok(None),
         }
     }
@@ -82,6 +92,7 @@ impl StoreBackend {
     }
 
     pub(super) async fn exists_sk(&self, sk: &str) -> WaResult<bool> {
+        let _settled = self.settled().await?;
         Ok(self
             .store
             .get(&self.pk, sk)
@@ -92,12 +103,14 @@ impl StoreBackend {
 
     /// Every record under `prefix`, opened: `(sort key, plaintext)` in sort-key order.
     pub(super) async fn query_plain(&self, prefix: &str) -> WaResult<Vec<(String, String)>> {
+        let _settled = self.settled().await?;
         let items = self.store.query(&self.pk, prefix).await.map_err(db_err)?;
         items.iter().map(|item| self.open_item(item)).collect()
     }
 
     /// The sort keys under `prefix`, without opening the values.
     pub(super) async fn query_keys(&self, prefix: &str) -> WaResult<Vec<String>> {
+        let _settled = self.settled().await?;
         let items = self.store.query(&self.pk, prefix).await.map_err(db_err)?;
         Ok(items
             .iter()
@@ -107,11 +120,24 @@ impl StoreBackend {
     }
 
     pub(super) fn put_op(&self, sk: &str, plaintext: &str) -> WriteOp {
-        let item = keys::item(self.pk.clone(), sk)
-            .set("v", self.secrets.seal(plaintext, &self.record(sk)))
-            .build();
+        self.put_op_expiring(sk, plaintext, None)
+    }
+
+    /// A put whose item carries `expiresAt` (epoch seconds, in clear): the table's TTL
+    /// deletes it after that.
+    pub(super) fn put_op_expiring(
+        &self,
+        sk: &str,
+        plaintext: &str,
+        expires_at: Option<i64>,
+    ) -> WriteOp {
+        let mut item = keys::item(self.pk.clone(), sk)
+            .set("v", self.secrets.seal(plaintext, &self.record(sk)));
+        if let Some(at) = expires_at {
+            item = item.set("expiresAt", at);
+        }
         WriteOp::Put {
-            item,
+            item: item.build(),
             cond: Default::default(),
         }
     }
@@ -124,15 +150,10 @@ impl StoreBackend {
         }
     }
 
-    /// Applies writes: the last write to a key wins, in batches of at most 25 (each batch
-    /// atomic).
+    /// Applies one call's writes, all or nothing and fenced (`journal.rs`): the last
+    /// write to a key wins.
     pub(super) async fn apply(&self, ops: Vec<WriteOp>) -> WaResult<()> {
-        let mut ops = last_write_per_key(ops).into_iter().peekable();
-        while ops.peek().is_some() {
-            let chunk: Vec<WriteOp> = ops.by_ref().take(CHUNK).collect();
-            self.store.write(chunk).await.map_err(db_err)?;
-        }
-        Ok(())
+        self.apply_atomic(last_write_per_key(ops)).await
     }
 
     pub(super) async fn put_plain(&self, sk: &str, plaintext: &str) -> WaResult<()> {
@@ -179,7 +200,9 @@ fn last_write_per_key(ops: Vec<WriteOp>) -> Vec<WriteOp> {
     for (i, op) in ops.iter().enumerate() {
         let sk = match op {
             WriteOp::Put { item, .. } => attr_str(item, "sk").unwrap_or_default().to_owned(),
-            WriteOp::Delete { sk, .. } => sk.clone(),
+            WriteOp::Delete { sk, .. } | WriteOp::Check { sk, .. } | WriteOp::Add { sk, .. } => {
+                sk.clone()
+            }
         };
         last.insert(sk, i);
     }

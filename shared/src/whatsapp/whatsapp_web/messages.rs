@@ -47,11 +47,21 @@ use whatsapp_rust::{Client, Jid, SendOptions, Server};
 use crate::whatsapp::events::ChatMessage;
 use crate::whatsapp::transport::{InboundError, TransportError};
 
-/// A text message as ours; other kinds (media, reactions, protocol messages) are skipped,
-/// and so is anything to or from a bot (Meta AI answers in its own chat; answering it
+/// A message as ours: its text, or its media part ([`super::media::media_of`]; protocol
+/// messages other than edits and deletions are skipped), and nothing to or from a bot anything to or from a bot (Meta AI answers in its own chat; answering it
 /// would have two bots talk to each other).
 pub(super) fn message_to_ours(message: &wa::Message, info: &MessageInfo) -> Option<ChatMessage> {
-    let text = message.text_content()?.to_owned();
+    let (text, media) = match message.text_content() {
+        Some(text) => (text.to_owned(), None),
+        None => {
+            let (media, text) = super::media::media_of(message)?;
+            // Key shares, history syncs and the like are not the customer's doing.
+            if media.kind == crate::media::MediaKind::Protocol {
+                return None;
+            }
+            (text, Some(Box::new(media)))
+        }
+    };
     let source = &info.source;
     if is_bot(source) {
         return None;
@@ -67,6 +77,13 @@ pub(super) fn message_to_ours(message: &wa::Message, info: &MessageInfo) -> Opti
             .ephemeral_expiration
             .or_else(|| message.get_base_message().get_ephemeral_expiration())
             .filter(|seconds| *seconds > 0),
+        media,
+        // The sender's push name: the customer's on their messages; on the owner's it is
+        // the owner's own, never the customer's.
+        name: Some(info.push_name.trim())
+            .filter(|n| !source.is_from_me && !n.is_empty())
+            .map(str::to_owned),
+        alias: alias_of(info),
     })
 }
 
@@ -96,6 +113,18 @@ pub(super) fn chat_of(info: &MessageInfo) -> String {
         Some(phone) => jid_to_chat(phone),
         None => jid_to_chat(&info.source.chat),
     }
+}
+
+/// The customer's hidden id when the message files the chat under their phone and names
+/// both: a hidden-id chat with the number along, or a customer's message in a phone chat
+/// with their `sender_lid` (`sender_alt`; on the owner's it is the owner's own).
+fn alias_of(info: &MessageInfo) -> Option<String> {
+    let source = &info.source;
+    if source.chat.server == Server::Lid {
+        return peer_phone(info).map(|_| jid_to_chat(&source.chat));
+    }
+    let alt = source.sender_alt.as_ref().filter(|_| !source.is_from_me)?;
+    (is_phone(&source.chat) && alt.server == Server::Lid).then(|| jid_to_chat(alt))
 }
 
 /// The customer's phone number a message in a hidden-id chat carries, if any.
@@ -171,6 +200,7 @@ pub(super) async fn batch_to_ours(
                         .map_err(|e| InboundError(format!("looking up a hidden id: {e}")))?;
                     if let Some(phone) = known.filter(|p| is_digits(p)) {
                         message.chat = phone;
+                        message.alias = Some(jid_to_chat(chat));
                     }
                 }
             }
@@ -207,11 +237,20 @@ pub(super) fn outgoing_text(
     ephemeral_expiration: Option<u32>,
 ) -> (wa::Message, SendOptions) {
     use whatsapp_rust::wacore::proto_helpers::MessageBuilderExt;
+    (
+        wa::Message::text(text),
+        send_options(id, ephemeral_expiration),
+    )
+}
+
+/// How a message of ours goes out: under our id, with the chat's disappearing-messages
+/// timer if it has one.
+pub(super) fn send_options(id: &str, ephemeral_expiration: Option<u32>) -> SendOptions {
     let mut options = SendOptions::default().with_message_id(id);
     if let Some(seconds) = ephemeral_expiration.filter(|s| *s > 0) {
         options = options.with_ephemeral_expiration(seconds);
     }
-    (wa::Message::text(text), options)
+    options
 }
 
 /// A destination as a JID: phone digits (a leading `+` allowed) become a user JID, a full
@@ -252,7 +291,48 @@ mod tests {
                 timestamp: 1_700_000_123,
                 is_group: false,
                 ephemeral_expiration: None,
+                media: None,
+                name: None,
+                alias: None,
             }
+        );
+    }
+
+    #[test]
+    fn the_customers_push_name_is_their_name_never_the_owners() {
+        // `parse_message_info` fills `push_name` from the stanza's `notify`.
+        let mut incoming = info("5511900000001@s.whatsapp.net", false, false);
+        incoming.push_name = " Ana Souza ".into();
+        let m = message_to_ours(&text("oi"), &incoming).expect("text");
+        assert_eq!(m.name.as_deref(), Some("Ana Souza"));
+        incoming.push_name = "  ".into();
+        assert_eq!(message_to_ours(&text("oi"), &incoming).unwrap().name, None);
+        // The owner's message carries the owner's own push name: not the customer's.
+        let mut outgoing = info("5511900000001@s.whatsapp.net", true, false);
+        outgoing.push_name = "Pizzaria X".into();
+        assert_eq!(message_to_ours(&text("oi"), &outgoing).unwrap().name, None);
+    }
+
+    #[test]
+    fn a_message_filed_under_the_phone_names_the_hidden_id_it_carries() {
+        let alias = |info: &MessageInfo| message_to_ours(&text("oi"), info).unwrap().alias;
+        // A hidden-id chat with `sender_pn`: filed under the phone, the hidden id along.
+        let lid_chat = customer_in_lid_chat("100000000000001@lid", Some("5511900000001"), "A");
+        assert_eq!(chat_of(&lid_chat), "5511900000001");
+        assert_eq!(alias(&lid_chat).as_deref(), Some("100000000000001@lid"));
+        // A phone chat with the customer's `sender_lid` (as `sender_alt`).
+        let mut pn_chat = info("5511900000001@s.whatsapp.net", false, false);
+        pn_chat.source.sender_alt = Some(jid("100000000000001:4@lid"));
+        assert_eq!(alias(&pn_chat).as_deref(), Some("100000000000001@lid"));
+        // The owner's in a phone chat: `sender_alt` is the owner's own hidden id.
+        let mut owner = info("5511900000001@s.whatsapp.net", true, false);
+        owner.source.sender_alt = Some(jid("100000000000099@lid"));
+        assert_eq!(alias(&owner), None);
+        // Neither id known besides the chat's: nothing.
+        assert_eq!(alias(&info("100000000000001@lid", false, false)), None);
+        assert_eq!(
+            alias(&info("5511900000001@s.whatsapp.net", false, false)),
+            None
         );
     }
 

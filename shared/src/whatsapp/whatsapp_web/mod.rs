@@ -31,6 +31,8 @@ use std::sync::Arc;
 #[cfg(test)]
 mod fixtures;
 mod lifecycle;
+mod media;
+pub use media::CdnMedia;
 mod messages;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod scripted;
@@ -47,6 +49,7 @@ use whatsapp_rust::wacore::store::traits::Backend;
 use whatsapp_rust::{Client, InboundDurabilityHook};
 
 use super::events::{ChatMessage, ConnectionEvent, SlotKey};
+use super::slots::Fence;
 use super::transport::{Connection, Inbound, InboundError, Transport, TransportError};
 use super::wa_store::{wipe, StoreBackend};
 use crate::crypto::SecretBox;
@@ -86,16 +89,17 @@ impl Transport for WhatsappWeb {
     async fn open(
         &self,
         slot: &SlotKey,
+        fence: &Fence,
         _credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
         inbound: Arc<dyn Inbound>,
     ) -> Result<Box<dyn Connection>, TransportError> {
-        let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(
-            self.store.clone(),
-            self.secrets.clone(),
-            slot,
-        ));
+        debug_assert_eq!(&fence.slot, slot);
+        let store_backend =
+            StoreBackend::new(self.store.clone(), self.secrets.clone(), fence.clone());
+        report_lease_lost(store_backend.fenced_out(), events.clone());
+        let backend: Arc<dyn Backend> = Arc::new(store_backend);
         // The client dispatches events synchronously; an unbounded hop keeps it from ever
         // blocking on the gateway while preserving order. The watcher drains it.
         let (tx, rx) = mpsc::unbounded_channel::<Arc<Event>>();
@@ -133,6 +137,25 @@ impl Transport for WhatsappWeb {
             slot: slot.clone(),
         }))
     }
+}
+
+/// Once the key store's writes are refused by the lease fence (another task took the
+/// slot), tells the gateway, which closes this connection and leaves the slot. Ends with
+/// the backend (its signal's sender dropped). Holds the event channel weakly: the channel
+/// still closes when the watcher's sender goes.
+fn report_lease_lost(
+    mut fenced_out: tokio::sync::watch::Receiver<bool>,
+    events: mpsc::Sender<ConnectionEvent>,
+) {
+    let events = events.downgrade();
+    tokio::spawn(async move {
+        if fenced_out.wait_for(|out| *out).await.is_ok() {
+            if let Some(events) = events.upgrade() {
+                let reason = super::events::DisconnectReason::LeaseLost;
+                let _ = events.send(ConnectionEvent::Disconnected { reason }).await;
+            }
+        }
+    });
 }
 
 fn pair_code_options(phone: &str) -> whatsapp_rust::pair_code::PairCodeOptions {
@@ -292,6 +315,45 @@ impl Connection for WebConnection {
             .map_err(|e| TransportError::Failed(format!("send: {e}")))
     }
 
+    /// `Client::upload` (whatsapp-rust's `upload.rs`: encrypts the bytes and uploads them
+    /// to WhatsApp's media servers), then `media::image_message` builds the image message
+    /// from the upload, sent with our id like a text.
+    async fn send_image(
+        &self,
+        to: &str,
+        png: &[u8],
+        caption: &str,
+        id: &str,
+        ephemeral_expiration: Option<u32>,
+    ) -> Result<String, TransportError> {
+        use whatsapp_rust::download::MediaType;
+        use whatsapp_rust::media::{image_message, ImageOptions};
+        use whatsapp_rust::upload::UploadOptions;
+        let jid = to_jid(to)?;
+        if !self.client.is_connected() {
+            return Err(TransportError::NotConnected);
+        }
+        let upload = self
+            .client
+            .upload(png.to_vec(), MediaType::Image, UploadOptions::new())
+            .await
+            .map_err(|e| TransportError::Failed(format!("image upload: {e}")))?;
+        let message = image_message(
+            upload,
+            ImageOptions {
+                caption: Some(caption.to_owned()),
+                mimetype: Some("image/png".into()),
+                ..Default::default()
+            },
+        );
+        let options = send_options(id, ephemeral_expiration);
+        self.client
+            .send_message_with_options(jid, message, options)
+            .await
+            .map(|sent| sent.message_id)
+            .map_err(|e| TransportError::Failed(format!("send: {e}")))
+    }
+
     async fn logout(&self) -> Result<(), TransportError> {
         self.client.logout().await;
         // Let the client flush and stop before its records are deleted, so nothing is
@@ -312,7 +374,7 @@ impl Connection for WebConnection {
 
 #[cfg(test)]
 use lifecycle::event_to_ours;
-use messages::{batch_to_ours, outgoing_text, to_jid};
+use messages::{batch_to_ours, outgoing_text, send_options, to_jid};
 
 #[cfg(test)]
 mod tests {
@@ -352,7 +414,8 @@ mod tests {
             key: key.clone(),
         };
         let secrets = Arc::new(SecretBox::from_key(&[7; 32]));
-        let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store.clone(), secrets, &key));
+        let fence = Fence::claim(store.as_ref(), &key).await.expect("fence");
+        let backend: Arc<dyn Backend> = Arc::new(StoreBackend::new(store.clone(), secrets, fence));
         let bot = Bot::builder()
             .with_backend_arc(backend)
             .skip_history_sync()
@@ -504,6 +567,15 @@ mod tests {
             graph: crate::bot::cloud_api::GraphClient::new("http://127.0.0.1:9"),
             backoff: Duration::from_millis(10),
             turn_limit: crate::bot::chat::TurnLimit::default(),
+            health: Default::default(),
+            webhooks: crate::outbound::OutboundClient::for_webhooks(
+                crate::outbound::Policy::LocalStack,
+            ),
+            saipos_orders: std::sync::Arc::new(crate::saipos::orders::OrderApi::new(
+                crate::outbound::Policy::LocalStack,
+                "http://127.0.0.1:9",
+            )),
+            media: Default::default(),
         };
         (bot, outbound)
     }
@@ -607,5 +679,88 @@ mod tests {
             go(vec![inbound_msg(text("oi"), stranger)]).await,
             ["100000000000003@lid"]
         );
+    }
+
+    /// Issue 16, part 5: a customer first seen under a hidden id nobody knew, whose phone
+    /// comes later (with `sender_pn`, or the client's mapping), keeps one chat: history,
+    /// takeover and inbox stay under the hidden id, and the phone becomes its attribute.
+    #[tokio::test]
+    async fn a_customer_whose_phone_comes_later_keeps_the_chat_they_started() {
+        use crate::inbox::{self, At};
+        use crate::queue::memory::MemoryQueue;
+        use crate::whatsapp::whatsapp_web::fixtures::inbound as inbound_msg;
+        use whatsapp_rust::lid_pn_cache::LearningSource;
+        let inbound = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        let rig = rig(inbound.clone()).await;
+        let (bot, outbound) = bot_over(&rig, inbound.clone()).await;
+        let go = |batch| through(&rig, &bot, &inbound, &outbound, batch);
+        let (lid, phone) = ("100000000000005@lid", "5511900000005");
+        let summary = |chat: &'static str| {
+            let store = rig.store.clone();
+            async move {
+                let at = At {
+                    store_id: "st_1",
+                    line: "w1",
+                    chat,
+                };
+                inbox::summary(store.as_ref(), at).await.expect("read")
+            }
+        };
+
+        // Nothing tells the phone: the chat is the hidden id's.
+        let first = customer_in_lid_chat(lid, None, "3EB0D1");
+        assert_eq!(go(vec![inbound_msg(text("oi"), first)]).await, [lid]);
+        // Now the stanza carries `sender_pn` (and the client learns the pair on receipt).
+        rig.client
+            .add_lid_pn_mapping("100000000000005", phone, LearningSource::PeerLidMessage)
+            .await
+            .expect("mapping");
+        let second = customer_in_lid_chat(lid, Some(phone), "3EB0D2");
+        assert_eq!(
+            go(vec![inbound_msg(text("tem calabresa?"), second)]).await,
+            [lid],
+            "answered in the chat it started in"
+        );
+        let kept = summary(lid).await.expect("the hidden id's chat");
+        assert_eq!(kept.phone.as_deref(), Some(phone));
+        assert_eq!(kept.unread, 2);
+        assert_eq!(summary("5511900000005").await, None, "no second chat");
+        // The owner answers from the phone (with `peer_recipient_pn`): the takeover pauses
+        // that same chat, and the customer's next message (resolved by the mapping) too.
+        let mut owner = owner_in_lid_chat(lid, "5511988887777");
+        owner.id = "3EB0OWNER5".into();
+        owner.peer_recipient_pn = Some(jid(&format!("{phone}@s.whatsapp.net")));
+        assert!(go(vec![inbound_msg(text("Já te atendo"), owner)])
+            .await
+            .is_empty());
+        let third = customer_in_lid_chat(lid, None, "3EB0D3");
+        assert!(
+            go(vec![inbound_msg(text("ok"), third)]).await.is_empty(),
+            "paused where the owner answered"
+        );
+        let kept = summary(lid).await.expect("the hidden id's chat");
+        assert_eq!(kept.last_text, "ok");
+        assert_eq!(summary("5511900000005").await, None, "still no second chat");
+        let history = crate::bot::chat::ChatRef {
+            store_id: "st_1",
+            line: &crate::jobs::Line::Web { slot: 1 },
+            chat: lid,
+        };
+        let turn = crate::bot::chat::load_turn(
+            rig.store.as_ref(),
+            &history,
+            50,
+            600,
+            crate::ids::now_ms(),
+        )
+        .await
+        .expect("history");
+        let texts: Vec<&str> = turn.history.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts.first(), Some(&"oi"));
+        assert!(
+            texts.contains(&"tem calabresa?") && texts.contains(&"Já te atendo"),
+            "{texts:?}"
+        );
+        assert_eq!(texts.last(), Some(&"ok"));
     }
 }

@@ -6,7 +6,10 @@
 //! emits events, flips the client's online state, receives data, and ends the run loop
 //! where the library would. The gateway under test is the real one, over a real store.
 //!
-//! Closing or logging out a connection ends its run (as `Client::disconnect` does).
+//! Closing or logging out a connection ends its run (as `Client::disconnect` does). Given a
+//! store ([`ScriptedWeb::keep_keys_in`]), each client also gets the real key store over
+//! it, fenced and wired to the gateway as the real transport's is, for the test to write
+//! through as the library would.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,8 +21,11 @@ use tokio::task::JoinHandle;
 use whatsapp_rust::types::events::Event;
 
 use super::watch::{self, LiveClient, Pace};
+use crate::crypto::SecretBox;
+use crate::store::Store;
 use crate::whatsapp::events::{ConnectionEvent, SlotKey};
 use crate::whatsapp::transport::{Connection, Inbound, Transport, TransportError};
+use crate::whatsapp::wa_store::StoreBackend;
 
 /// Opens scripted clients, and hands each to the test.
 pub struct ScriptedWeb {
@@ -27,7 +33,11 @@ pub struct ScriptedWeb {
     phone: String,
     opened: Mutex<Vec<Arc<ScriptedClient>>>,
     forgotten: AtomicUsize,
+    keys: Mutex<Option<KeysIn>>,
 }
+
+/// Where opened clients keep their keys.
+type KeysIn = (Arc<dyn Store>, Arc<SecretBox>);
 
 impl ScriptedWeb {
     /// Clients that report `phone` as their linked number once connected, watched at `pace`.
@@ -37,7 +47,13 @@ impl ScriptedWeb {
             phone: phone.to_owned(),
             opened: Mutex::default(),
             forgotten: AtomicUsize::new(0),
+            keys: Mutex::default(),
         })
+    }
+
+    /// Clients opened from now on keep their keys in `store` (see [`ScriptedClient::keys`]).
+    pub fn keep_keys_in(&self, store: Arc<dyn Store>, secrets: Arc<SecretBox>) {
+        *self.keys.lock().expect("lock") = Some((store, secrets));
     }
 
     /// How many clients were opened so far.
@@ -73,6 +89,7 @@ pub struct ScriptedClient {
     phone: String,
     /// The pairing phone the connection was opened with.
     pub pair_phone: Option<String>,
+    keys: Option<StoreBackend>,
 }
 
 impl ScriptedClient {
@@ -83,6 +100,11 @@ impl ScriptedClient {
             self.receive_data();
         }
         let _ = self.events.send(Arc::new(event));
+    }
+
+    /// The client's key store, when the transport was given a store.
+    pub fn keys(&self) -> Option<&StoreBackend> {
+        self.keys.as_ref()
     }
 
     /// `is_connected() && is_logged_in()` as the client would answer now.
@@ -157,11 +179,22 @@ impl Transport for ScriptedWeb {
     async fn open(
         &self,
         _slot: &SlotKey,
+        fence: &crate::whatsapp::slots::Fence,
         _credentials: Option<Vec<u8>>,
         pair_phone: Option<&str>,
         events: mpsc::Sender<ConnectionEvent>,
         _inbound: Arc<dyn Inbound>,
     ) -> Result<Box<dyn Connection>, TransportError> {
+        let keys = self
+            .keys
+            .lock()
+            .expect("lock")
+            .clone()
+            .map(|(store, secrets)| {
+                let backend = StoreBackend::new(store, secrets, fence.clone());
+                super::report_lease_lost(backend.fenced_out(), events.clone());
+                backend
+            });
         let (tx, rx) = mpsc::unbounded_channel();
         let (run_ended, mut ended) = signal::channel(false);
         let client = Arc::new(ScriptedClient {
@@ -173,6 +206,7 @@ impl Transport for ScriptedWeb {
             code_requests: AtomicUsize::new(0),
             phone: self.phone.clone(),
             pair_phone: pair_phone.map(str::to_owned),
+            keys,
         });
         let run = async move {
             let _ = ended.wait_for(|ended| *ended).await;

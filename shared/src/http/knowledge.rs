@@ -1,0 +1,302 @@
+//! What the attendant knows about the restaurant, editable by the store's owner or with the
+//! store's apiKey, like `/config`:
+//!
+//! - `GET/PUT /api/client/{storeId}/menu`: the whole menu (PUT replaces it);
+//! - `PATCH /api/client/{storeId}/menu/items/{itemId}`: the quick sold-out / price switch;
+//! - `POST /api/client/{storeId}/menu/import[?dryRun=true]`: the menu from a CSV
+//!   (`domain::menu_csv`), all-or-nothing; a dry run validates and shows the diff only;
+//! - `GET/PUT /api/client/{storeId}/profile`: address, hours, delivery zones, payments;
+//! - `GET /api/client/{storeId}/status`: open now, and when that changes.
+//!
+//! Every route costs one query (the store's `CONFIG` prefix: config, menu and profile);
+//! writes add one conditional transaction ([`crate::knowledge`]). The menu routes take
+//! bodies up to [`MENU_BODY_LIMIT`]; the menu itself is capped by its serialized size.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::extract::{StoreAccess, WithBody};
+use super::json::{ApiJson, ApiPath, ApiQuery};
+use super::AppState;
+use crate::domain::menu::{self, ItemPatch, Menu};
+use crate::domain::menu_csv;
+use crate::domain::profile::StoreProfile;
+use crate::domain::validate::DEFAULT_TIMEZONE;
+use crate::knowledge;
+use crate::ApiError;
+
+/// The largest request body of the menu routes (a whole menu as JSON or CSV).
+pub const MENU_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    let menu_routes = Router::new()
+        .route(
+            "/api/client/{store_id}/menu",
+            get(read_menu).put(write_menu),
+        )
+        .route("/api/client/{store_id}/menu/import", post(import))
+        .layer(DefaultBodyLimit::max(MENU_BODY_LIMIT));
+    Router::new()
+        .route(
+            "/api/client/{store_id}/menu/items/{item_id}",
+            patch(patch_item),
+        )
+        .route(
+            "/api/client/{store_id}/profile",
+            get(read_profile).put(write_profile),
+        )
+        .route("/api/client/{store_id}/status", get(status))
+        .merge(menu_routes)
+}
+
+/// The stored JSON as is: a 500-item menu is half a megabyte, not worth parsing and
+/// serializing again on every read.
+async fn read_menu(
+    State(state): State<AppState>,
+    access: StoreAccess,
+) -> Result<Response, ApiError> {
+    let json =
+        knowledge::read_menu_json(state.store.as_ref(), &access.store_id, &access.caller).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+async fn write_menu(
+    State(state): State<AppState>,
+    WithBody(access, ApiJson(mut menu)): WithBody<StoreAccess, ApiJson<Menu>>,
+) -> Result<Response, ApiError> {
+    menu.normalize();
+    menu.validate()?;
+    let saved = knowledge::replace_menu(
+        state.store.as_ref(),
+        &access.store_id,
+        &access.caller,
+        &menu,
+    )
+    .await?;
+    tracing::info!(store_id = %access.store_id, items = menu.item_count(), "menu replaced");
+    Ok(([(header::CONTENT_TYPE, "application/json")], saved).into_response())
+}
+
+async fn patch_item(
+    State(state): State<AppState>,
+    ApiPath(params): ApiPath<HashMap<String, String>>,
+    WithBody(access, ApiJson(change)): WithBody<StoreAccess, ApiJson<ItemPatch>>,
+) -> Result<Json<menu::Item>, ApiError> {
+    let item_id = params.get("item_id").map(String::as_str).unwrap_or("");
+    change.validate()?;
+    if !menu::is_id(item_id) {
+        return Err(ApiError::NotFound(format!(
+            "no menu item with id {item_id:?}"
+        )));
+    }
+    let item = knowledge::patch_item(
+        state.store.as_ref(),
+        &access.store_id,
+        &access.caller,
+        item_id,
+        &change,
+    )
+    .await?;
+    tracing::info!(store_id = %access.store_id, item_id, available = item.available, "menu item changed");
+    Ok(Json(item))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportQuery {
+    /// Validate and show what would change, without saving.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A CSV request body (`text/csv`, or `text/plain`), as text (see `menu_csv::decode`). A
+/// wrong content type is reported by the handler, after the credential (an anonymous call
+/// is told it needs one, whatever it sent).
+struct CsvBody(Result<String, ApiError>);
+
+impl<S: Send + Sync> FromRequest<S> for CsvBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !(content_type.starts_with("text/csv") || content_type.starts_with("text/plain")) {
+            return Ok(CsvBody(Err(ApiError::UnsupportedMediaType(
+                "send the menu as CSV with Content-Type: text/csv".into(),
+            ))));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!(
+                    "the CSV is larger than the {} MiB limit",
+                    MENU_BODY_LIMIT / (1024 * 1024)
+                )),
+                _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+            }
+        })?;
+        Ok(CsvBody(Ok(menu_csv::decode(&bytes))))
+    }
+}
+
+async fn import(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    WithBody(access, CsvBody(text)): WithBody<StoreAccess, CsvBody>,
+) -> Result<Json<Value>, ApiError> {
+    let text = text?;
+    let menu = menu_csv::parse(&text).map_err(|rows| ApiError::InvalidRows {
+        message: format!("{} problem(s) in the CSV; nothing was imported", rows.len()),
+        rows: json!(rows),
+    })?;
+    let store = state.store.as_ref();
+    if query.dry_run {
+        let (snapshot, _) = knowledge::read(store, &access.store_id, &access.caller).await?;
+        knowledge::encode_menu(&menu)?;
+        let diff = snapshot.knowledge.menu.diff(&menu);
+        return Ok(Json(json!({ "dryRun": true, "menu": menu, "diff": diff })));
+    }
+    let (diff, saved) =
+        knowledge::modify_menu(store, &access.store_id, &access.caller, |current| {
+            let diff = current.diff(&menu);
+            current.categories = menu.categories.clone();
+            Ok(diff)
+        })
+        .await?;
+    tracing::info!(store_id = %access.store_id, items = saved.item_count(), "menu imported");
+    Ok(Json(
+        json!({ "dryRun": false, "menu": saved, "diff": diff }),
+    ))
+}
+
+async fn read_profile(
+    State(state): State<AppState>,
+    access: StoreAccess,
+) -> Result<Json<StoreProfile>, ApiError> {
+    let (snapshot, _) =
+        knowledge::read(state.store.as_ref(), &access.store_id, &access.caller).await?;
+    Ok(Json(snapshot.knowledge.profile.public()))
+}
+
+async fn write_profile(
+    State(state): State<AppState>,
+    WithBody(access, ApiJson(mut profile)): WithBody<StoreAccess, ApiJson<StoreProfile>>,
+) -> Result<Json<StoreProfile>, ApiError> {
+    profile.normalize();
+    profile.validate()?;
+    if let Some(hook) = &mut profile.order_webhook {
+        hook.url = crate::outbound::target::for_saving(state.saipos.policy, &hook.url).map_err(
+            |refused| {
+                ApiError::invalid(
+                    "orderWebhook.url",
+                    format!("orderWebhook.url is not allowed: {refused}"),
+                )
+            },
+        )?;
+    }
+    let record = webhook_secret_record(&access.store_id);
+    let secrets = state.secrets.clone();
+    let saved = knowledge::replace_profile(
+        state.store.as_ref(),
+        &access.store_id,
+        &access.caller,
+        profile,
+        |current, new| {
+            if let Some(saipos) = &mut new.saipos_orders {
+                saipos.sealed_secret = match saipos.secret.take() {
+                    Some(secret) => Some(crate::saipos::orders::seal_secret(
+                        &secrets,
+                        &access.store_id,
+                        &secret,
+                    )),
+                    None => current
+                        .saipos_orders
+                        .as_ref()
+                        .and_then(|s| s.sealed_secret.clone()),
+                };
+                if saipos.sealed_secret.is_none() {
+                    return Err(ApiError::invalid(
+                        "saiposOrders.secret",
+                        "saiposOrders.secret is required to set up the Saipos Order API",
+                    ));
+                }
+            }
+            let Some(hook) = &mut new.order_webhook else {
+                return Ok(());
+            };
+            hook.sealed_secret = match hook.secret.take() {
+                Some(secret) => Some(secrets.seal(&secret, &record)),
+                None => current
+                    .order_webhook
+                    .as_ref()
+                    .and_then(|h| h.sealed_secret.clone()),
+            };
+            if hook.sealed_secret.is_none() {
+                return Err(ApiError::invalid(
+                    "orderWebhook.secret",
+                    "orderWebhook.secret is required to set up the webhook",
+                ));
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    tracing::info!(store_id = %access.store_id, "store profile replaced");
+    Ok(Json(saved.public()))
+}
+
+/// What the order webhook's sealed secret is bound to (it opens only for this store).
+pub fn webhook_secret_record(store_id: &str) -> String {
+    format!("order-webhook#{store_id}")
+}
+
+/// `GET …/status`: times are RFC 3339 with the store's own UTC offset at that instant
+/// (`2026-12-05T02:00:00-03:00`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView {
+    open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closes_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    access: StoreAccess,
+) -> Result<Json<StatusView>, ApiError> {
+    let (snapshot, _) =
+        knowledge::read(state.store.as_ref(), &access.store_id, &access.caller).await?;
+    let zone = snapshot
+        .bot_config()
+        .map(|config| config.timezone)
+        .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
+    let tz = TimeZone::get(&zone).unwrap_or(TimeZone::UTC);
+    let now = jiff::Timestamp::now();
+    let status = snapshot.knowledge.profile.status_at(&tz, now);
+    let local = |t: Option<jiff::Timestamp>| {
+        t.map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        })
+    };
+    Ok(Json(StatusView {
+        open: status.open,
+        closes_at: local(status.closes_at),
+        opens_at: local(status.opens_at),
+    }))
+}
