@@ -102,7 +102,7 @@ test('the usage chart scales its bars to the busiest day, and alerts read in pt-
   assert.equal(dayLabel('2026-12-06'), '06/12');
   assert.equal(dollars(1_234_567), 'US$ 1,23');
   assert.equal(incidentText({ id: 'slot2', detail: 'desconectado pelo celular' }), 'Número 2 desconectado: desconectado pelo celular');
-  assert.equal(incidentText({ id: 'budget80-2026-12', detail: 'x' }), '80% do orçamento mensal de IA: x');
+  assert.equal(incidentText({ id: 'budget80-1000000-2026-12', detail: 'x' }), '80% do orçamento mensal de IA: x');
   assert.match(incidentText({ id: 'attendant', detail: 'o modelo de IA não responde' }), /^Atendente automático/);
 });
 

@@ -144,12 +144,16 @@ async fn read_incidents(
         let Some(rest) = i.id.strip_prefix("budget") else {
             return true;
         };
-        let percent = rest
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<i128>().ok())
-            .unwrap_or(0);
-        i.id.ends_with(&month) && budget.is_some_and(|b| used * 100 >= i128::from(b) * percent)
+        // `budget<percent>-<budget>-<month>`: only the current budget's, this month.
+        let mut parts = rest.splitn(3, '-');
+        let percent = parts.next().and_then(|p| p.parse::<i128>().ok());
+        let of = parts.next().and_then(|b| b.parse::<i64>().ok());
+        let (Some(percent), Some(of)) = (percent, of) else {
+            return false;
+        };
+        parts.next() == Some(month.as_str())
+            && budget == Some(of)
+            && used * 100 >= i128::from(of) * percent
     });
     Ok(Json(json!({ "data": open })))
 }
