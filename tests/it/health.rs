@@ -429,6 +429,48 @@ async fn a_silent_number_is_found_and_a_flapping_one_alerts_no_storm(t: TestStor
     assert!(rig.open_incidents().await.is_empty());
 }
 
+async fn a_number_that_cant_reconnect_alerts_once_and_its_return_once(t: TestStore) {
+    let rig = Rig::new(t, Options::default()).await;
+    rig.link().await;
+    // The phone loses its network and the connection drops: a routine drop at first (no
+    // alert), but the reconnects stay "connecting" past the silence threshold.
+    rig.sim.set_offline(&rig.key(), true).await;
+    rig.sim.drop_connection(&rig.key()).await.unwrap();
+    rig.until_status("connecting").await;
+    assert!(
+        rig.open_incidents().await.is_empty(),
+        "a routine drop is no incident yet"
+    );
+    for _ in 0..1000 {
+        if !rig.open_incidents().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rig.open_incidents().await, ["slot1"]);
+    // Still down much longer: told once, not once per reconnect.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let sent = rig.emails(1).await;
+    assert_eq!(
+        sent.len(),
+        1,
+        "{:?}",
+        sent.iter().map(Email::text).collect::<Vec<_>>()
+    );
+    assert!(
+        sent[0].text().contains("sem conexão com o WhatsApp"),
+        "{}",
+        sent[0].text()
+    );
+    // The network is back: connected, the incident closed, its return told once.
+    rig.sim.set_offline(&rig.key(), false).await;
+    rig.until_status("connected").await;
+    let sent = rig.emails(2).await;
+    assert_eq!(sent.len(), 2);
+    assert!(sent[1].text().contains("voltou"), "{}", sent[1].text());
+    assert!(rig.open_incidents().await.is_empty());
+}
+
 async fn a_failing_model_alerts_the_owner_and_its_return(t: TestStore) {
     let rig = Rig::new(
         t,
@@ -765,6 +807,7 @@ async fn past_the_budget_the_fallback_model_answers(t: TestStore) {
 for_each_store!(
     an_unlinked_number_alerts_once_and_its_return_once,
     a_silent_number_is_found_and_a_flapping_one_alerts_no_storm,
+    a_number_that_cant_reconnect_alerts_once_and_its_return_once,
     a_failing_model_alerts_the_owner_and_its_return,
     a_message_in_the_dead_letters_alerts_the_owner,
     usage_counts_once_under_redelivery,

@@ -1,6 +1,6 @@
 //! A slot's incidents, as the gateway sees them: the number dropped (unlinked from the
-//! phone, banned for a while, replaced, refused, or silent past
-//! [`GatewayConfig::silent_after`](super::GatewayConfig)) opens the slot's incident
+//! phone, banned for a while, replaced, refused, or silent — or unable to connect again —
+//! past [`GatewayConfig::silent_after`](super::GatewayConfig)) opens the slot's incident
 //! (`slot<n>`), connecting again closes it; each transition that is to be told queues an
 //! alert on the inbound queue for the bot worker to send (see `health::incidents`). A
 //! routine network drop that the connection recovers from is no incident. Best effort: a

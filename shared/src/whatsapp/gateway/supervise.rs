@@ -176,6 +176,9 @@ impl Gateway {
     ) {
         let backoff = self.reconnect_backoff();
         let mut attempt = 0u32;
+        // Since when a number that was connected can't reach WhatsApp again (kept across
+        // reconnects): past `silent_after` its incident opens, even if no drop was final.
+        let mut unreachable = Unreachable::default();
         loop {
             if let Some(next) = self.wait_out_ban(&key, &mut stop, &phase).await {
                 match next {
@@ -188,6 +191,7 @@ impl Gateway {
                     Opened::Open(connection, events) => (connection, events),
                     Opened::Gone => break,
                     Opened::Failed => {
+                        self.still_unreachable(&key, &mut unreachable).await;
                         attempt += 1;
                         match self
                             .pause(&key, &mut stop, &phase, backoff.delay(attempt))
@@ -201,7 +205,13 @@ impl Gateway {
                 };
             *connection_slot.write().await = Some(connection.clone());
             let ending = self
-                .follow(&key, &mut stop, &mut events, &mut attempt, &phase)
+                .follow(
+                    &key,
+                    &mut stop,
+                    &mut events,
+                    (&mut attempt, &mut unreachable),
+                    &phase,
+                )
                 .await;
             *connection_slot.write().await = None;
             // Nobody reads the connection's events any more: a transport blocked on
@@ -316,28 +326,45 @@ impl Gateway {
     /// Follows one connection's events until it ends or the task is stopped; returns why.
     /// While connected, every event is a sign of life; none for `silent_after` (the
     /// connection looks open but answers nothing: a "zombie") ends it as dropped, with the
-    /// slot's incident opened, so it is reconnected.
+    /// slot's incident opened, so it is reconnected. A number that was connected and
+    /// stays unable to connect again for `silent_after` (the library retrying a network
+    /// that is down, a server answering 5xx) opens its incident too, once.
     async fn follow(
         &self,
         key: &SlotKey,
         stop: &mut watch::Receiver<Stop>,
         events: &mut mpsc::Receiver<ConnectionEvent>,
-        attempt: &mut u32,
+        (attempt, unreachable): (&mut u32, &mut Unreachable),
         phase: &Phase,
     ) -> Ending {
         // The last sign of life while connected (`None`: not connected).
         let mut alive_at: Option<tokio::time::Instant> = None;
         loop {
             let silent_at = alive_at.map(|at| at + self.config.silent_after);
+            let stuck_at = match (alive_at, unreachable.since, unreachable.told) {
+                (None, Some(since), false) => Some(since + self.config.silent_after),
+                _ => None,
+            };
             let event = tokio::select! {
                 _ = stop.changed() => return Ending::Stopped(*stop.borrow()),
                 event = events.recv() => event,
                 _ = sleep_until(silent_at) => {
                     self.on_silent(key).await;
+                    // Already told: the reconnects that follow don't tell it again.
+                    *unreachable = Unreachable { since: Some(tokio::time::Instant::now()), told: true };
                     return Ending::Dropped;
+                }
+                _ = sleep_until(stuck_at) => {
+                    self.still_unreachable(key, unreachable).await;
+                    continue;
                 }
             };
             let Some(event) = event else {
+                if alive_at.is_some() {
+                    unreachable
+                        .since
+                        .get_or_insert_with(tokio::time::Instant::now);
+                }
                 // The connection is gone (its client stopped running): reopen.
                 let why = "a conexão com o WhatsApp terminou; reabrindo";
                 if let Err(err) =
@@ -351,9 +378,15 @@ impl Gateway {
             match &event {
                 ConnectionEvent::Connected { .. } => {
                     alive_at = Some(tokio::time::Instant::now());
+                    *unreachable = Unreachable::default();
                     crate::health::liveness::record(&key.store_id, key.slot, "connected", true);
                 }
                 ConnectionEvent::Disconnected { .. } => {
+                    if alive_at.is_some() {
+                        unreachable
+                            .since
+                            .get_or_insert_with(tokio::time::Instant::now);
+                    }
                     alive_at = None;
                     crate::health::liveness::record(&key.store_id, key.slot, "connecting", false);
                 }
@@ -397,6 +430,24 @@ impl Gateway {
         {
             tracing::warn!(slot = %key, error = %err, "could not record a silent slot");
         }
+        let phone = self.slot_phone(key).await;
+        self.slot_down(key, phone.as_deref(), &why).await;
+    }
+
+    /// A number that was connected has not connected again since `unreachable.since`:
+    /// past `silent_after`, its incident opens (once per outage; connecting closes it).
+    async fn still_unreachable(&self, key: &SlotKey, unreachable: &mut Unreachable) {
+        let Some(since) = unreachable.since.filter(|_| !unreachable.told) else {
+            return;
+        };
+        if since.elapsed() < self.config.silent_after {
+            return;
+        }
+        unreachable.told = true;
+        let minutes = (since.elapsed().as_secs() / 60).max(1);
+        let why = format!("sem conexão com o WhatsApp há {minutes} min");
+        tracing::warn!(slot = %key, unreachable_secs = since.elapsed().as_secs(), "the slot can't reconnect");
+        crate::metrics::count("SlotUnreachable", 1.0, &[("Service", "gateway")]);
         let phone = self.slot_phone(key).await;
         self.slot_down(key, phone.as_deref(), &why).await;
     }
@@ -620,6 +671,14 @@ impl Gateway {
         }
         ending
     }
+}
+
+/// Since when a number that was connected has been unable to connect again (`None`: it
+/// is connected, or never was in this task), and whether its incident was opened for it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Unreachable {
+    since: Option<tokio::time::Instant>,
+    told: bool,
 }
 
 /// Sleeps until `at`, or forever when there is none.
