@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod bot;
 mod bot_tools;
+mod env_example;
 mod health;
 mod inbox;
 mod kitchen;
