@@ -262,6 +262,17 @@ impl Rig {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
 
+    /// The open incidents once there are some, polling up to `tries` times 10 ms apart.
+    async fn until_incidents(&self, tries: usize) -> Vec<String> {
+        for _ in 0..tries {
+            if !self.open_incidents().await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.open_incidents().await
+    }
+
     async fn open_incidents(&self) -> Vec<String> {
         let (status, body) = self.get("incidents").await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -395,13 +406,7 @@ async fn a_silent_number_is_found_and_a_flapping_one_alerts_no_storm(t: TestStor
         // The connection stops answering without closing: found silent, reconnected.
         rig.sim.silence(&rig.key(), true).await.unwrap();
         rig.until_status("connecting").await;
-        for _ in 0..300 {
-            if !rig.open_incidents().await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(rig.open_incidents().await, ["slot1"], "round {round}");
+        assert_eq!(rig.until_incidents(300).await, ["slot1"], "round {round}");
         let item = slots::get_slot(rig.app.state.store.as_ref(), &rig.key())
             .await
             .unwrap()
@@ -441,13 +446,7 @@ async fn a_number_that_cant_reconnect_alerts_once_and_its_return_once(t: TestSto
         rig.open_incidents().await.is_empty(),
         "a routine drop is no incident yet"
     );
-    for _ in 0..1000 {
-        if !rig.open_incidents().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(rig.open_incidents().await, ["slot1"]);
+    assert_eq!(rig.until_incidents(1000).await, ["slot1"]);
     // Still down much longer: told once, not once per reconnect.
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let sent = rig.emails(1).await;
@@ -678,12 +677,19 @@ async fn the_usage_route_checks_its_input_and_its_caller(t: TestStore) {
     assert_eq!(profile["alerts"]["emails"], json!([OWNER_EMAIL]));
 }
 
+/// The model's answer `text`, costing 500 micro-dollars.
+fn paid_answer(text: &str) -> serde_json::Value {
+    let mut answer = fake_llm::completion(text);
+    answer["usage"] = json!({"prompt_tokens": 100, "completion_tokens": 20, "cost": 0.0005});
+    answer
+}
+
 /// Turns that cost 500 micro-dollars each against a budget of 1,000.
 async fn spend_a_budget(rig: &Rig, turns: usize) {
     for n in 0..turns {
-        let mut answer = fake_llm::completion(&format!("Resposta paga {n}"));
-        answer["usage"] = json!({"prompt_tokens": 100, "completion_tokens": 20, "cost": 0.0005});
-        rig.llm.script.push(200, answer, None);
+        rig.llm
+            .script
+            .push(200, paid_answer(&format!("Resposta paga {n}")), None);
         rig.customer(&format!("Pergunta {n}"), &format!("WAMID-B{n}"))
             .await;
         rig.replies(n + 1).await;
@@ -742,12 +748,9 @@ async fn the_budget_alerts_at_80_and_100_percent_then_the_notice_answers(t: Test
         rig.open_incidents().await.is_empty(),
         "the budget was raised"
     );
-    let paid = || {
-        let mut answer = fake_llm::completion("Resposta paga de novo");
-        answer["usage"] = json!({"prompt_tokens": 100, "completion_tokens": 20, "cost": 0.0005});
-        answer
-    };
-    rig.llm.script.push(200, paid(), None);
+    rig.llm
+        .script
+        .push(200, paid_answer("Resposta paga de novo"), None);
     rig.customer("E agora?", "WAMID-B10").await;
     assert_eq!(rig.replies(4).await.len(), 4);
     assert_eq!(rig.llm.script.count(), 3);
@@ -757,7 +760,9 @@ async fn the_budget_alerts_at_80_and_100_percent_then_the_notice_answers(t: Test
         "75% of the new budget: no alert"
     );
     // Within the same month the spend crosses the raised budget's lines: told again.
-    rig.llm.script.push(200, paid(), None);
+    rig.llm
+        .script
+        .push(200, paid_answer("Resposta paga de novo"), None);
     rig.customer("E mais?", "WAMID-B11").await;
     assert_eq!(rig.replies(5).await.len(), 5);
     let sent = rig.emails(4).await;

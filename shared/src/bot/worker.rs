@@ -893,9 +893,7 @@ impl Bot {
             let budget = asked.budget.unwrap_or(0);
             let fallback = self.llm.economy().is_some();
             let words = alerts::text::budget(percent, after, budget, fallback);
-            // One incident per threshold, budget and month: a budget raised within the
-            // month alerts again when the spend crosses the new line.
-            let id = format!("budget{percent}-{budget}-{}", asked.month);
+            let id = budget::incident_id(percent, budget, &asked.month);
             let detail = words.1.clone();
             let opened =
                 incidents::open(store, store_id, &id, &detail, (&words.0, &words.1), now).await;

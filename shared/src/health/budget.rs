@@ -20,6 +20,25 @@ pub fn mode(budget: Option<i64>, used: i64) -> Mode {
     }
 }
 
+/// The incident of crossing `percent` of `budget` in `month` (`YYYY-MM`): one per
+/// threshold, budget and month, so a budget raised within the month alerts again when
+/// the spend crosses its new lines.
+pub fn incident_id(percent: u8, budget: i64, month: &str) -> String {
+    format!("budget{percent}-{budget}-{month}")
+}
+
+/// `(percent, budget, month)` of a budget incident's id; `None` for any other id (an
+/// id of the older `budget<percent>-<month>` form included).
+pub fn parse_incident_id(id: &str) -> Option<(u8, i64, &str)> {
+    let mut parts = id.strip_prefix("budget")?.splitn(3, '-');
+    let percent = parts.next()?.parse().ok()?;
+    let budget = parts.next()?.parse().ok()?;
+    let month = parts
+        .next()
+        .filter(|m| m.len() == 7 && m.as_bytes()[4] == b'-')?;
+    Some((percent, budget, month))
+}
+
 /// The thresholds (80, 100 percent) a turn crossed by spending from `before` to `after`.
 pub fn crossed(budget: Option<i64>, before: i64, after: i64) -> Vec<u8> {
     let Some(budget) = budget else {
@@ -51,5 +70,14 @@ mod tests {
         assert_eq!(mode(None, 5), Mode::Normal);
         // A budget of zero: every turn is past it.
         assert_eq!(mode(Some(0), 0), Mode::Spent);
+    }
+
+    #[test]
+    fn incident_ids_read_back() {
+        let id = incident_id(80, 1_000_000, "2026-12");
+        assert_eq!(id, "budget80-1000000-2026-12");
+        assert_eq!(parse_incident_id(&id), Some((80, 1_000_000, "2026-12")));
+        assert_eq!(parse_incident_id("slot2"), None);
+        assert_eq!(parse_incident_id("budget80-2026-12"), None);
     }
 }

@@ -23,6 +23,7 @@ use super::extract::StoreAccess;
 use super::json::ApiQuery;
 use super::AppState;
 use crate::domain::validate::DEFAULT_TIMEZONE;
+use crate::health::budget::parse_incident_id;
 use crate::health::{incidents, usage};
 use crate::knowledge;
 use crate::ApiError;
@@ -141,19 +142,13 @@ async fn read_incidents(
         .or_else(crate::config::health::default_budget_micros);
     let used = i128::from(snapshot.knowledge.health.spend(&month));
     open.retain(|i| {
-        let Some(rest) = i.id.strip_prefix("budget") else {
+        if !i.id.starts_with("budget") {
             return true;
-        };
-        // `budget<percent>-<budget>-<month>`: only the current budget's, this month.
-        let mut parts = rest.splitn(3, '-');
-        let percent = parts.next().and_then(|p| p.parse::<i128>().ok());
-        let of = parts.next().and_then(|b| b.parse::<i64>().ok());
-        let (Some(percent), Some(of)) = (percent, of) else {
-            return false;
-        };
-        parts.next() == Some(month.as_str())
-            && budget == Some(of)
-            && used * 100 >= i128::from(of) * percent
+        }
+        // Only the current budget's, this month.
+        parse_incident_id(&i.id).is_some_and(|(percent, of, at)| {
+            at == month && budget == Some(of) && used * 100 >= i128::from(of) * i128::from(percent)
+        })
     });
     Ok(Json(json!({ "data": open })))
 }

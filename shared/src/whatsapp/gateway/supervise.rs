@@ -341,17 +341,17 @@ impl Gateway {
         let mut alive_at: Option<tokio::time::Instant> = None;
         loop {
             let silent_at = alive_at.map(|at| at + self.config.silent_after);
-            let stuck_at = match (alive_at, unreachable.since, unreachable.told) {
-                (None, Some(since), false) => Some(since + self.config.silent_after),
-                _ => None,
-            };
+            let stuck_at = alive_at
+                .is_none()
+                .then(|| unreachable.deadline(self.config.silent_after))
+                .flatten();
             let event = tokio::select! {
                 _ = stop.changed() => return Ending::Stopped(*stop.borrow()),
                 event = events.recv() => event,
                 _ = sleep_until(silent_at) => {
                     self.on_silent(key).await;
                     // Already told: the reconnects that follow don't tell it again.
-                    *unreachable = Unreachable { since: Some(tokio::time::Instant::now()), told: true };
+                    unreachable.told_now();
                     return Ending::Dropped;
                 }
                 _ = sleep_until(stuck_at) => {
@@ -360,11 +360,7 @@ impl Gateway {
                 }
             };
             let Some(event) = event else {
-                if alive_at.is_some() {
-                    unreachable
-                        .since
-                        .get_or_insert_with(tokio::time::Instant::now);
-                }
+                unreachable.lost(alive_at.is_some());
                 // The connection is gone (its client stopped running): reopen.
                 let why = "a conexão com o WhatsApp terminou; reabrindo";
                 if let Err(err) =
@@ -382,11 +378,7 @@ impl Gateway {
                     crate::health::liveness::record(&key.store_id, key.slot, "connected", true);
                 }
                 ConnectionEvent::Disconnected { .. } => {
-                    if alive_at.is_some() {
-                        unreachable
-                            .since
-                            .get_or_insert_with(tokio::time::Instant::now);
-                    }
+                    unreachable.lost(alive_at.is_some());
                     alive_at = None;
                     crate::health::liveness::record(&key.store_id, key.slot, "connecting", false);
                 }
@@ -437,11 +429,12 @@ impl Gateway {
     /// A number that was connected has not connected again since `unreachable.since`:
     /// past `silent_after`, its incident opens (once per outage; connecting closes it).
     async fn still_unreachable(&self, key: &SlotKey, unreachable: &mut Unreachable) {
-        let Some(since) = unreachable.since.filter(|_| !unreachable.told) else {
+        let Some(since) = unreachable.since else {
             return;
         };
-        if since.elapsed() < self.config.silent_after {
-            return;
+        match unreachable.deadline(self.config.silent_after) {
+            Some(at) if at <= tokio::time::Instant::now() => {}
+            _ => return,
         }
         unreachable.told = true;
         let minutes = (since.elapsed().as_secs() / 60).max(1);
@@ -679,6 +672,29 @@ impl Gateway {
 struct Unreachable {
     since: Option<tokio::time::Instant>,
     told: bool,
+}
+
+impl Unreachable {
+    /// The connection was lost; if it had been connected, the outage starts now (unless
+    /// it started before: reconnects don't restart the clock).
+    fn lost(&mut self, was_connected: bool) {
+        if was_connected {
+            self.since.get_or_insert_with(tokio::time::Instant::now);
+        }
+    }
+
+    /// The incident was just opened for this outage (by the silence check).
+    fn told_now(&mut self) {
+        *self = Self {
+            since: Some(tokio::time::Instant::now()),
+            told: true,
+        };
+    }
+
+    /// When the outage is to be told, if there is one not told yet.
+    fn deadline(&self, after: Duration) -> Option<tokio::time::Instant> {
+        self.since.filter(|_| !self.told).map(|since| since + after)
+    }
 }
 
 /// Sleeps until `at`, or forever when there is none.
