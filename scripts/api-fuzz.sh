@@ -107,9 +107,9 @@ EOF
 echo "==> schemathesis $("$venv/bin/st" --version | awk '{print $NF}') against $api (seed $seed, at most $examples examples per operation and phase)"
 started=$SECONDS
 "$venv/bin/st" --config-file "$work/schemathesis.toml" --no-color run "$root/docs/openapi.json" \
-  --url "$api" --seed "$seed" --max-examples "$examples" --phases examples,coverage,fuzzing \
+  --url "$api" --seed "$seed" --max-examples "$examples" --phases ${PLATEFULL_FUZZ_PHASES:-examples,coverage,fuzzing} \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance \
   --generation-database none --workers 1 --request-timeout 20 \
-  --report junit --report-dir "$root/test-artifacts/api-fuzz" \
+  ${PLATEFULL_FUZZ_ARGS:-} --report ${PLATEFULL_FUZZ_REPORT:-junit} --report-dir "$root/test-artifacts/api-fuzz" \
   || { tail -50 "$work/server.log" >&2; fail "schemathesis found answers that break docs/openapi.json (see above)"; }
 echo "==> schemathesis passed in $((SECONDS - started)) s"

@@ -581,6 +581,18 @@ async fn sample_answers_conform_to_the_document() {
             Some(key.as_str()),
             None,
         ),
+        // A token no header can carry is refused as such, not as Meta unreachable.
+        (
+            M::PUT,
+            format!("{wa_routes}/cloud-api"),
+            Some(key.as_str()),
+            Some((
+                "application/json",
+                json!({"phoneNumberId": "77", "accessToken": "EAAG-token-with-ção-in-it"})
+                    .to_string()
+                    .into_bytes(),
+            )),
+        ),
         (
             M::POST,
             format!("{wa_routes}/chats/w9:x/read"),
