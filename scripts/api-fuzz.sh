@@ -8,7 +8,8 @@
 #      nothing leaves the machine;
 #   2. signs in (`platefull dev-token`), creates the WhatsApp connection whose store and
 #      apiKey the store routes are called with, pairs its slot 1 through the simulator and
-#      has a customer write, so the inbox routes find a chat; a second connection is the
+#      has a customer write, so the inbox routes find a chat, and saves a menu whose item is
+#      the `{itemId}` of the sold-out switch; a second connection is the
 #      `{id}` of the user-API routes (which may delete it or rotate its key);
 #   3. runs `st run` with the owner token and the apiKey bound to the document's security
 #      schemes (each operation lists the scheme it's called with first), seeded and bounded.
@@ -17,8 +18,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
+# Bounds: the seed, examples per operation, the phases (`examples,coverage,fuzzing` adds
+# schemathesis' boundary-value sweep: about 2,700 requests instead of about 400).
 seed=${PLATEFULL_FUZZ_SEED:-20}
-examples=${PLATEFULL_FUZZ_EXAMPLES:-6}
+examples=${PLATEFULL_FUZZ_EXAMPLES:-10}
+phases=${PLATEFULL_FUZZ_PHASES:-examples,fuzzing}
 
 fail() { echo "api-fuzz.sh: $*" >&2; exit 1; }
 [ -x "$venv/bin/st" ] || fail "$venv/bin/st is missing: run ./scripts/test.sh, which installs schemathesis"
@@ -74,6 +78,8 @@ store = call("POST", "/api/user-apis", owner, {"name": "Pizzaria Fuzz", "type": 
 victim = call("POST", "/api/user-apis", owner, {"name": "Loja de teste", "type": "whatsapp"})
 store_id, key = store["storeId"], store["apiKey"]
 call("PUT", f"/api/client/{store_id}/config", key, {"botName": "Maria", "debounceSeconds": 0})
+call("PUT", f"/api/client/{store_id}/menu", key, {"categories": [{"id": "pizzas", "name": "Pizzas", "items": [
+    {"id": "calabresa", "name": "Pizza Calabresa", "priceCents": 4590}]}]})
 call("POST", f"/api/whatsapp/{store_id}/1/start", key)
 pairing = call("GET", f"/dev/simulator/{store_id}/1/pairing", key)
 call("POST", f"/dev/simulator/{store_id}/1/pair?code={pairing['code']}&phone=5511988887777")
@@ -102,14 +108,15 @@ bearer = "${STORE_KEY}"
 "path.storeId" = "${STORE_ID}"
 "path.id" = "${API_ID}"
 "path.chatId" = "w1:5511999990000"
+"path.itemId" = "calabresa"
 EOF
 
-echo "==> schemathesis $("$venv/bin/st" --version | awk '{print $NF}') against $api (seed $seed, at most $examples examples per operation and phase)"
+echo "==> schemathesis $("$venv/bin/st" --version | awk '{print $NF}') against $api (seed $seed, phases $phases, at most $examples examples per operation and phase)"
 started=$SECONDS
 "$venv/bin/st" --config-file "$work/schemathesis.toml" --no-color run "$root/docs/openapi.json" \
-  --url "$api" --seed "$seed" --max-examples "$examples" --phases ${PLATEFULL_FUZZ_PHASES:-examples,coverage,fuzzing} \
+  --url "$api" --seed "$seed" --max-examples "$examples" --phases "$phases" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance \
   --generation-database none --workers 1 --request-timeout 20 \
-  ${PLATEFULL_FUZZ_ARGS:-} --report ${PLATEFULL_FUZZ_REPORT:-junit} --report-dir "$root/test-artifacts/api-fuzz" \
+  --report junit --report-dir "$root/test-artifacts/api-fuzz" ${PLATEFULL_FUZZ_ARGS:-} \
   || { tail -50 "$work/server.log" >&2; fail "schemathesis found answers that break docs/openapi.json (see above)"; }
 echo "==> schemathesis passed in $((SECONDS - started)) s"
