@@ -14,6 +14,9 @@
 #   3. runs `st run` with the owner token and the apiKey bound to the document's security
 #      schemes (each operation lists the scheme it's called with first), seeded and bounded.
 # Run by scripts/test.sh; needs the venv it creates (PLATEFULL_TEST_VENV, default .venv-test).
+# Deeper runs by hand: PLATEFULL_FUZZ_CHECKS (e.g. `all`, which also reports where the
+# document's request schemas are looser or stricter than the handlers) and
+# PLATEFULL_FUZZ_ARGS (more `st run` options, e.g. `--include-operation-id getConfig`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
