@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Runs every check and test of Platefull, on a fresh machine as on a developer's:
 #   1. installs what is missing into a venv under .venv-test/: moto (DynamoDB/SQS/KMS
-#      emulator), cfn-lint and aws-sam-translator (offline checks of the SAM template);
+#      emulator), cfn-lint and aws-sam-translator (offline checks of the SAM template),
+#      openapi-spec-validator and openapi-core (the API description and the answers checked
+#      against it) and schemathesis (the API fuzzed against it);
 #   2. validates infra/template.yaml: cfn-lint, then the SAM transform and cfn-lint again;
+#      and docs/openapi.json (openapi-spec-validator);
 #   3. the supply chain: installs the pinned cargo-deny when it is missing or another
 #      version (cargo install --locked), lays out the project's dated copy of the RustSec
 #      advisory database when one is provided (scripts/advisory-db.sh) and runs `cargo deny` (advisories,
 #      licenses, bans incl. duplicate versions, sources; deny.toml) offline;
 #   4. starts a moto server on a free loopback port (stopped on exit, even on failure);
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
-#      (tests/it/template_drift.rs checks the template against the code).
-#   6. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
+#      (tests/it/template_drift.rs checks the template against the code, tests/it/openapi.rs
+#      the API description);
+#   6. schemathesis against a local stack (scripts/api-fuzz.sh);
+#   7. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +24,9 @@ root=$PWD
 moto_version=5.2.5
 cfn_lint_version=1.58.0
 sam_translator_version=1.115.0
+openapi_spec_validator_version=0.8.5
+openapi_core_version=0.23.1
+schemathesis_version=4.32.5
 cargo_deny_version=0.20.2
 venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
 
@@ -29,19 +37,28 @@ done
 cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is missing (rustup component add rustfmt)"
 cargo clippy --version >/dev/null 2>&1 || fail "clippy is missing (rustup component add clippy)"
 
-python_deps=("moto[server,dynamodb]==$moto_version" "cfn-lint==$cfn_lint_version" "aws-sam-translator==$sam_translator_version")
+python_deps=("moto[server,dynamodb]==$moto_version" "cfn-lint==$cfn_lint_version" "aws-sam-translator==$sam_translator_version"
+  "openapi-spec-validator==$openapi_spec_validator_version" "openapi-core==$openapi_core_version"
+  "schemathesis==$schemathesis_version")
 if ! "$venv/bin/python" -c "
 import sys, moto, cfnlint.version, samtranslator
-sys.exit((moto.__version__, cfnlint.version.__version__, samtranslator.__version__)
-         != ('$moto_version', '$cfn_lint_version', '$sam_translator_version'))" 2>/dev/null; then
+from importlib.metadata import version
+sys.exit((moto.__version__, cfnlint.version.__version__, samtranslator.__version__,
+          version('openapi-spec-validator'), version('openapi-core'), version('schemathesis'))
+         != ('$moto_version', '$cfn_lint_version', '$sam_translator_version',
+             '$openapi_spec_validator_version', '$openapi_core_version', '$schemathesis_version'))" 2>/dev/null; then
   echo "==> installing ${python_deps[*]} into $venv"
   python3 -m venv "$venv" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}" \
     || fail "pip could not install ${python_deps[*]}"
 fi
+# tests/it/openapi.rs validates the routers' answers with openapi-core from this venv.
+export PLATEFULL_TEST_PYTHON=$venv/bin/python
 
 "$venv/bin/python" scripts/validate_template.py infra/template.yaml \
   || fail "infra/template.yaml is not valid (see above)"
+"$venv/bin/python" scripts/check_openapi.py docs/openapi.json \
+  || fail "docs/openapi.json is not valid OpenAPI (see above)"
 
 if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]; then
   echo "==> installing cargo-deny $cargo_deny_version (cargo install --locked; a few minutes)"
@@ -91,5 +108,6 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+scripts/api-fuzz.sh
 scripts/browser-tests.sh
 echo "==> all checks passed"

@@ -439,7 +439,8 @@ async fn dev(
                 .merge(platefull::http::dev_host::guard(simulator, hosts.clone()))
         }
         TransportKind::WhatsappWeb => platefull::http::all_routes(state),
-    };
+    }
+    .merge(platefull::http::openapi::router());
     let simulated = transport == TransportKind::Simulator;
     let app = match console::routes(&web_dir, &data_dir, simulated, hosts) {
         Ok(console) => {

@@ -15,6 +15,7 @@ mod inbox;
 mod kitchen;
 mod knowledge;
 mod lambda_events;
+mod openapi;
 mod orders;
 mod queue_conformance;
 mod saipos;

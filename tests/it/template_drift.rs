@@ -31,6 +31,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use platefull::http::AppState;
+use platefull_tests::routes::{code_routes, route_shape};
 use serde_norway::Value;
 use tower::ServiceExt;
 
@@ -350,83 +351,6 @@ fn code_of(part: &str, crate_dir: &Path) -> String {
     rust_sources(&crate_dir.join("src"), &[], &mut code);
     rust_sources(&root().join("shared/src"), &skip, &mut code);
     code
-}
-
-/// `{storeId}` and `{store_id}` alike: routes compared by shape.
-fn route_shape(method: &str, path: &str) -> String {
-    let mut shape = String::new();
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                shape.push_str("{}");
-            }
-            '}' => in_param = false,
-            c if !in_param => shape.push(c),
-            _ => {}
-        }
-    }
-    format!("{} {shape}", method.to_uppercase())
-}
-
-/// The routes the routers in `shared/src/http/` declare (`.route("/path", get(..).post(..))`),
-/// except the local stack's simulator routes, which are never deployed.
-fn code_routes() -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let dir = root().join("shared/src/http");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        // The local stack's dev-only routes (simulator, dev sign-in) are never deployed.
-        if path.extension().is_none_or(|e| e != "rs")
-            || path
-                .file_name()
-                .is_some_and(|n| n == "simulator.rs" || n == "dev_sign_in.rs")
-        {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find(".route(") {
-            rest = &rest[at + ".route(".len()..];
-            let Some(open) = rest.find('"') else { break };
-            let after = &rest[open + 1..];
-            let close = after.find('"').unwrap();
-            let route_path = &after[..close];
-            // The method router: up to the `)` that closes `.route(`.
-            let mut depth = 1;
-            let mut end = 0;
-            for (i, c) in after[close + 1..].char_indices() {
-                match c {
-                    '(' => depth += 1,
-                    ')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = close + 1 + i;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let methods = &after[close + 1..end];
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let found = methods.match_indices(&format!("{method}(")).any(|(i, _)| {
-                    i == 0
-                        || !methods[..i]
-                            .chars()
-                            .next_back()
-                            .is_some_and(|c| c.is_alphanumeric() || c == '_')
-                });
-                if found {
-                    out.insert(route_shape(method, route_path));
-                }
-            }
-            rest = &after[end..];
-        }
-    }
-    assert!(!out.is_empty(), "no routes found in {dir:?}");
-    out
 }
 
 // ------------------------------------------------------------------ (a) functions

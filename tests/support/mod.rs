@@ -4,7 +4,8 @@
 //! drives a router in-process, and the WhatsApp connection most tests start from. The other
 //! modules: `stack` (gateway, queues and bot worker wired in-process), `bench` (latency
 //! figures), `menus` (big menus), `process` (a test alone in a child process),
-//! `faulty_store` (a write failing on demand), and the fakes.
+//! `faulty_store` (a write failing on demand), `routes` (the routes the routers declare),
+//! and the fakes.
 
 pub mod bench;
 pub mod chats;
@@ -21,6 +22,7 @@ pub mod fake_webhook;
 pub mod faulty_store;
 pub mod menus;
 pub mod process;
+pub mod routes;
 pub mod stack;
 
 use std::sync::Arc;

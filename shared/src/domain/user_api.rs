@@ -166,10 +166,12 @@ impl CreateUserApiRequest {
 
 fn saipos_token(token: &str) -> Result<String, DomainError> {
     let token = validate::text("apiKey", token, 1, SAIPOS_TOKEN_MAX, false)?;
-    if token.contains(char::is_whitespace) {
+    // It travels in an HTTP header: visible ASCII only, as Saipos issues it (a token that
+    // can't be sent would be refused only later, as a failed report).
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DomainError::invalid(
             "apiKey",
-            "apiKey must not contain spaces",
+            "apiKey must be the Saipos token as issued: letters, digits and symbols, without spaces",
         ));
     }
     Ok(token)
@@ -429,6 +431,18 @@ mod tests {
             "a".repeat(81)
         ))
         .is_err());
+    }
+
+    #[test]
+    fn a_saipos_token_is_what_a_header_can_carry() {
+        for bad in ["tok 12345", "tok_ção_123", "tok_\u{7f}_123"] {
+            let body =
+                serde_json::json!({"name": "S", "type": "saipos", "apiKey": bad}).to_string();
+            assert!(
+                matches!(req(&body), Err(DomainError::Invalid { ref field, .. }) if field == "apiKey"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

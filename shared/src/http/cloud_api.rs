@@ -57,10 +57,12 @@ async fn attach(
         ));
     }
     let token = body.access_token.trim();
-    if token.len() < 20 || token.len() > 1024 || token.chars().any(char::is_whitespace) {
+    // Sent as `Authorization: Bearer …`: visible ASCII only (else it can't be sent at all,
+    // which would read as Meta being unreachable).
+    if token.len() < 20 || token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid(
             "accessToken",
-            "accessToken must be a system-user access token (20 to 1024 characters, no spaces)",
+            "accessToken must be a system-user access token (20 to 1024 letters, digits or symbols, no spaces)",
         ));
     }
     // Ownership: the caller must see the store's config.

@@ -18,6 +18,7 @@ pub mod health;
 pub mod inbox;
 pub mod json;
 pub mod knowledge;
+pub mod openapi;
 pub mod orders;
 pub mod sessions;
 pub mod simulator;
