@@ -702,3 +702,63 @@ async fn a_cloud_api_chat_shows_delivery_statuses_and_refuses_to_send_outside_th
     assert_error(status, &err, StatusCode::BAD_REQUEST, "outside_window");
     assert_eq!(p.graph.script.requests().len(), before, "nothing sent");
 }
+
+/// Issue 16 part 5 on the Cloud API: a customer whose phone Meta hides writes under their
+/// business-scoped id alone; when a later message carries the phone too, it joins that
+/// chat (one chat, the phone now its attribute), and the bot answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_customer_first_seen_by_business_id_keeps_one_chat_when_the_phone_comes() {
+    let p = Pipeline::new(embedded_store().await).await;
+    attach_number(&p).await;
+    let (user_id, phone) = ("BR.ana77", "5511955554444");
+    let says = |id: &str, from: Option<&str>, text: &str| {
+        let now = platefull::ids::now_ms() / 1000;
+        let mut message = json!({"from_user_id": user_id, "id": id,
+            "timestamp": now.to_string(), "type": "text", "text": {"body": text}});
+        let mut contact = json!({"profile": {"name": "Ana"}, "user_id": user_id});
+        if let Some(from) = from {
+            message["from"] = json!(from);
+            contact["wa_id"] = json!(from);
+        }
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER_ID},
+                "contacts": [contact], "messages": [message]}}]}]})
+        .to_string()
+        .into_bytes()
+    };
+    let chat_id = format!("c{NUMBER_ID}:{user_id}");
+    for (id, from, text) in [
+        ("wamid.U1", None, "oi, tem pizza?"),
+        ("wamid.U2", Some(phone), "e entrega na Vila Mariana?"),
+    ] {
+        let body = says(id, from, text);
+        let signature = cloud_api::sign(platefull_tests::stack::APP_SECRET, &body);
+        let (status, ok) = webhook(&p, &body, Some(signature)).await;
+        assert_eq!(status, StatusCode::OK, "{ok}");
+        p.settle().await;
+    }
+    let page = until(&p, &format!("chats/{chat_id}/messages"), |b| {
+        b["data"]
+            .as_array()
+            .is_some_and(|m| m.iter().filter(|m| m["role"] == "customer").count() == 2)
+    })
+    .await;
+    let texts: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "customer")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["oi, tem pizza?", "e entrega na Vila Mariana?"]);
+    let list = get(&p, "chats").await;
+    let chats = list["data"].as_array().unwrap();
+    assert_eq!(chats.len(), 1, "one chat, not one per id: {list}");
+    assert_eq!(chats[0]["chatId"], chat_id);
+    assert_eq!(chats[0]["customer"]["phone"], phone, "{list}");
+    // Search by the phone finds it.
+    let found = get(&p, "chats?q=55544").await;
+    assert_eq!(found["data"][0]["chatId"], chat_id, "{found}");
+}

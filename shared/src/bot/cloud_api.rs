@@ -216,7 +216,9 @@ fn content_of(message: &Value) -> (String, Option<MediaPart>) {
 }
 
 /// The events of one webhook payload. Messages are keyed by the customer's phone (`from`)
-/// when Meta sends it and by the business-scoped user id (`from_user_id`) otherwise.
+/// when Meta sends it and by the business-scoped user id (`from_user_id`) otherwise; a
+/// message with both names the business-scoped id as its alias, so a chat that started
+/// without the phone keeps its key.
 pub fn parse_webhook(payload: &Value) -> Result<Vec<CloudEvent>, String> {
     if payload.get("object").and_then(Value::as_str) != Some("whatsapp_business_account") {
         return Err(
@@ -283,12 +285,14 @@ fn profile_name(value: &Value, message: &Value) -> Option<String> {
 }
 
 fn message_event(phone_number_id: &str, value: &Value, message: &Value) -> Option<CloudEvent> {
-    let chat = ["from", "from_user_id"].iter().find_map(|k| {
+    let id_of = |key: &str| {
         message
-            .get(*k)
+            .get(key)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-    })?;
+    };
+    let (phone, user_id) = (id_of("from"), id_of("from_user_id"));
+    let chat = phone.or(user_id)?;
     let id = message.get("id").and_then(Value::as_str)?;
     let (text, media) = content_of(message);
     Some(CloudEvent::Message {
@@ -303,7 +307,10 @@ fn message_event(phone_number_id: &str, value: &Value, message: &Value) -> Optio
             ephemeral_expiration: None,
             media: media.map(Box::new),
             name: profile_name(value, message),
-            alias: None,
+            // Meta sends the phone only while the customer lets it be shown: a chat that
+            // started under the business-scoped id alone stays there when the phone comes
+            // (`crate::bot::identity`).
+            alias: phone.and(user_id).map(str::to_owned),
         },
     })
 }
@@ -792,6 +799,36 @@ mod tests {
         assert_eq!(
             names,
             [Some("Ana Souza".to_owned()), Some("Bia".to_owned()), None]
+        );
+    }
+
+    #[test]
+    fn a_message_with_phone_and_business_scoped_id_names_the_id_as_its_alias() {
+        let payload = json!({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"106"},
+        "messages":[
+            {"from":"5511900000001","from_user_id":"BR.a1","id":"A","timestamp":"1","type":"text","text":{"body":"Oi"}},
+            {"from_user_id":"BR.a1","id":"B","timestamp":"1","type":"text","text":{"body":"Oi"}},
+            {"from":"5511900000002","id":"C","timestamp":"1","type":"text","text":{"body":"Oi"}},
+            {"from":"","from_user_id":"BR.c3","id":"D","timestamp":"1","type":"text","text":{"body":"Oi"}}
+        ]}}]}]});
+        let keys: Vec<(String, Option<String>)> = parse_webhook(&payload)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                CloudEvent::Message { message, .. } => (message.chat, message.alias),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let key = |chat: &str, alias: Option<&str>| (chat.to_owned(), alias.map(str::to_owned));
+        assert_eq!(
+            keys,
+            [
+                key("5511900000001", Some("BR.a1")),
+                key("BR.a1", None),
+                key("5511900000002", None),
+                key("BR.c3", None),
+            ]
         );
     }
 

@@ -6,7 +6,12 @@
 //! the customer's hidden id too (`ChatMessage::alias`) goes to the hidden id's chat when
 //! that chat exists (its inbox summary does), and the phone becomes that chat's attribute.
 //!
-//! Cost: one read per message that carries an alias; nothing for the others.
+//! The Cloud API works the same way with Meta's business-scoped user id: a customer whose
+//! phone Meta hides is keyed by that id (`from_user_id`), and a later message that carries
+//! the phone too (`from`) names the id as its alias (`bot::cloud_api`).
+//!
+//! Cost: one read per message that carries an alias; nothing for the others. On the Cloud
+//! API that is every message with both ids.
 
 use crate::inbox::{self, At};
 use crate::jobs::{ChatMessage, Line};

@@ -149,6 +149,9 @@ pub(super) trait LidPhones: Send + Sync {
     async fn phone_of(&self, lid: &Jid) -> Result<Option<String>, String>;
     /// Remembers that `lid` is `phone` (digits), as a message told us.
     async fn learn(&self, lid: &Jid, phone: &Jid) -> Result<(), String>;
+    /// The hidden id (its user part) behind the phone number `phone`; `Ok(None)` when not
+    /// known.
+    async fn lid_of(&self, phone: &Jid) -> Result<Option<String>, String>;
 }
 
 #[async_trait]
@@ -166,13 +169,22 @@ impl LidPhones for Client {
             .await
             .map_err(|e| e.to_string())
     }
+
+    async fn lid_of(&self, phone: &Jid) -> Result<Option<String>, String> {
+        self.get_lid_pn_entry(phone)
+            .await
+            .map(|entry| entry.map(|e| e.lid.to_string()))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The messages of a batch as ours ([`message_to_ours`]), each hidden-id chat resolved
 /// to the customer's phone number through `phones` when the message doesn't carry it. A
 /// failed lookup fails the batch (it is not acknowledged; WhatsApp delivers it again),
-/// rather than filing the message under the wrong chat. Cost: one mapping lookup per
-/// message in a hidden-id chat without a number (the client's cache, else one store read).
+/// rather than filing the message under the wrong chat; the owner's messages in a phone
+/// chat name the customer's hidden id, when known, as their alias. Cost: one mapping lookup
+/// per message in a hidden-id chat without a number and per owner's message in a phone chat
+/// (the client's cache, else one store read).
 pub(super) async fn batch_to_ours(
     batch: &[InboundMessage],
     phones: &dyn LidPhones,
@@ -203,6 +215,17 @@ pub(super) async fn batch_to_ours(
                         message.alias = Some(jid_to_chat(chat));
                     }
                 }
+            }
+        } else if info.source.is_from_me && is_phone(chat) && message.alias.is_none() {
+            // The owner writing in the customer's phone chat: their own `sender_alt` names
+            // no customer, so the hidden id comes from the mapping — the chat may have
+            // started under it, and the takeover must pause that chat.
+            let lid = phones
+                .lid_of(&chat.to_non_ad())
+                .await
+                .map_err(|e| InboundError(format!("looking up a number's hidden id: {e}")))?;
+            if let Some(lid) = lid.filter(|l| is_digits(l)) {
+                message.alias = Some(format!("{lid}@lid"));
             }
         }
         ours.push(message);

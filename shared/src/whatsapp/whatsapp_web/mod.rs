@@ -741,6 +741,22 @@ mod tests {
         let kept = summary(lid).await.expect("the hidden id's chat");
         assert_eq!(kept.last_text, "ok");
         assert_eq!(summary("5511900000005").await, None, "still no second chat");
+        // The owner writes again, now in the chat the phone opens by the customer's number
+        // (`sender_alt` is the owner's own): the mapping names the hidden id, so the
+        // message joins the chat the customer started, not a second one under the phone.
+        let mut by_phone = info("5511900000005@s.whatsapp.net", true, false);
+        by_phone.id = "3EB0OWNER6".into();
+        by_phone.source.sender_alt = Some(jid("5511988887777@s.whatsapp.net"));
+        assert!(go(vec![inbound_msg(text("Saindo em 10 min"), by_phone)])
+            .await
+            .is_empty());
+        let kept = summary(lid).await.expect("the hidden id's chat");
+        assert_eq!(kept.last_text, "Saindo em 10 min");
+        assert_eq!(
+            summary("5511900000005").await,
+            None,
+            "the owner's chat didn't split it"
+        );
         let history = crate::bot::chat::ChatRef {
             store_id: "st_1",
             line: &crate::jobs::Line::Web { slot: 1 },
@@ -761,6 +777,6 @@ mod tests {
             texts.contains(&"tem calabresa?") && texts.contains(&"Já te atendo"),
             "{texts:?}"
         );
-        assert_eq!(texts.last(), Some(&"ok"));
+        assert_eq!(texts.last(), Some(&"Saindo em 10 min"));
     }
 }
