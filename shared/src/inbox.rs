@@ -347,9 +347,18 @@ pub async fn read(
     .await
 }
 
+/// The most chat summaries one search request reads; past them the answer carries the
+/// cursor of the last one read, and the next request goes on from there.
+pub const SEARCH_SCAN: usize = 2_000;
+/// Summaries per query while searching.
+const SEARCH_PAGE: usize = 500;
+
 /// A page of the chat list, newest first: the summaries and the cursor of the next page.
-/// With a search, the store's whole list is read and filtered (one query; a store has a few
-/// thousand chats at most within its retention).
+/// A search reads the list newest first and keeps the matches (names and numbers are
+/// matched by substring, which no key order serves), in queries of [`SEARCH_PAGE`] and at
+/// most [`SEARCH_SCAN`] summaries per request: a store with more chats than that gets a
+/// page with fewer matches (maybe none) and a cursor, so the cost of a request stays
+/// bounded however many chats the store keeps, and following the cursors finds every one.
 pub async fn list(
     store: &dyn Store,
     store_id: &str,
@@ -357,31 +366,60 @@ pub async fn list(
     q: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<Summary>, Option<String>), StoreError> {
+    list_reading(store, store_id, cursor, q, limit, SEARCH_SCAN).await
+}
+
+/// [`list`] with a search reading at most `scan` summaries.
+pub async fn list_reading(
+    store: &dyn Store,
+    store_id: &str,
+    cursor: Option<&str>,
+    q: Option<&str>,
+    limit: usize,
+    scan: usize,
+) -> Result<(Vec<Summary>, Option<String>), StoreError> {
+    let scan = scan.max(1);
     let pk = store_pk(store_id);
-    let before = cursor.map(|c| format!("{}{c}", keys::INBOX_PREFIX));
-    let fetch = if q.is_some() { 5_000 } else { limit + 1 };
-    let items = store
-        .query_last_before(&pk, keys::INBOX_PREFIX, before.as_deref(), fetch)
-        .await?;
+    let mut before = cursor.map(|c| format!("{}{c}", keys::INBOX_PREFIX));
     let mut out: Vec<(String, Summary)> = Vec::new();
-    let mut more = false;
-    for item in items {
-        let sk = attr_str(&item, "sk").unwrap_or_default().to_owned();
-        let s: Summary = serde_json::from_value(Value::Object(item))
-            .map_err(|e| StoreError::Data(e.to_string()))?;
-        if q.is_some_and(|q| !rules::matches(q, &s.chat, s.phone.as_deref(), s.name.as_deref())) {
-            continue;
+    let mut scanned = 0;
+    // Where the next page starts: after the last summary returned, or, when a search ran
+    // out of its budget first, after the last one read.
+    let mut resume = None;
+    'pages: loop {
+        let fetch = match q {
+            Some(_) => SEARCH_PAGE.min(scan - scanned),
+            None => limit + 1,
+        };
+        let items = store
+            .query_last_before(&pk, keys::INBOX_PREFIX, before.as_deref(), fetch)
+            .await?;
+        let exhausted = items.len() < fetch;
+        for item in items {
+            let sk = attr_str(&item, "sk").unwrap_or_default().to_owned();
+            scanned += 1;
+            before = Some(sk.clone());
+            let s: Summary = serde_json::from_value(Value::Object(item))
+                .map_err(|e| StoreError::Data(e.to_string()))?;
+            if q.is_some_and(|q| !rules::matches(q, &s.chat, s.phone.as_deref(), s.name.as_deref()))
+            {
+                continue;
+            }
+            if out.len() == limit {
+                resume = out.last().map(|(sk, _)| sk.clone());
+                break 'pages;
+            }
+            out.push((sk, s));
         }
-        if out.len() == limit {
-            more = true;
+        if exhausted || q.is_none() {
             break;
         }
-        out.push((sk, s));
+        if scanned >= scan {
+            resume = before;
+            break;
+        }
     }
-    let next = more
-        .then(|| out.last())
-        .flatten()
-        .map(|(sk, _)| rules::encode_cursor(sk.trim_start_matches(keys::INBOX_PREFIX)));
+    let next = resume.map(|sk| rules::encode_cursor(sk.trim_start_matches(keys::INBOX_PREFIX)));
     let out = out.into_iter().map(|(_, s)| s).collect();
     Ok((out, next))
 }

@@ -487,6 +487,7 @@ for_each_store!(
     pages_follow_their_cursors,
     the_change_feed_is_one_query_when_nothing_changed,
     another_owner_or_another_stores_key_sees_nothing,
+    a_search_reads_a_bounded_slice_per_request_and_its_cursor_goes_on,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -761,4 +762,89 @@ async fn a_cloud_customer_first_seen_by_business_id_keeps_one_chat_when_the_phon
     // Search by the phone finds it.
     let found = get(&p, "chats?q=55544").await;
     assert_eq!(found["data"][0]["chatId"], chat_id, "{found}");
+}
+
+/// A search reads a bounded number of summaries per request (here 10, in the product
+/// `inbox::SEARCH_SCAN`), one query each, and answers with a cursor where it stopped: a
+/// match older than that comes by following the cursors, and no request reads more.
+async fn a_search_reads_a_bounded_slice_per_request_and_its_cursor_goes_on(t: TestStore) {
+    let (t, counts) = t.counted();
+    let store = t.store.clone();
+    let store_id = "st_search";
+    let now = platefull::ids::now_ms();
+    for i in 0..30 {
+        let chat = format!("55119000{i:05}");
+        let name = if i == 0 {
+            "Ana Souza".to_owned()
+        } else {
+            format!("Cliente {i}")
+        };
+        let at = At {
+            store_id,
+            line: "w1",
+            chat: &chat,
+        };
+        let noted = Noted {
+            role: Role::Customer,
+            text: "oi",
+            at_ms: now + i,
+            name: Some(&name),
+        };
+        inbox::noted(store.as_ref(), at, noted, 86_400, now + i)
+            .await
+            .unwrap();
+    }
+    let mut cursor: Option<String> = None;
+    let mut found = Vec::new();
+    let mut requests = 0;
+    loop {
+        let before = counts.snapshot();
+        let (page, next) = inbox::list_reading(
+            store.as_ref(),
+            store_id,
+            cursor.as_deref(),
+            Some("ana"),
+            20,
+            10,
+        )
+        .await
+        .unwrap();
+        let after = counts.snapshot();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 0),
+            "one query"
+        );
+        requests += 1;
+        found.extend(page.into_iter().map(|s| s.chat));
+        match next {
+            // As the route reads it.
+            Some(next) => cursor = platefull::domain::inbox::cursor("cursor", Some(&next)).unwrap(),
+            None => break,
+        }
+        assert!(requests < 10, "the cursors end");
+    }
+    assert_eq!(found, ["5511900000000"], "the oldest chat, found by name");
+    assert!(
+        (3..=4).contains(&requests),
+        "{requests} requests for 30 chats"
+    );
+    // Without a budget in the way, a search answers at once; paging still works within it.
+    let (page, next) = inbox::list(store.as_ref(), store_id, None, Some("cliente"), 5)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 5);
+    assert_eq!(page[0].name.as_deref(), Some("Cliente 29"));
+    let next = platefull::domain::inbox::cursor("cursor", next.as_deref()).unwrap();
+    let (rest, _) = inbox::list(
+        store.as_ref(),
+        store_id,
+        next.as_deref(),
+        Some("cliente"),
+        50,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.len(), 24, "the other 24 matches, none twice");
+    assert_eq!(rest[0].name.as_deref(), Some("Cliente 24"));
 }

@@ -93,7 +93,12 @@ function inbox(storeId, isAlive) {
 
   const showList = () => {
     list.replaceChildren(...chats.map(chatItem));
-    if (!chats.length) list.append(h('li', { class: 'empty' }, query ? 'Nenhuma conversa encontrada.' : 'Nenhuma conversa ainda.'));
+    // A search reads a slice of the list per request: none found yet may mean "not among
+    // the most recent"; the button goes on through the older ones.
+    const none = !query ? 'Nenhuma conversa ainda.'
+      : next ? 'Nenhuma entre as conversas mais recentes. Carregue mais para buscar nas antigas.'
+        : 'Nenhuma conversa encontrada.';
+    if (!chats.length) list.append(h('li', { class: 'empty' }, none));
     more.hidden = !next;
   };
 
