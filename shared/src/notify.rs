@@ -10,8 +10,12 @@
 //! retried by its queue's consumer and ends in its dead letters; each notice has a
 //! deterministic WhatsApp id per `(store, key, phone)`, so a retry or a second call with
 //! the same `key` is one message on the phone (WhatsApp Web and the simulator keep a
-//! message once per id; the Cloud API has no such id, so a Cloud notice retried after a
-//! lost answer can arrive twice). With no line connected it sends nothing and says so
+//! message once per id). The Cloud API has no such id: the worker marks the notice's id in
+//! the store before sending it ([`mark_cloud_notice`], put if absent) and skips a notice
+//! already marked, so a retry after a lost answer or a second call with the same `key` is
+//! still one message; a failed send removes the mark for the retry. As with Cloud API
+//! replies, a crash between the mark and the send loses that one notice rather than
+//! sending it twice. With no line connected it sends nothing and says so
 //! ([`Notified::NoLine`]), for the caller to log and show.
 //!
 //! A Cloud API number can send free text only inside a 24-hour window opened by the
@@ -19,8 +23,51 @@
 
 use crate::jobs::{BotJob, Line};
 use crate::queue::{Queue, QueueError};
-use crate::store::keys::{store_pk, SLOT_PREFIX};
-use crate::store::{attr_str, Store, StoreError};
+use crate::store::keys::{self, store_pk, SLOT_PREFIX};
+use crate::store::{attr_str, Cond, Store, StoreError, WriteOp};
+
+/// How long a Cloud API notice's mark is kept (its retries end well within it).
+const MARK_KEEP_SECS: i64 = 2 * 86_400;
+
+/// Marks notice `id` of `store_id` as sent from a Cloud API number, before it is sent:
+/// `false` when it was marked already (sent, or being sent). One conditional put.
+pub async fn mark_cloud_notice(
+    store: &dyn Store,
+    store_id: &str,
+    id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let item = keys::item(store_pk(store_id), keys::notice_sk(id))
+        .set("at", now_ms)
+        .set("expiresAt", now_ms / 1000 + MARK_KEEP_SECS)
+        .build();
+    match store
+        .write(vec![WriteOp::Put {
+            item,
+            cond: Cond::NotExists,
+        }])
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Removes the mark of a notice whose send failed, so its retry sends it.
+pub async fn unmark_cloud_notice(
+    store: &dyn Store,
+    store_id: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    store
+        .write(vec![WriteOp::Delete {
+            pk: store_pk(store_id),
+            sk: keys::notice_sk(id),
+            cond: Cond::None,
+        }])
+        .await
+}
 
 /// What became of a notice.
 #[derive(Debug, Clone, PartialEq)]

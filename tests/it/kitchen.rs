@@ -392,6 +392,56 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
     assert_eq!(auth.as_deref(), Some("Bearer EAAG-token"));
     assert_eq!(body["to"], "5511988887777");
     assert_eq!(body["text"]["body"], "Novo pedido #0003");
+    // The same notice queued again (a retried turn) is not sent again: the Graph API has
+    // no idempotency key, the store's mark is what keeps it one message.
+    notify::notify_owner_phones(
+        store,
+        k.inbound.as_ref(),
+        &k.store_id,
+        &phones,
+        "Novo pedido #0003",
+        "k2",
+    )
+    .await
+    .unwrap();
+    // A notice whose first send fails (Meta answers 500) is sent by its retry, once.
+    k.graph.script.push(
+        500,
+        json!({"error": {"message": "An unknown error has occurred.", "type": "OAuthException", "code": 1, "is_transient": true}}),
+        None,
+    );
+    notify::notify_owner_phones(
+        store,
+        k.inbound.as_ref(),
+        &k.store_id,
+        &phones,
+        "Novo pedido #0004",
+        "k3",
+    )
+    .await
+    .unwrap();
+    let texts = |requests: &[(String, Value, Option<String>)]| -> Vec<String> {
+        requests
+            .iter()
+            .map(|(_, body, _)| body["text"]["body"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    for _ in 0..1000 {
+        if k.graph.script.requests().len() >= 3 && k.inbound.len() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        texts(&k.graph.script.requests()),
+        [
+            "Novo pedido #0003",
+            "Novo pedido #0004",
+            "Novo pedido #0004"
+        ],
+        "#0003 once; #0004 failed once, then sent once"
+    );
 }
 
 for_each_store!(

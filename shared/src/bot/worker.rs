@@ -335,11 +335,28 @@ impl Bot {
             tracing::warn!(store = %store_id, "the Cloud API number was detached; owner notice dropped");
             return Ok(());
         };
-        match self
+        // The Graph API has no idempotency key: the mark makes a retry, or the same notice
+        // queued twice, one message.
+        if !crate::notify::mark_cloud_notice(store, store_id, &id, now_ms())
+            .await
+            .map_err(|e| self.store_failed(e))?
+        {
+            tracing::info!(store = %store_id, notice = %id, "owner notice sent before; not again");
+            return Ok(());
+        }
+        let sent = self
             .graph
             .send_text(phone_number_id, &token, to, text)
-            .await
-        {
+            .await;
+        if matches!(
+            sent,
+            Err(SendError::RateLimited { .. } | SendError::Transient(_) | SendError::Refused(_))
+        ) {
+            if let Err(err) = crate::notify::unmark_cloud_notice(store, store_id, &id).await {
+                tracing::warn!(error = %err, "could not clear a failed notice's mark; its retry won't send it");
+            }
+        }
+        match sent {
             Ok(_) => {
                 crate::metrics::count("OwnerNoticesSent", 1.0, &[("Service", "bot")]);
                 Ok(())

@@ -65,6 +65,7 @@ pub const KINDS: &[Kind] = &[
     kind("usage day", "STORE#<storeId>", "USAGE#<YYYY-MM-DD>"),
     kind("store health", "STORE#<storeId>", "CONFIG#HEALTH"),
     kind("incident", "STORE#<storeId>", "INCIDENT#<incident>"),
+    kind("owner notice mark", "STORE#<storeId>", "NOTICE#<noticeId>"),
     kind("Cloud API route", "CLOUDNUM#<phoneNumberId>", "ROUTE"),
     kind("queued message", "QUEUE#<queue>", "M#<seq>"),
     kind("queue dedup id", "QUEUE#<queue>", "D#<group>#<dedupId>"),
@@ -158,6 +159,11 @@ pub const INCIDENT_PREFIX: &str = "INCIDENT#";
 /// One incident of a store (`slot2`, `attendant`, `dlq`, `budget80`, …).
 pub fn incident_sk(incident: &str) -> String {
     format!("{INCIDENT_PREFIX}{incident}")
+}
+
+/// An owner notice sent from a Cloud API number (`notify.rs`), by its notice id.
+pub fn notice_sk(notice_id: &str) -> String {
+    format!("NOTICE#{notice_id}")
 }
 
 // --- Chats (bot/chat.rs), under `store_pk`; `line` is `Line::key()` (`w1`, `c<number>`) ---
@@ -571,6 +577,11 @@ mod tests {
             ("usage day", store_pk(st), usage_sk("2026-12-06")),
             ("store health", store_pk(st), HEALTH_SK.into()),
             ("incident", store_pk(st), incident_sk("slot2")),
+            (
+                "owner notice mark",
+                store_pk(st),
+                notice_sk("3EB0AAAAAAAAAAAAAAAAAA"),
+            ),
             ("Cloud API route", cloud_route_pk("1065"), ROUTE_SK.into()),
             ("queued message", queue_pk("inbound"), queued_sk(42)),
             (
