@@ -45,6 +45,22 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// [`now_ms`], but strictly increasing within this process: two readings in the same
+/// millisecond get consecutive values (the second one a millisecond ahead). The receipt
+/// time of chat messages, so two that arrive together keep their order and their history
+/// keys stay apart.
+pub fn monotonic_ms() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .expect("the update always succeeds");
+    now.max(previous + 1)
+}
+
 const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
 );
@@ -89,5 +105,30 @@ mod tests {
         );
         let ms = now_ms();
         assert!(ms > 1_767_225_600_000, "after 2026-01-01: {ms}");
+    }
+
+    #[test]
+    fn monotonic_readings_never_tie_even_from_many_threads() {
+        let readings: Vec<i64> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..2_000).map(|_| monotonic_ms()).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| {
+                    let mine = t.join().unwrap();
+                    assert!(
+                        mine.windows(2).all(|w| w[0] < w[1]),
+                        "increasing per thread"
+                    );
+                    mine
+                })
+                .collect()
+        });
+        let mut sorted = readings.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), readings.len(), "no two alike");
+        assert!(monotonic_ms() >= now_ms());
     }
 }

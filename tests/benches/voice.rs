@@ -166,6 +166,7 @@ async fn main() {
             }),
             name: None,
             alias: None,
+            received_ms: None,
         };
         BotJob::Message {
             store_id: wa.store_id.clone(),

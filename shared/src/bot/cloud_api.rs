@@ -89,7 +89,11 @@ impl CloudEvent {
             } => BotJob::Message {
                 store_id: store_id.to_owned(),
                 line: Line::Cloud { phone_number_id },
-                message,
+                // The receipt time, in the order the webhook's payload holds.
+                message: ChatMessage {
+                    received_ms: Some(crate::ids::monotonic_ms()),
+                    ..message
+                },
             },
             CloudEvent::Status {
                 phone_number_id,
@@ -304,6 +308,7 @@ fn message_event(phone_number_id: &str, value: &Value, message: &Value) -> Optio
             media: media.map(Box::new),
             name: profile_name(value, message),
             alias: None,
+            received_ms: None,
         },
     })
 }
