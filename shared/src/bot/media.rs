@@ -234,7 +234,7 @@ impl Bot {
                     Ok(prepared) => prepared,
                     Err(err) => {
                         tracing::warn!(store = %chat.store_id, error = %err, "a picture could not be shown to the model");
-                        let too_big = matches!(err, PictureError::TooManyPixels { .. });
+                        let too_big = matches!(err, PictureError::TooLarge(_));
                         return match (media.caption(), too_big) {
                             (Some(caption), _) => Ok(with_text(format!(
                                 "(o cliente enviou uma foto com a legenda) {caption}"

@@ -14,7 +14,7 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
 /// The most pixels decoded. WhatsApp sends photos at most 4096 px a side (16.7 MP, its HD
 /// mode); the bound leaves room for that and keeps a decoded picture (3–4 bytes a pixel)
@@ -30,12 +30,22 @@ pub const JPEG_QUALITY: u8 = 80;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PictureError {
-    /// Too many pixels to decode here (declared by the header; nothing was decoded).
-    #[error("the picture declares {width}x{height} pixels, over {MAX_PIXELS}")]
-    TooManyPixels { width: u32, height: u32 },
+    /// Too many pixels to decode here, as its header declares: refused before decoding
+    /// (by our bound, or by the decoder's limits while it read the header).
+    #[error("the picture is too large to open: {0}")]
+    TooLarge(String),
     /// Not a picture we can read (another format, corrupt, truncated).
     #[error("the picture can't be read: {0}")]
     Unreadable(String),
+}
+
+/// A decoder's refusal: over the limits is [`PictureError::TooLarge`], anything else
+/// [`PictureError::Unreadable`].
+fn refused(err: ImageError) -> PictureError {
+    match err {
+        ImageError::Limits(limits) => PictureError::TooLarge(limits.to_string()),
+        other => PictureError::Unreadable(other.to_string()),
+    }
 }
 
 /// A picture ready for the model.
@@ -83,7 +93,7 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, PictureError> {
 
 /// The width and height `bytes` declare, from the header alone.
 pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), PictureError> {
-    reader(bytes)?.into_dimensions().map_err(unreadable)
+    reader(bytes)?.into_dimensions().map_err(refused)
 }
 
 /// `bytes` made fit for a vision model: refused over [`MAX_PIXELS`] before decoding; a
@@ -93,8 +103,9 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), PictureError> {
 /// threads.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared, PictureError> {
     let (width, height) = dimensions(bytes)?;
+    let too_large = || PictureError::TooLarge(format!("{width}x{height} pixels"));
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PictureError::TooManyPixels { width, height });
+        return Err(too_large());
     }
     let reader = reader(bytes)?;
     let format = reader.format();
@@ -106,12 +117,12 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, PictureError> {
             height,
         });
     }
-    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let mut decoder = reader.into_decoder().map_err(refused)?;
     if decoder.total_bytes() > MAX_DECODED_BYTES {
-        return Err(PictureError::TooManyPixels { width, height });
+        return Err(too_large());
     }
-    let orientation = decoder.orientation().map_err(unreadable)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    let orientation = decoder.orientation().map_err(refused)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(refused)?;
     image.apply_orientation(orientation);
     let image = if image.width().max(image.height()) > MAX_SIDE {
         // Each source pixel counts once (an area average): fast, and sharp enough for a
@@ -155,7 +166,15 @@ mod tests {
         let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, width, height);
         encoder.set_color(png::ColorType::Rgb);
-        drop(encoder.write_header().unwrap());
+        let mut writer = encoder.write_header().unwrap();
+        // The first data chunk, an empty zlib stream: where a decoder stops reading the header.
+        writer
+            .write_chunk(
+                png::chunk::IDAT,
+                &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+            )
+            .unwrap();
+        drop(writer);
         out
     }
 
@@ -180,19 +199,18 @@ mod tests {
     fn a_bomb_is_refused_from_its_header() {
         let bomb = png_header(100_000, 100_000);
         assert!(bomb.len() < 100, "{} bytes", bomb.len());
-        assert_eq!(dimensions(&bomb), Ok((100_000, 100_000)));
-        assert_eq!(
-            prepare(&bomb),
-            Err(PictureError::TooManyPixels {
-                width: 100_000,
-                height: 100_000
-            })
+        assert!(
+            matches!(prepare(&bomb), Err(PictureError::TooLarge(_))),
+            "{:?}",
+            prepare(&bomb)
         );
-        // Just over the bound too.
-        assert!(matches!(
-            prepare(&png_header(6000, 4001)),
-            Err(PictureError::TooManyPixels { .. })
-        ));
+        // Just over our bound (within the decoder's): refused by the header's numbers.
+        let over = png_header(6000, 4001);
+        assert_eq!(dimensions(&over), Ok((6000, 4001)));
+        assert_eq!(
+            prepare(&over),
+            Err(PictureError::TooLarge("6000x4001 pixels".into()))
+        );
     }
 
     #[test]
