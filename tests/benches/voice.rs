@@ -96,7 +96,7 @@ fn pictures() {
     )
     .unwrap();
     drop(photo);
-    for (label, bytes) in [("JPEG", &jpeg), ("PNG", &png)] {
+    for (kind, bytes) in [("JPEG", &jpeg), ("PNG", &png)] {
         reset_peak_rss();
         let before = rss_kb();
         let mut samples = Vec::new();
@@ -109,11 +109,20 @@ fn pictures() {
             out = prepared.bytes.len();
         }
         let label = format!(
-            "12 MP {label} ({} KB) → 1024×768 JPEG ({} KB)",
+            "12 MP {kind} ({} KB) → 1024×768 JPEG ({} KB)",
             bytes.len() / 1024,
             out / 1024
         );
         report(&label, samples);
+        // Of which the decode alone (the image crate's, without our checks).
+        let mut decode = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let image = image::load_from_memory(bytes).unwrap();
+            decode.push(t.elapsed());
+            drop(image);
+        }
+        report(&format!("  of which decoding the {kind}"), decode);
         println!(
             "  peak RSS {} MB (+{} MB over the RSS before)",
             peak_rss_kb() / 1024,
@@ -140,6 +149,7 @@ async fn main() {
     let mut settings = TranscribeSettings::new(&voice.url, "k", "whisper-1");
     settings.attempts = 1;
     let transcriber = Transcriber::new(settings);
+    reset_peak_rss();
     let (before_rss, before_peak) = (rss_kb(), peak_rss_kb());
     let started = Instant::now();
     let handle = MediaHandle::Cloud {
