@@ -99,8 +99,8 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), PictureError> {
 /// `bytes` made fit for a vision model: refused over [`MAX_PIXELS`] before decoding; a
 /// JPEG within [`MAX_SIDE`] as it is; anything else decoded (turned upright as its EXIF
 /// says), shrunk to [`MAX_SIDE`] on its longest side keeping its proportions, and encoded
-/// as JPEG. CPU-bound (tens of milliseconds for a 12 MP photo): call it off the async
-/// threads.
+/// as JPEG. CPU-bound (a quarter of a second or so for a 12 MP photo on a busy 2-core
+/// machine, most of it the decode): call it off the async threads.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared, PictureError> {
     let (width, height) = dimensions(bytes)?;
     let too_large = || PictureError::TooLarge(format!("{width}x{height} pixels"));
