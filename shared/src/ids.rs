@@ -45,6 +45,43 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// A clock of [`now_ms`] readings that never repeat: two readings in the same millisecond
+/// get consecutive values (the second one a millisecond ahead). It runs ahead of the wall
+/// clock only while more than a thousand readings a second are taken, and by that excess.
+pub struct MonotonicMs(std::sync::atomic::AtomicI64);
+
+impl MonotonicMs {
+    pub const fn new() -> Self {
+        Self(std::sync::atomic::AtomicI64::new(0))
+    }
+
+    /// The next reading: the wall clock, or one past the previous reading if that is later.
+    pub fn next(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let previous = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .expect("the update always succeeds");
+        now.max(previous + 1)
+    }
+}
+
+impl Default for MonotonicMs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// This process's receipt clock ([`MonotonicMs`]): when a chat message arrived, so two that
+/// arrive together keep their order and their history keys stay apart.
+pub fn monotonic_ms() -> i64 {
+    static RECEIPTS: MonotonicMs = MonotonicMs::new();
+    RECEIPTS.next()
+}
+
 const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
 );
@@ -89,5 +126,35 @@ mod tests {
         );
         let ms = now_ms();
         assert!(ms > 1_767_225_600_000, "after 2026-01-01: {ms}");
+    }
+
+    #[test]
+    fn monotonic_readings_never_tie_even_from_many_threads() {
+        // A clock of its own: hammering the process's receipt clock would move it ahead of
+        // the wall clock for the other tests of this binary.
+        let clock = MonotonicMs::new();
+        let readings: Vec<i64> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..2_000).map(|_| clock.next()).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| {
+                    let mine = t.join().unwrap();
+                    assert!(
+                        mine.windows(2).all(|w| w[0] < w[1]),
+                        "increasing per thread"
+                    );
+                    mine
+                })
+                .collect()
+        });
+        let mut sorted = readings.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), readings.len(), "no two alike");
+        assert!(clock.next() >= now_ms());
+        let (a, b) = (monotonic_ms(), monotonic_ms());
+        assert!(a < b && a >= now_ms() - 1_000, "{a} {b}");
     }
 }

@@ -53,6 +53,12 @@ pub struct ChatMessage {
     /// ([`crate::bot::identity`] keeps such a chat where it started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    /// When our side got it (ms since the epoch, [`crate::ids::monotonic_ms`]): stamped by
+    /// the gateway's commit or the webhook before it is queued, so it survives redeliveries
+    /// and two messages of the same second keep the order they arrived in. Absent in jobs
+    /// queued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_ms: Option<i64>,
 }
 
 /// Which of a store's WhatsApp numbers a conversation happens on.
@@ -438,6 +444,7 @@ mod tests {
                 media: None,
                 name: Some("Ana".into()),
                 alias: None,
+                received_ms: None,
             },
         };
         let json: serde_json::Value = serde_json::from_str(&job.to_json()).unwrap();
@@ -476,6 +483,7 @@ mod tests {
             media: None,
             name: None,
             alias: None,
+            received_ms: None,
         };
         let job = BotJob::Message {
             store_id: "st_1".into(),

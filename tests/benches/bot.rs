@@ -215,6 +215,7 @@ fn said(store_id: &str, chat: usize, n: usize, text: &str) -> BotJob {
             media: None,
             name: None,
             alias: None,
+            received_ms: None,
         },
     }
 }

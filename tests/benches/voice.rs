@@ -5,7 +5,10 @@
 //! - the latency a voice note adds to a turn, the transcription service excluded (the fake
 //!   answers at once; its local HTTP round trip is counted): a voice note's job against a
 //!   typed message's, each through the real worker to the reply handed over, with a
-//!   zero-latency model.
+//!   zero-latency model;
+//! - the time a 12 MP photo (4000 × 3000, as a phone's camera takes it) takes to be made fit
+//!   for a vision model (`media::picture::prepare`: header check, decode, shrink to 1024 px,
+//!   JPEG encode), from a JPEG and from a PNG, and the peak RSS it adds.
 //!
 //! Run: `cargo bench -p platefull-tests --bench voice`.
 
@@ -61,8 +64,76 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// Resets the process's peak resident set to its current one (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A 12 MP photo made fit for a vision model, from a JPEG and from a PNG: the time each
+/// takes, and the peak RSS it adds (the peak reset before each).
+fn pictures() {
+    let (width, height) = (4000, 3000);
+    let photo = image::RgbImage::from_fn(width, height, |x, y| {
+        // A gradient with fine texture, so the encoders have detail to work on.
+        let noise = ((x * 7919 + y * 104_729) % 61) as u8;
+        image::Rgb([
+            (x / 16) as u8 ^ noise,
+            (y / 12) as u8,
+            ((x + y) / 28) as u8 ^ (noise / 2),
+        ])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&photo)
+        .unwrap();
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &photo,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    drop(photo);
+    for (kind, bytes) in [("JPEG", &jpeg), ("PNG", &png)] {
+        reset_peak_rss();
+        let before = rss_kb();
+        let mut samples = Vec::new();
+        let mut out = 0;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let prepared = platefull::media::picture::prepare(bytes).unwrap();
+            samples.push(t.elapsed());
+            assert_eq!((prepared.width, prepared.height), (1024, 768));
+            out = prepared.bytes.len();
+        }
+        let label = format!(
+            "12 MP {kind} ({} KB) → 1024×768 JPEG ({} KB)",
+            bytes.len() / 1024,
+            out / 1024
+        );
+        report(&label, samples);
+        // Of which the decode alone (the image crate's, without our checks).
+        let mut decode = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let image = image::load_from_memory(bytes).unwrap();
+            decode.push(t.elapsed());
+            drop(image);
+        }
+        report(&format!("  of which decoding the {kind}"), decode);
+        println!(
+            "  peak RSS {} MB (+{} MB over the RSS before)",
+            peak_rss_kb() / 1024,
+            peak_rss_kb().saturating_sub(before) / 1024
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    pictures();
     let media = fake_media::media().await;
     let voice = fake_transcribe::transcribe().await;
     let clip = std::fs::read(format!(
@@ -78,6 +149,7 @@ async fn main() {
     let mut settings = TranscribeSettings::new(&voice.url, "k", "whisper-1");
     settings.attempts = 1;
     let transcriber = Transcriber::new(settings);
+    reset_peak_rss();
     let (before_rss, before_peak) = (rss_kb(), peak_rss_kb());
     let started = Instant::now();
     let handle = MediaHandle::Cloud {
@@ -166,6 +238,7 @@ async fn main() {
             }),
             name: None,
             alias: None,
+            received_ms: None,
         };
         BotJob::Message {
             store_id: wa.store_id.clone(),

@@ -460,6 +460,7 @@ async fn the_context_is_trimmed_by_count_and_by_time() {
         media: None,
         name: None,
         alias: None,
+        received_ms: None,
     };
     let two_hours_ago = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 - 7_200_000;
     chat::record_customer(
@@ -1035,6 +1036,7 @@ fn message_job(store_id: &str, id: &str, text: &str) -> BotJob {
             media: None,
             name: None,
             alias: None,
+            received_ms: None,
         },
     }
 }

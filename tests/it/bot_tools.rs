@@ -166,6 +166,7 @@ impl Shop {
                 media: None,
                 name: None,
                 alias: None,
+                received_ms: None,
             },
         }
     }

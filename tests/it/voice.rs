@@ -13,19 +13,24 @@ use platefull::bot::chat::{self, ChatRef, Role};
 use platefull::bot::cloud_api::{self, GraphClient};
 use platefull::bot::worker::{self, Bot};
 use platefull::jobs::{BotJob, ChatMessage, Line, OutboundReply};
-use platefull::media::fetch::MediaFetcher;
-use platefull::media::plan::{NOT_TRANSCRIBED, PICTURE_REPLY, PLEASE_TYPE_REPLY, TOO_LONG_REPLY};
+use platefull::media::fetch::{FetchError, MediaFetcher, WebMedia};
+use platefull::media::plan::{
+    NOT_TRANSCRIBED, PICTURE_REPLY, PICTURE_TOO_BIG_REPLY, PLEASE_TYPE_REPLY, TOO_LONG_REPLY,
+};
 use platefull::media::transcribe::{TranscribeSettings, Transcriber};
 use platefull::media::{Location, MediaHandle, MediaKind, MediaPart, MediaTools};
 use platefull::queue::memory::MemoryQueue;
 use platefull::queue::Queue;
+use platefull::whatsapp::whatsapp_web::CdnMedia;
 use platefull_tests::fake_graph::{self, FakeGraph};
 use platefull_tests::fake_llm::{self, Fake};
 use platefull_tests::fake_media::{self, FakeMedia};
 use platefull_tests::fake_transcribe::{self, FakeTranscribe};
+use platefull_tests::fake_wa_cdn::{self, Encrypted, FakeCdn};
 use platefull_tests::{embedded_store, for_each_store, TestApp, TestStore};
 use serde_json::{json, Value};
 use tokio::sync::watch;
+use whatsapp_rust::download::{MediaHost, MediaRoute};
 
 const CUSTOMER: &str = "5511999990000";
 const NUMBER_ID: &str = "106540352242922";
@@ -57,6 +62,7 @@ struct Rig {
     graph: FakeGraph,
     media: FakeMedia,
     voice: FakeTranscribe,
+    cdn: FakeCdn,
     inbound: Arc<MemoryQueue>,
     outbound: Arc<MemoryQueue>,
     dead: Arc<MemoryQueue>,
@@ -67,11 +73,12 @@ struct Rig {
 
 impl Rig {
     async fn new(t: TestStore, options: Options) -> Self {
-        let (llm, graph, media, voice) = (
+        let (llm, graph, media, voice, cdn) = (
             fake_llm::llm().await,
             fake_graph::graph().await,
             fake_media::media().await,
             fake_transcribe::transcribe().await,
+            fake_wa_cdn::cdn().await,
         );
         let dead = Arc::new(MemoryQueue::standard(Duration::from_secs(1)));
         let inbound = Arc::new(
@@ -88,7 +95,7 @@ impl Rig {
         let bot = Arc::new(Bot {
             graph: GraphClient::new(&graph.url),
             media: Arc::new(MediaTools {
-                fetcher: MediaFetcher::new(&media.url, None),
+                fetcher: MediaFetcher::new(&media.url, Some(Arc::new(cdn_media(&cdn)))),
                 transcriber,
                 vision: options.vision,
             }),
@@ -102,6 +109,7 @@ impl Rig {
             graph,
             media,
             voice,
+            cdn,
             inbound,
             outbound,
             dead,
@@ -267,6 +275,7 @@ fn message(id: &str, text: &str, media: Option<MediaPart>) -> ChatMessage {
         media: media.map(Box::new),
         name: None,
         alias: None,
+        received_ms: None,
     }
 }
 
@@ -568,6 +577,88 @@ async fn a_voice_note_retried_from_the_queue_still_reads_before_a_later_text() {
     assert_eq!(rig.replies().len(), 1, "one reply seeing both");
 }
 
+/// The chat's timeline as the console reads it (`GET …/chats/{chatId}/messages`): id and
+/// role of each message, oldest first.
+async fn timeline(rig: &Rig) -> Vec<(String, String)> {
+    let (status, page) = rig
+        .app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/whatsapp/{}/chats/w1:{CUSTOMER}/messages",
+                rig.store_id
+            ),
+            Some(&rig.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap().to_owned();
+            (field("id"), field("role"))
+        })
+        .collect()
+}
+
+async fn two_voice_notes_of_the_same_second_both_redelivered_keep_their_arrival_order(
+    t: TestStore,
+) {
+    let rig = Rig::new(t, PLAIN).await;
+    // Both first deliveries fail (three tries each): both are recorded on a redelivery,
+    // when only their stamps say which came first.
+    for _ in 0..6 {
+        rig.voice
+            .script
+            .push(503, json!({"error": {"message": "busy"}}), None);
+    }
+    let sent = platefull::ids::now_ms() / 1000;
+    // Ids that sort the other way round, and one WhatsApp second for both; the receipt
+    // times as the gateway's commit stamps a batch.
+    for id in ["ZZ-first", "AA-second"] {
+        rig.web(ChatMessage {
+            timestamp: sent,
+            received_ms: Some(platefull::ids::monotonic_ms()),
+            ..message(id, "", Some(voice(&clip(), 4)))
+        })
+        .await;
+    }
+    for _ in 0..1_500 {
+        let seen = timeline(&rig).await;
+        if seen.iter().filter(|(_, role)| role == "bot").count() >= 1
+            && seen.iter().filter(|(_, role)| role == "customer").count() == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rig.settle().await;
+    assert!(rig.voice.heard().len() >= 8, "both were redelivered");
+    let seen = timeline(&rig).await;
+    let customers: Vec<&str> = seen
+        .iter()
+        .filter(|(_, role)| role == "customer")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(customers, ["ZZ-first", "AA-second"], "{seen:?}");
+    assert_eq!(seen[0].0, "ZZ-first", "{seen:?}");
+    assert_eq!(seen[1].0, "AA-second", "{seen:?}");
+    assert!(seen[2..].iter().all(|(_, role)| role == "bot"), "{seen:?}");
+    // Delivered once more: still once in the timeline.
+    rig.web(ChatMessage {
+        timestamp: sent,
+        received_ms: Some(platefull::ids::monotonic_ms()),
+        ..message("ZZ-first", "", Some(voice(&clip(), 4)))
+    })
+    .await;
+    rig.settle().await;
+    assert_eq!(timeline(&rig).await[..2], seen[..2]);
+    assert_eq!(timeline(&rig).await.len(), seen.len());
+}
+
 async fn an_oversize_voice_note_and_a_text_get_the_polite_reply_and_an_answer(t: TestStore) {
     let rig = Rig::new(
         t,
@@ -599,6 +690,7 @@ async fn an_oversize_voice_note_and_a_text_get_the_polite_reply_and_an_answer(t:
 }
 
 for_each_store!(
+    two_voice_notes_of_the_same_second_both_redelivered_keep_their_arrival_order,
     voice_notes_are_not_transcribed_for_a_bot_switched_off_or_a_paused_chat,
     a_voice_note_then_a_text_keep_their_order_while_it_is_transcribed,
     an_oversize_voice_note_and_a_text_get_the_polite_reply_and_an_answer,
@@ -746,39 +838,285 @@ async fn pictures_by_caption_or_a_short_reply_without_vision() {
     assert!(texts.contains("foto com a legenda) tem dessa?"), "{texts}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_vision_a_picture_is_described_by_the_model_then_answered() {
-    let rig = Rig::new(
+/// A `width` × `height` PNG of a smooth gradient (small on disk, many pixels).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().unwrap();
+    let mut pixels = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            pixels.extend_from_slice(&[(x / 12) as u8, (y / 8) as u8, 128]);
+        }
+    }
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// A PNG whose header declares `width` × `height` and which holds no pixels at all (a
+/// "decompression bomb" as the decoder would see it: a few bytes asking for gigabytes).
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    let mut writer = encoder.write_header().unwrap();
+    // The first data chunk, an empty zlib stream: where a decoder stops reading the header.
+    writer
+        .write_chunk(
+            png::chunk::IDAT,
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        )
+        .unwrap();
+    drop(writer);
+    out
+}
+
+fn picture(bytes: &[u8], mimetype: &str, caption: Option<&str>) -> MediaPart {
+    MediaPart {
+        mimetype: Some(mimetype.into()),
+        size: Some(bytes.len() as u64),
+        caption: caption.map(str::to_owned),
+        handle: Some(MediaHandle::Inline {
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }),
+        ..MediaPart::of(MediaKind::Image)
+    }
+}
+
+async fn vision_rig() -> Rig {
+    Rig::new(
         embedded_store().await,
         Options {
             vision: true,
             ..PLAIN
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_vision_a_picture_is_shrunk_described_by_the_model_then_answered() {
+    let rig = vision_rig().await;
     rig.llm.script.says("Uma pizza de calabresa com cebola.");
-    let picture = MediaPart {
-        mimetype: Some("image/png".into()),
-        handle: Some(MediaHandle::Inline {
-            base64: "iVBORw0KGgo=".into(),
-        }),
-        ..MediaPart::of(MediaKind::Image)
-    };
-    rig.web(message("P1", "", Some(picture))).await;
+    let photo = png(3000, 2000);
+    rig.web(message("P1", "", Some(picture(&photo, "image/png", None))))
+        .await;
     until("the reply", || rig.replies().len() == 1).await;
     assert_eq!(rig.llm.script.count(), 2, "a look, then the turn");
     let look = rig.llm.script.request(1);
     let parts = &look["messages"][1]["content"];
     assert_eq!(parts[1]["type"], "image_url");
-    assert_eq!(
-        parts[1]["image_url"]["url"],
-        "data:image/png;base64,iVBORw0KGgo="
+    let url = parts[1]["image_url"]["url"].as_str().unwrap();
+    let b64 = url
+        .strip_prefix("data:image/jpeg;base64,")
+        .unwrap_or_else(|| panic!("a JPEG data URL: {}", &url[..40.min(url.len())]));
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    assert!(
+        jpeg.len() < photo.len(),
+        "{} of {} bytes",
+        jpeg.len(),
+        photo.len()
     );
+    let seen = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+    // 3000 × 2000 → 1024 on the long side, the proportions kept.
+    assert_eq!((seen.width(), seen.height()), (1024, 683));
     let texts = rig.llm_user_texts(2).join("\n");
     assert!(
         texts.contains("(o cliente enviou uma foto: Uma pizza de calabresa com cebola.)"),
         "{texts}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_declaring_too_many_pixels_is_refused_politely_without_a_look() {
+    let rig = vision_rig().await;
+    let bomb = png_header(100_000, 100_000);
+    assert!(bomb.len() < 100, "a tiny file: {} bytes", bomb.len());
+    rig.web(message("B1", "", Some(picture(&bomb, "image/png", None))))
+        .await;
+    until("the polite reply", || rig.replies().len() == 1).await;
+    assert_eq!(rig.replies()[0], PICTURE_TOO_BIG_REPLY);
+    assert_eq!(rig.llm.script.count(), 0, "no look, no turn");
+    // With a caption, the caption is answered (as without vision).
+    rig.web(message(
+        "B2",
+        "",
+        Some(picture(&bomb, "image/png", Some("tem dessa?"))),
+    ))
+    .await;
+    until("the captioned reply", || rig.replies().len() == 2).await;
+    assert_eq!(rig.llm.script.count(), 1, "the turn only");
+    let texts = rig.llm_user_texts(1).join("\n");
+    assert!(texts.contains("foto com a legenda) tem dessa?"), "{texts}");
+    assert!(rig.dead.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_picture_goes_on_as_one_the_model_cannot_see() {
+    let rig = vision_rig().await;
+    let mut cut = png(600, 400);
+    cut.truncate(cut.len() / 2);
+    let not_a_jpeg = b"\xff\xd8\xff\xe0 not really".to_vec();
+    for (n, (id, bytes)) in [("C1", cut.clone()), ("C2", not_a_jpeg)]
+        .into_iter()
+        .enumerate()
+    {
+        rig.web(message(id, "", Some(picture(&bytes, "image/jpeg", None))))
+            .await;
+        until("the short reply", || rig.replies().len() == n + 1).await;
+    }
+    assert_eq!(rig.replies(), [PICTURE_REPLY, PICTURE_REPLY]);
+    assert_eq!(rig.llm.script.count(), 0, "no look, no turn");
+    rig.web(message(
+        "C3",
+        "",
+        Some(picture(&cut, "image/png", Some("quanto custa?"))),
+    ))
+    .await;
+    until("the captioned reply", || rig.replies().len() == 3).await;
+    assert_eq!(rig.llm.script.count(), 1, "no look: the turn only");
+    let texts = rig.llm_user_texts(1).join("\n");
+    assert!(
+        texts.contains("foto com a legenda) quanto custa?"),
+        "{texts}"
+    );
+    assert!(rig.dead.is_empty());
+}
+
+// --- WhatsApp Web's CDN ---------------------------------------------------------------
+
+/// The WhatsApp Web transport's downloader (whatsapp-rust's `MediaDownloader` and ureq
+/// client), its one CDN host the fake.
+fn cdn_media(cdn: &FakeCdn) -> CdnMedia {
+    CdnMedia::new(
+        cdn.client(),
+        MediaRoute::unauthenticated(vec![MediaHost::new(fake_wa_cdn::HOST)]),
+    )
+}
+
+fn web_handle(direct_path: &str, sealed: &Encrypted, media_type: &str) -> MediaHandle {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    MediaHandle::Web {
+        direct_path: direct_path.into(),
+        media_key: b64(&sealed.media_key),
+        file_sha256: b64(&sealed.file_sha256),
+        file_enc_sha256: b64(&sealed.file_enc_sha256),
+        media_type: media_type.into(),
+    }
+}
+
+const VOICE_PATH: &str = "/v/t62.7117-24/11111_22222_voice.enc";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_web_media_is_fetched_from_the_cdn_decrypted_and_checked() {
+    let cdn = fake_wa_cdn::cdn().await;
+    let media = cdn_media(&cdn);
+    let limit = platefull::media::plan::MAX_MEDIA_BYTES;
+    let clip = clip();
+    let sealed = fake_wa_cdn::encrypt(&clip, [7; 32], "WhatsApp Audio Keys");
+    assert_ne!(&sealed.blob[..64], &clip[..64], "encrypted");
+    cdn.put(VOICE_PATH, sealed.blob.clone());
+    let voice = web_handle(VOICE_PATH, &sealed, "audio");
+    assert_eq!(media.download(&voice, limit).await.unwrap(), clip);
+    // The URL is the direct path on a CDN host, its token the blob's hash.
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed.file_enc_sha256);
+    assert_eq!(cdn.requests(), [format!("{VOICE_PATH}?token={token}")]);
+
+    // A picture, under its own keys.
+    let photo = png(64, 48);
+    let picture = fake_wa_cdn::encrypt(&photo, [9; 32], "WhatsApp Image Keys");
+    cdn.put("/v/t62.7118-24/photo.enc", picture.blob.clone());
+    let handle = web_handle("/v/t62.7118-24/photo.enc", &picture, "image");
+    assert_eq!(media.download(&handle, limit).await.unwrap(), photo);
+
+    // The same blob taken for another media type derives other keys: its MAC fails.
+    let as_image = web_handle(VOICE_PATH, &sealed, "image");
+    let err = media.download(&as_image, limit).await.unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Unavailable(m) if m.contains("MAC")),
+        "{err:?}"
+    );
+    // A blob altered on the way: its MAC fails.
+    let mut altered = sealed.blob.clone();
+    altered[100] ^= 1;
+    cdn.put("/v/t62.7117-24/altered.enc", altered);
+    let err = media
+        .download(
+            &web_handle("/v/t62.7117-24/altered.enc", &sealed, "audio"),
+            limit,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Unavailable(m) if m.contains("MAC")),
+        "{err:?}"
+    );
+    // A file that isn't the one its message hashed (the MAC holds: same key).
+    let other = fake_wa_cdn::encrypt(b"not the voice note", [7; 32], "WhatsApp Audio Keys");
+    cdn.put("/v/t62.7117-24/other.enc", other.blob.clone());
+    let lying = Encrypted {
+        file_sha256: sealed.file_sha256,
+        ..other
+    };
+    let err = media
+        .download(
+            &web_handle("/v/t62.7117-24/other.enc", &lying, "audio"),
+            limit,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Gone(m) if m.contains("hash")),
+        "{err:?}"
+    );
+    // Over the cap: refused, nothing handed on.
+    let err = media
+        .download(&voice, clip.len() as u64 - 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FetchError::TooLarge {
+            limit: clip.len() as u64 - 1
+        }
+    );
+    // A reference the CDN doesn't know (expired): gone, not retried.
+    let err = media
+        .download(
+            &web_handle("/v/t62.7117-24/expired.enc", &sealed, "audio"),
+            limit,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Gone(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_web_voice_note_from_the_cdn_is_transcribed_and_answered() {
+    let rig = Rig::new(embedded_store().await, PLAIN).await;
+    let clip = clip();
+    let sealed = fake_wa_cdn::encrypt(&clip, [5; 32], "WhatsApp Audio Keys");
+    rig.cdn.put(VOICE_PATH, sealed.blob.clone());
+    let note = MediaPart {
+        mimetype: Some("audio/ogg; codecs=opus".into()),
+        size: Some(clip.len() as u64),
+        seconds: Some(4),
+        handle: Some(web_handle(VOICE_PATH, &sealed, "audio")),
+        ..MediaPart::of(MediaKind::Voice)
+    };
+    rig.web(message("W1", "", Some(note))).await;
+    until("a reply", || !rig.outbound.is_empty()).await;
+    let heard = rig.voice.heard();
+    assert_eq!(heard.len(), 1);
+    assert_eq!(heard[0].file_len, clip.len(), "the decrypted clip, whole");
+    assert_eq!(heard[0].file_head, clip[..heard[0].file_head.len()]);
+    let texts = rig.llm_user_texts(1).join("\n");
+    assert!(texts.contains("(áudio transcrito)"), "{texts}");
 }
 
 // --- Meta's webhook payloads ------------------------------------------------------------

@@ -18,6 +18,7 @@ pub mod fake_saipos;
 pub mod fake_saipos_order;
 pub mod fake_stack_auth;
 pub mod fake_transcribe;
+pub mod fake_wa_cdn;
 pub mod fake_webhook;
 pub mod faulty_store;
 pub mod menus;

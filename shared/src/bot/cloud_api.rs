@@ -89,7 +89,11 @@ impl CloudEvent {
             } => BotJob::Message {
                 store_id: store_id.to_owned(),
                 line: Line::Cloud { phone_number_id },
-                message,
+                // The receipt time, in the order the webhook's payload holds.
+                message: ChatMessage {
+                    received_ms: Some(crate::ids::monotonic_ms()),
+                    ..message
+                },
             },
             CloudEvent::Status {
                 phone_number_id,
@@ -311,6 +315,7 @@ fn message_event(phone_number_id: &str, value: &Value, message: &Value) -> Optio
             // started under the business-scoped id alone stays there when the phone comes
             // (`crate::bot::identity`).
             alias: phone.and(user_id).map(str::to_owned),
+            received_ms: None,
         },
     })
 }

@@ -1,7 +1,9 @@
 //! The worker's step for a customer message with media, before it is recorded: carry out
 //! the [`plan`](crate::media::plan) — ignore it, record an edit, turn a pin into text,
 //! fetch and transcribe a voice note (once per message id: a redelivery is recognised
-//! by its seen mark before anything is downloaded), let a vision model describe a picture,
+//! by its seen mark before anything is downloaded), let a vision model describe a picture
+//! (shrunk first, [`picture`](crate::media::picture); one it can't open is handled as if
+//! the model couldn't see),
 //! or answer at once with a polite pt-BR reply. What comes out is a plain text message
 //! that joins the turn like a typed one; the media's bytes are dropped here.
 //!
@@ -12,8 +14,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-
 use super::chat::{self, ChatRef, Role};
 use super::llm::{LlmMessage, Tools};
 use super::worker::{Bot, Pending};
@@ -22,6 +22,7 @@ use crate::domain::bot_config::BotConfig;
 use crate::ids::now_ms;
 use crate::jobs::{ChatMessage, Line};
 use crate::media::fetch::FetchError;
+use crate::media::picture::{self, PictureError};
 use crate::media::plan::{self, Plan};
 use crate::media::transcribe::TranscribeError;
 use crate::media::MediaPart;
@@ -221,12 +222,54 @@ impl Bot {
                         }));
                     }
                 };
-                let mimetype = media.mimetype.as_deref().unwrap_or("image/jpeg");
-                let url = format!(
-                    "data:{mimetype};base64,{}",
-                    base64::engine::general_purpose::STANDARD.encode(&image)
+                // Decoding is CPU work (and a corrupt file may even panic a decoder): off the
+                // async threads, and any failure is a picture nobody could see.
+                let started = Instant::now();
+                let prepared = tokio::task::spawn_blocking(move || picture::prepare(&image))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(PictureError::Unreadable("the decoder panicked".into()))
+                    });
+                let prepared = match prepared {
+                    Ok(prepared) => prepared,
+                    Err(err) => {
+                        tracing::warn!(store = %chat.store_id, error = %err, "a picture could not be shown to the model");
+                        let too_big = matches!(err, PictureError::TooLarge(_));
+                        return match (media.caption(), too_big) {
+                            (Some(caption), _) => Ok(with_text(format!(
+                                "(o cliente enviou uma foto com a legenda) {caption}"
+                            ))),
+                            (None, too_big) => {
+                                let (text, reply) = if too_big {
+                                    (
+                                        "(o cliente enviou uma foto grande demais para abrir)",
+                                        plan::PICTURE_TOO_BIG_REPLY,
+                                    )
+                                } else {
+                                    (
+                                        "(o cliente enviou uma foto que não pôde ser vista)",
+                                        plan::PICTURE_REPLY,
+                                    )
+                                };
+                                self.reply_now(
+                                    chat,
+                                    &with_message(message, text.into()),
+                                    reply,
+                                    config,
+                                )
+                                .await?;
+                                Ok(Step::Done)
+                            }
+                        };
+                    }
+                };
+                tracing::info!(
+                    store = %chat.store_id, width = prepared.width, height = prepared.height,
+                    bytes = prepared.bytes.len(), prepare_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "a picture prepared for the model"
                 );
-                drop(image);
+                let url = prepared.data_url();
+                drop(prepared);
                 let caption = media.caption().unwrap_or_default();
                 let asked = [
                     LlmMessage::system(VISION_PROMPT),

@@ -443,17 +443,23 @@ impl Bot {
             line,
             chat: &message.chat,
         };
-        // The customer's message keeps the time it came, however long its media took; a
-        // redelivery (a voice note whose transcript failed) the time WhatsApp stamped it
-        // (whole seconds, so never after a text sent later), when that time is plausible.
-        let received = now_ms();
-        let sent = message.timestamp.saturating_mul(1000);
-        let received =
-            if consumer::receive_count() > 1 && (received - 3_600_000..received).contains(&sent) {
-                sent
-            } else {
-                received
-            };
+        // The customer's message keeps the time it came, however long its media took
+        // (strictly increasing here, so two messages of one instant keep their order and
+        // their history keys). A redelivery (a voice note whose transcript failed) keeps the
+        // time our side first got it (`receivedMs`, stamped before it was queued: two
+        // messages of the same second in the order they arrived, never after a text sent
+        // later), else the time WhatsApp stamped it (whole seconds), when plausible.
+        let received = crate::ids::monotonic_ms();
+        let plausible = |at: &i64| (received - 3_600_000..received).contains(at);
+        let received = if consumer::receive_count() > 1 {
+            message
+                .received_ms
+                .filter(plausible)
+                .or(Some(message.timestamp.saturating_mul(1000)).filter(plausible))
+                .unwrap_or(received)
+        } else {
+            received
+        };
         let mut voice_seconds = 0;
         let owned;
         let message = match (&message.media, message.from_me) {

@@ -1,12 +1,14 @@
 //! Media in customers' messages: what a transport reports about a voice note, picture,
 //! document, sticker, location pin or reaction ([`part`]), fetching its bytes within caps
-//! ([`fetch`]), transcribing voice ([`transcribe`]) and measuring it ([`duration`]), and deciding what each kind becomes
-//! for the turn ([`plan`]). The bytes are processed and dropped; only the transcript or
+//! ([`fetch`]), transcribing voice ([`transcribe`]) and measuring it ([`duration`]), shrinking
+//! pictures for a vision model ([`picture`]), and deciding what each kind becomes for the turn
+//! ([`plan`]). The bytes are processed and dropped; only the transcript or
 //! description joins the chat's history.
 
 pub mod duration;
 pub mod fetch;
 pub mod part;
+pub mod picture;
 pub mod plan;
 pub mod transcribe;
 

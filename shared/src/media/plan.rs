@@ -7,7 +7,8 @@ use super::part::{MediaKind, MediaPart};
 
 /// The largest media fetched (WhatsApp's own limit for audio and images is 16 MB).
 pub const MAX_MEDIA_BYTES: u64 = 16 * 1024 * 1024;
-/// The largest picture shown to a vision model (sent inline as a data URL).
+/// The largest picture fetched for a vision model (which gets it shrunk,
+/// [`super::picture`]).
 pub const MAX_VISION_BYTES: u64 = 5 * 1024 * 1024;
 /// The longest voice note or audio transcribed.
 pub const MAX_AUDIO_SECONDS: u32 = 5 * 60;
@@ -25,6 +26,10 @@ pub const PLEASE_TYPE_REPLY: &str = "Desculpe, ainda não consigo ouvir áudios 
 /// A picture without caption nobody here can see.
 pub const PICTURE_REPLY: &str = "Recebi sua foto! 📷 Ainda não consigo ver imagens por aqui; \
     pode me contar por escrito o que precisa?";
+/// A picture too large to open here (a decompression bomb, or a panorama beyond
+/// [`super::picture::MAX_PIXELS`]), without caption.
+pub const PICTURE_TOO_BIG_REPLY: &str = "Recebi sua foto, mas ela é grande demais pra eu \
+    abrir por aqui 🙏 Pode mandar uma foto menor ou me contar por escrito o que precisa?";
 /// A Pix receipt while an order awaits payment (the order hook flagged it).
 pub const PROOF_REPLY: &str = "Recebemos seu comprovante! 🙌 O restaurante vai conferir o \
     pagamento e já te confirma.";

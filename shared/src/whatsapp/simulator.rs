@@ -357,6 +357,7 @@ impl Simulator {
             media: None,
             name: None,
             alias: None,
+            received_ms: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The gateway's side of the at-least-once handover of chat messages: a transport commits
 //! each batch it receives here ([`Inbound`]) and acknowledges it to WhatsApp only if the
 //! commit succeeded. A commit queues every message of the batch on the inbound queue, in
-//! order, for the bot; the first that can't be queued (after a few quick tries) fails the
+//! order and stamped with its receipt time (`receivedMs`, strictly increasing), for the bot; the first that can't be queued (after a few quick tries) fails the
 //! whole commit, so WhatsApp keeps the batch and delivers it again on the next connect.
 //!
 //! Idempotent, as a redelivered batch needs: every message queued is remembered by chat,
@@ -67,7 +67,7 @@ impl InboundGate {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
-        for message in batch {
+        for mut message in batch {
             if message.is_group {
                 continue;
             }
@@ -79,6 +79,9 @@ impl InboundGate {
                 tracing::debug!(slot = %key, message = %message.id, "redelivered message; already queued");
                 continue;
             }
+            // The receipt time, in the order the batch holds (WhatsApp's own stamp has
+            // whole seconds only).
+            message.received_ms = Some(crate::ids::monotonic_ms());
             let job = BotJob::Message {
                 store_id: key.store_id.clone(),
                 line: Line::Web { slot: key.slot },
@@ -179,6 +182,7 @@ mod tests {
             media: None,
             name: None,
             alias: None,
+            received_ms: None,
         }
     }
 
@@ -214,6 +218,27 @@ mod tests {
             ids(&memory),
             [r#""5511900000001":"A""#, r#""5511900000002":"B""#]
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_one_second_is_stamped_in_its_order() {
+        let memory = Arc::new(MemoryQueue::standard(Duration::from_secs(30)));
+        let gate = InboundGate::new(Some(memory.clone()));
+        // One WhatsApp second for all, ids sorting the other way round.
+        let batch = ["Z", "M", "A"]
+            .map(|id| message("5511900000001", id, false))
+            .to_vec();
+        gate.commit(&key(), batch).await.unwrap();
+        let stamps: Vec<i64> = memory
+            .bodies()
+            .iter()
+            .map(|b| {
+                let job: serde_json::Value = serde_json::from_str(b).unwrap();
+                job["message"]["receivedMs"].as_i64().unwrap()
+            })
+            .collect();
+        assert_eq!(stamps.len(), 3);
+        assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 //! `MediaDownloader` (`download.rs`): session-less (the CDN gates a download on the signed
 //! `direct_path`, not the session; WhatsApp's default hosts), streaming and decrypting into
 //! a writer (`download_to_writer`, ~40 KB of working memory), here one that refuses to
-//! grow past the cap. A reference the CDN rejects (expired media) is `Gone`: 0.7.0 offers
+//! grow past the cap. The library checks the blob's MAC; the plaintext's SHA-256 against
+//! the message's `fileSha256` is checked here. A reference the CDN rejects (expired media) is `Gone`: 0.7.0 offers
 //! re-upload requests only through a live client, which the worker doesn't have.
 
 use std::io::{Cursor, Seek, SeekFrom, Write};
@@ -13,9 +14,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use sha2::Digest;
 use whatsapp_rust::download::{
-    DownloadParams, DownloadWriter, MediaDownloadError, MediaDownloader, MediaType,
+    DownloadParams, DownloadWriter, MediaDownloadError, MediaDownloader, MediaRoute, MediaType,
 };
+use whatsapp_rust::http::HttpClient;
 use whatsapp_rust::wacore::proto_helpers::MessageExt;
 use whatsapp_rust::waproto::whatsapp as wa;
 
@@ -206,12 +209,20 @@ pub struct CdnMedia {
 }
 
 impl Default for CdnMedia {
+    /// WhatsApp's default CDN hosts, over whatsapp-rust's ureq client.
     fn default() -> Self {
+        Self::new(
+            Arc::new(whatsapp_rust::http::UreqHttpClient::new()),
+            MediaRoute::default_hosts(),
+        )
+    }
+}
+
+impl CdnMedia {
+    /// The CDN hosts of `route`, reached through `http` (tests: a fake CDN).
+    pub fn new(http: Arc<dyn HttpClient>, route: MediaRoute) -> Self {
         Self {
-            downloader: MediaDownloader::with_default_hosts(
-                Arc::new(whatsapp_rust::http::UreqHttpClient::new()),
-                Arc::new(whatsapp_rust::TokioRuntime),
-            ),
+            downloader: MediaDownloader::new(http, Arc::new(whatsapp_rust::TokioRuntime), route),
         }
     }
 }
@@ -240,10 +251,11 @@ impl WebMedia for CdnMedia {
             "sticker" => MediaType::Sticker,
             _ => MediaType::Document,
         };
+        let file_sha256 = bytes(file_sha256)?;
         let params = DownloadParams::encrypted(
             direct_path.clone(),
             &bytes(media_key)?,
-            &bytes(file_sha256)?,
+            &file_sha256,
             &bytes(file_enc_sha256)?,
             // The declared length only sizes buffers; the cap is the writer's.
             0,
@@ -251,7 +263,18 @@ impl WebMedia for CdnMedia {
         );
         let writer = CappedWriter::new(limit);
         match self.downloader.download_to_writer(&params, writer).await {
-            Ok(writer) => Ok(writer.into_inner()),
+            Ok(writer) => {
+                // whatsapp-rust checks the blob's MAC (under the media key), not the file's
+                // hash the message declares: checked here, so what we hand on is the file
+                // the sender hashed.
+                let plaintext = writer.into_inner();
+                if sha2::Sha256::digest(&plaintext)[..] != file_sha256[..] {
+                    return Err(FetchError::Gone(
+                        "the media doesn't match its declared hash".into(),
+                    ));
+                }
+                Ok(plaintext)
+            }
             Err(MediaDownloadError::ReferenceRejected(e)) => Err(FetchError::Gone(e.to_string())),
             Err(e) if e.to_string().contains(CAP_PASSED) => Err(FetchError::TooLarge { limit }),
             Err(e) => Err(FetchError::Unavailable(e.to_string())),

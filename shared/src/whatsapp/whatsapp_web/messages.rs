@@ -84,6 +84,7 @@ pub(super) fn message_to_ours(message: &wa::Message, info: &MessageInfo) -> Opti
             .filter(|n| !source.is_from_me && !n.is_empty())
             .map(str::to_owned),
         alias: alias_of(info),
+        received_ms: None,
     })
 }
 
@@ -317,6 +318,7 @@ mod tests {
                 media: None,
                 name: None,
                 alias: None,
+                received_ms: None,
             }
         );
     }
