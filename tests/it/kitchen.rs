@@ -427,7 +427,7 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
             .collect()
     };
     for _ in 0..1000 {
-        if k.graph.script.requests().len() >= 3 && k.inbound.len() == 0 {
+        if k.graph.script.requests().len() >= 3 && k.inbound.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
