@@ -134,6 +134,9 @@ async function expectOk(answer, what) {
   return body;
 }
 
+// The smallest PNG (1×1), as a photo of a receipt.
+const ONE_PIXEL_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
 async function customerSays(storeId, text, id) {
   const response = await fetch(`${base}/dev/simulator/${storeId}/1/messages`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: CUSTOMER, text, id }),
@@ -247,11 +250,27 @@ test('a new order appears on the board within 2 s with a chime, moves on in one 
   // The Pix confirmation came with the QR image.
   assert.ok(confirmed.some((m) => m.image && m.image.mimeType === 'image/png' && /QR Code Pix do pedido #0001/.test(m.text)), JSON.stringify(confirmed.map((m) => m.text)));
 
+  // The customer sends a photo of the Pix receipt: the card and its details say so, for
+  // the owner to check; the order is not marked paid by itself.
+  const receipt = await fetch(`${base}/dev/simulator/${storeId}/1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ from: CUSTOMER, id: 'K3', image: { base64: ONE_PIXEL_PNG, mimetype: 'image/png' } }),
+  });
+  assert.equal(receipt.status, 200, await receipt.text());
+  await eventually(async () => /comprovante recebido/.test(await card.textContent()), 5000, 'the receipt line on the card');
+  await card.getByText('Detalhes').click();
+  assert.equal(await card.locator('.order-proof').textContent(), 'Comprovante recebido (confira)');
+  assert.equal(await card.getByRole('button', { name: 'Marcar como pago' }).count(), 1, 'still to be marked paid');
+  await card.getByText('Detalhes').click();
+  await eventually(async () => (await outbox(storeId, CUSTOMER)).some((m) => /Recebemos seu comprovante/.test(m.text)), 10000, 'the receipt acknowledged');
+  const toldBefore = (await outbox(storeId, CUSTOMER)).length;
+
   // One click: accepted; the customer is told.
   await card.getByRole('button', { name: /^Aceitar/ }).click();
   const accepted = page.locator('.order-column[data-column="accepted"] .order-card');
   await accepted.waitFor({ timeout: 5000 });
-  await eventually(async () => (await outbox(storeId, CUSTOMER)).length > confirmed.length, 10000, 'the customer to be told');
+  await eventually(async () => (await outbox(storeId, CUSTOMER)).length > toldBefore, 10000, 'the customer to be told');
   // Details: the lines, the payment and the chat link.
   await accepted.getByText('Detalhes').click();
   const details = accepted.locator('.order-details');
