@@ -6,7 +6,10 @@
 #   3. runs web/tests with `node --test`: units.test.mjs (the console's pure helpers, no
 #      browser), pix.test.mjs (our Pix codes decoded by the pix-utils package), then console.test.mjs, which starts its own `platefull dev` on a free port
 #      (and orders.test.mjs, the order board, with its own `platefull dev` over a fake model)
-#      with a temporary data dir, drives headless Chromium, and stops the server even on failure.
+#      with a temporary data dir, drives headless Chromium, and stops the server even on failure;
+#      order-crash.test.mjs (no browser) kills its `platefull dev` with SIGKILL between placing
+#      an order and confirming it, starts it again on the same data dir, and counts one order
+#      and one confirmation.
 # Screenshots of every page (360 px and desktop) and the server log go to test-artifacts/console/.
 # Nothing is skipped: a missing tool that can't be installed is an error.
 set -euo pipefail
@@ -45,6 +48,6 @@ export PLATEFULL_TEST_ARTIFACTS=$root/test-artifacts/console
 rm -rf "$PLATEFULL_TEST_ARTIFACTS"
 
 echo "==> browser tests (headless $("$chromium" --version 2>/dev/null || echo chromium))"
-(cd web/tests && node --test --test-concurrency=1 units.test.mjs pix.test.mjs console.test.mjs orders.test.mjs) \
+(cd web/tests && node --test --test-concurrency=1 units.test.mjs pix.test.mjs console.test.mjs orders.test.mjs order-crash.test.mjs) \
   || fail "browser tests failed (screenshots and the server log: test-artifacts/console/)"
 echo "==> browser tests passed"

@@ -9,24 +9,18 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import {
+  artifacts, eventually, startFakeModel, startStack, toolCalls,
+} from './stack.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.PLATEFULL_BIN
-  || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'debug', 'platefull');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const artifacts = process.env.PLATEFULL_TEST_ARTIFACTS || path.join(root, 'test-artifacts', 'console');
 const CUSTOMER = '5511999990000';
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let server;
-let serverExit;
+let stack;
 let fakeModel;
 let dataDir;
 let base;
@@ -36,84 +30,6 @@ const violations = [];
 
 /** What the fake model answers next: tool calls or a text, in order. */
 const answers = [];
-
-function toolCalls(calls) {
-  return {
-    role: 'assistant',
-    content: null,
-    tool_calls: calls.map(([name, args], i) => ({
-      id: `call_${Date.now()}_${i}`, type: 'function', function: { name, arguments: JSON.stringify(args) },
-    })),
-  };
-}
-
-async function startFakeModel() {
-  fakeModel = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => {
-      const message = answers.shift() || { role: 'assistant', content: 'Certo!' };
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({
-        id: 'fake', object: 'chat.completion', model: 'fake/model',
-        choices: [{ index: 0, finish_reason: message.tool_calls ? 'tool_calls' : 'stop', message }],
-        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-      }));
-    });
-  });
-  await new Promise((resolve) => fakeModel.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${fakeModel.address().port}`;
-}
-
-async function startServer(modelUrl) {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'platefull-orders-'));
-  mkdirSync(artifacts, { recursive: true });
-  const log = createWriteStream(path.join(artifacts, 'platefull-dev-orders.log'));
-  const env = {
-    ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', OPENROUTER_API_KEY: 'fake-key', OPENROUTER_BASE_URL: modelUrl,
-  };
-  server = spawn(bin, ['dev', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', path.join(root, 'web')], {
-    env, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  serverExit = new Promise((resolve) => server.once('exit', resolve));
-  server.stderr.pipe(log);
-  base = await new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`platefull dev did not start in 60 s:\n${seen}`)), 60000);
-    server.once('exit', (code) => reject(new Error(`platefull dev exited (${code}):\n${seen}`)));
-    server.stdout.on('data', (chunk) => {
-      log.write(chunk);
-      seen += chunk;
-      const match = seen.match(/listening on (http:\/\/[0-9.]+:\d+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  for (let i = 0; ; i += 1) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) break;
-    } catch { /* not yet */ }
-    if (i > 150) throw new Error('/health did not answer 200 within 30 s');
-    await sleep(200);
-  }
-}
-
-async function eventually(check, timeout, what) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
-    await sleep(100);
-  }
-}
 
 /** Calls the API with the page's session. */
 function call(method, urlPath, body) {
@@ -150,7 +66,10 @@ async function outbox(storeId, chat) {
 }
 
 before(async () => {
-  await startServer(await startFakeModel());
+  fakeModel = await startFakeModel(answers);
+  dataDir = mkdtempSync(path.join(tmpdir(), 'platefull-orders-'));
+  stack = await startStack({ dataDir, modelUrl: fakeModel.url, logName: 'platefull-dev-orders.log' });
+  ({ base } = stack);
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
@@ -172,10 +91,7 @@ after(async () => {
   try {
     if (browser) await browser.close();
   } finally {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await Promise.race([serverExit, sleep(10000).then(() => server.kill('SIGKILL'))]);
-    }
+    if (stack) await stack.stop();
     if (fakeModel) fakeModel.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
