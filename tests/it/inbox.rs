@@ -480,8 +480,60 @@ async fn a_chat_started_under_a_hidden_id_keeps_it_when_the_phone_comes(t: TestS
     }
 }
 
+/// Issue 16 part 5, the other way round on the Cloud API: a chat that started under the
+/// customer's phone (the message naming their business-scoped id too) keeps the customer
+/// when they later write with the id alone (their number hidden): the id points at it.
+async fn a_cloud_customer_who_hides_their_phone_later_stays_in_the_phone_chat(t: TestStore) {
+    use platefull::bot::identity;
+    let (store, store_id) = (t.store.clone(), "st_bsuid");
+    let line = Line::Cloud {
+        phone_number_id: NUMBER_ID.into(),
+    };
+    let (user_id, phone) = ("BR.z9", "5511955550000");
+    let now = platefull::ids::now_ms();
+    let first = ChatMessage {
+        id: "wamid.1".into(),
+        chat: phone.into(),
+        text: "oi".into(),
+        alias: Some(user_id.into()),
+        ..ChatMessage::default()
+    };
+    let stays = identity::rekeyed(store.as_ref(), store_id, &line, &first, 86_400, now)
+        .await
+        .unwrap();
+    assert_eq!(stays, None, "no chat under the id: the phone's");
+    let hidden = ChatMessage {
+        id: "wamid.2".into(),
+        chat: user_id.into(),
+        text: "cadê meu pedido?".into(),
+        ..ChatMessage::default()
+    };
+    let moved = identity::rekeyed(store.as_ref(), store_id, &line, &hidden, 86_400, now)
+        .await
+        .unwrap()
+        .expect("filed under the phone's chat");
+    assert_eq!(moved.chat, phone);
+    assert_eq!(moved.text, "cadê meu pedido?");
+    // Another customer's id alone has no pointer: its own chat.
+    let stranger = ChatMessage {
+        chat: "BR.other".into(),
+        ..hidden.clone()
+    };
+    let own = identity::rekeyed(store.as_ref(), store_id, &line, &stranger, 86_400, now)
+        .await
+        .unwrap();
+    assert_eq!(own, None);
+    // The pointer lasts as the history does: past it, the id is its own chat again.
+    let later = now + 86_400 * 1000 + 1;
+    let expired = identity::rekeyed(store.as_ref(), store_id, &line, &hidden, 86_400, later)
+        .await
+        .unwrap();
+    assert_eq!(expired, None);
+}
+
 for_each_store!(
     a_chat_started_under_a_hidden_id_keeps_it_when_the_phone_comes,
+    a_cloud_customer_who_hides_their_phone_later_stays_in_the_phone_chat,
     one_timeline_with_every_role_unread_counts_and_search,
     the_console_answers_through_the_line_and_pauses_resumes_or_stops_the_attendant,
     pages_follow_their_cursors,
@@ -762,6 +814,47 @@ async fn a_cloud_customer_first_seen_by_business_id_keeps_one_chat_when_the_phon
     // Search by the phone finds it.
     let found = get(&p, "chats?q=55544").await;
     assert_eq!(found["data"][0]["chatId"], chat_id, "{found}");
+    // The other way round: a chat that starts with both ids is the phone's, and the same
+    // customer writing later with their number hidden (the id alone) lands in it.
+    let (user_id, phone) = ("BR.bia88", "5511933332222");
+    let said = |id: &str, from: Option<&str>, text: &str| {
+        let now = platefull::ids::now_ms() / 1000;
+        let mut message = json!({"from_user_id": user_id, "id": id,
+            "timestamp": now.to_string(), "type": "text", "text": {"body": text}});
+        if let Some(from) = from {
+            message["from"] = json!(from);
+        }
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER_ID},
+                "messages": [message]}}]}]})
+        .to_string()
+        .into_bytes()
+    };
+    for (id, from, text) in [
+        ("wamid.V1", Some(phone), "oi"),
+        ("wamid.V2", None, "ainda tá aberto?"),
+    ] {
+        let body = said(id, from, text);
+        let signature = cloud_api::sign(platefull_tests::stack::APP_SECRET, &body);
+        let (status, ok) = webhook(&p, &body, Some(signature)).await;
+        assert_eq!(status, StatusCode::OK, "{ok}");
+        p.settle().await;
+    }
+    let phone_chat = format!("c{NUMBER_ID}:{phone}");
+    until(&p, &format!("chats/{phone_chat}/messages"), |b| {
+        b["data"]
+            .as_array()
+            .is_some_and(|m| m.iter().filter(|m| m["role"] == "customer").count() == 2)
+    })
+    .await;
+    let list = get(&p, "chats").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        2,
+        "two customers, two chats: {list}"
+    );
 }
 
 /// A search reads a bounded number of summaries per request (here 10, in the product

@@ -50,6 +50,7 @@ pub const KINDS: &[Kind] = &[
     kind("chat turn", "STORE#<storeId>", "CHAT#<line>#<chat>#~in"),
     kind("chat state", "STORE#<storeId>", "CHAT#<line>#<chat>#~st"),
     kind("chat cart", "STORE#<storeId>", "CHAT#<line>#<chat>#~cart"),
+    kind("chat alias", "STORE#<storeId>", "CHAT#<line>#<chat>#~as"),
     kind("order", "STORE#<storeId>", "ORDER#<YYYY-MM-DD>#<nnnnnn>"),
     kind("order counter", "STORE#<storeId>", "ORDERSEQ#<YYYY-MM-DD>"),
     kind("chat summary", "STORE#<storeId>", "CHAT#<line>#<chat>#~ix"),
@@ -189,6 +190,16 @@ pub fn chat_message_sk(line: &str, chat: &str, at_ms: i64, id: &str) -> String {
 /// The chat's latest customer message (the turn).
 pub fn chat_turn_sk(line: &str, chat: &str) -> String {
     format!("{}~in", chat_prefix(line, chat))
+}
+/// Where a customer id's messages go when its own chat is another's (`bot/identity.rs`):
+/// a Cloud API business-scoped id pointing at the chat its customer's phone keys.
+pub fn chat_alias_sk(line: &str, chat: &str) -> String {
+    format!("{}~as", chat_prefix(line, chat))
+}
+/// The chat's items whose sort key starts with `~` (alias, cart, turn, summary, state):
+/// what a chat is, without its history.
+pub fn chat_head_prefix(line: &str, chat: &str) -> String {
+    format!("{}~", chat_prefix(line, chat))
 }
 /// The chat's reply state.
 pub fn chat_state_sk(line: &str, chat: &str) -> String {
@@ -554,6 +565,7 @@ mod tests {
             ("chat turn", store_pk(st), chat_turn_sk(line, chat)),
             ("chat state", store_pk(st), chat_state_sk(line, chat)),
             ("chat cart", store_pk(st), chat_cart_sk(line, chat)),
+            ("chat alias", store_pk(st), chat_alias_sk(line, chat)),
             ("order", store_pk(st), order_sk("2026-12-06", 42)),
             (
                 "order counter",
