@@ -107,14 +107,7 @@ pub fn notice_id(store_id: &str, key: &str, phone: &str) -> String {
 /// The line a notice goes out from: the lowest connected linked slot, else the attached
 /// Cloud API number. Two reads at most.
 pub async fn notice_line(store: &dyn Store, store_id: &str) -> Result<Option<Line>, StoreError> {
-    let slots = store.query(&store_pk(store_id), SLOT_PREFIX).await?;
-    let connected = slots
-        .iter()
-        .filter(|item| attr_str(item, "status") == Some("connected"))
-        .filter_map(|item| item.get("slot").and_then(|v| v.as_u64()))
-        .filter_map(|slot| u8::try_from(slot).ok())
-        .min();
-    if let Some(slot) = connected {
+    if let Some(slot) = connected_slot(store, store_id).await? {
         return Ok(Some(Line::Web { slot }));
     }
     Ok(crate::bot::cloud_api::attached(store, store_id)
@@ -122,31 +115,74 @@ pub async fn notice_line(store: &dyn Store, store_id: &str) -> Result<Option<Lin
         .map(|(phone_number_id, _)| Line::Cloud { phone_number_id }))
 }
 
-/// Sends `text` to each of `phones` (digits, a leading `+` allowed; others are skipped)
-/// from one of the store's connected lines, through `inbound` (the bot's inbound queue).
-/// `key` names the notice (an order id, an alert name and time): the same key is the same
-/// message on each phone. Cost: two reads at most, one queue send per phone.
-pub async fn notify_owner_phones(
+/// The line a notice about a customer's message goes out from, given the line that message
+/// just came in on (so that line is up): that linked slot itself; for a Cloud API number, a
+/// connected linked slot if the store has one (a Cloud notice needs the owner's own 24-hour
+/// window), else that number. No read for a linked number's message, one for a Cloud one:
+/// an order's notice stays within the order turn's round-trip budget.
+pub async fn notice_line_for(
+    store: &dyn Store,
+    store_id: &str,
+    came_in: &Line,
+) -> Result<Line, StoreError> {
+    if matches!(came_in, Line::Web { .. }) {
+        return Ok(came_in.clone());
+    }
+    Ok(connected_slot(store, store_id)
+        .await?
+        .map(|slot| Line::Web { slot })
+        .unwrap_or_else(|| came_in.clone()))
+}
+
+/// The lowest connected linked slot. One query.
+async fn connected_slot(store: &dyn Store, store_id: &str) -> Result<Option<u8>, StoreError> {
+    let slots = store.query(&store_pk(store_id), SLOT_PREFIX).await?;
+    Ok(slots
+        .iter()
+        .filter(|item| attr_str(item, "status") == Some("connected"))
+        .filter_map(|item| item.get("slot").and_then(|v| v.as_u64()))
+        .filter_map(|slot| u8::try_from(slot).ok())
+        .min())
+}
+
+/// [`notify_owner_phones`] for a notice about a customer's message (a new order, a Pix
+/// receipt), from the line [`notice_line_for`] picks: never [`Notified::NoLine`].
+pub async fn notify_owner_phones_from(
     store: &dyn Store,
     inbound: &dyn Queue,
     store_id: &str,
+    came_in: &Line,
     phones: &[String],
     text: &str,
     key: &str,
 ) -> Result<Notified, NotifyError> {
-    let phones: Vec<&str> = phones
-        .iter()
-        .map(|p| p.trim().trim_start_matches('+'))
-        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .collect();
+    let phones = digits(phones);
     if phones.is_empty() {
         return Ok(Notified::NoPhones);
     }
-    let Some(line) = notice_line(store, store_id).await? else {
-        tracing::warn!(store = %store_id, "no connected WhatsApp line: the owner's phones were not notified");
-        return Ok(Notified::NoLine);
-    };
-    for phone in &phones {
+    let line = notice_line_for(store, store_id, came_in).await?;
+    queue_notices(inbound, store_id, line, &phones, text, key).await
+}
+
+/// The phone numbers of `phones` as digits (a leading `+` dropped; anything else skipped).
+fn digits(phones: &[String]) -> Vec<&str> {
+    phones
+        .iter()
+        .map(|p| p.trim().trim_start_matches('+'))
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .collect()
+}
+
+/// Queues one notice per phone from `line`.
+async fn queue_notices(
+    inbound: &dyn Queue,
+    store_id: &str,
+    line: Line,
+    phones: &[&str],
+    text: &str,
+    key: &str,
+) -> Result<Notified, NotifyError> {
+    for phone in phones {
         let job = BotJob::OwnerNotice {
             store_id: store_id.to_owned(),
             line: line.clone(),
@@ -161,6 +197,29 @@ pub async fn notify_owner_phones(
         line,
         phones: phones.len(),
     })
+}
+
+/// Sends `text` to each of `phones` (digits, a leading `+` allowed; others are skipped)
+/// from one of the store's connected lines, through `inbound` (the bot's inbound queue).
+/// `key` names the notice (an order id, an alert name and time): the same key is the same
+/// message on each phone. Cost: two reads at most, one queue send per phone.
+pub async fn notify_owner_phones(
+    store: &dyn Store,
+    inbound: &dyn Queue,
+    store_id: &str,
+    phones: &[String],
+    text: &str,
+    key: &str,
+) -> Result<Notified, NotifyError> {
+    let phones = digits(phones);
+    if phones.is_empty() {
+        return Ok(Notified::NoPhones);
+    }
+    let Some(line) = notice_line(store, store_id).await? else {
+        tracing::warn!(store = %store_id, "no connected WhatsApp line: the owner's phones were not notified");
+        return Ok(Notified::NoLine);
+    };
+    queue_notices(inbound, store_id, line, &phones, text, key).await
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ async fn seed_store(store: &dyn Store, store_id: &str) {
         .await
         .unwrap();
     // Open all day, pickup, cash: what an order needs; the owner's phone is told of each
-    // new order (no line connected here: the order notes it, the costliest case).
+    // new order (from the line the order came in on).
     let day = json!([{"open": "00:00", "close": "00:00"}]);
     let profile = json!({
         "hours": {"weekly": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day}},

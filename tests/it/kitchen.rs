@@ -859,10 +859,13 @@ async fn a_pix_order_reaches_the_customer_with_its_qr_and_the_kitchen_at_once(t:
     assert_ne!(sent[before].text, platefull::media::plan::PROOF_REPLY);
 }
 
-/// With no line connected, the new order's notice can't go: the order says so.
+/// A new order's notice goes from the line the order came in on — it just carried the
+/// customer's message — without reading which slots are connected (the order turn's
+/// round-trip budget); a Cloud API order's from a connected linked number if there is one
+/// (a Cloud notice needs the owner's own 24-hour window), else from that number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_order_without_a_connected_line_is_noted_on_the_order() {
-    let k = Kitchen::new(embedded_store().await, false).await;
+async fn a_new_orders_notice_goes_from_the_line_it_came_in_on() {
+    let k = Kitchen::new(embedded_store().await, true).await;
     let store = k.app.state.store.clone();
     let (status, body) = k
         .api(Method::PUT, "/menu", Some(super::orders::menu()))
@@ -873,6 +876,7 @@ async fn a_new_order_without_a_connected_line_is_noted_on_the_order() {
     let (status, body) = k.api(Method::PUT, "/profile", Some(profile)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let order = super::orders::place_direct_for(store.as_ref(), &k.store_id, CUSTOMER).await;
+    assert_eq!(order.line, "w1");
     let profile = platefull::knowledge::load(store.as_ref(), &k.store_id)
         .await
         .unwrap()
@@ -886,15 +890,37 @@ async fn a_new_order_without_a_connected_line_is_noted_on_the_order() {
     )
     .await
     .unwrap();
+    let sent = k.outbox("5511988887777", 1).await;
+    assert!(sent[0].text.contains("#0001"), "{}", sent[0].text);
     let (_, shown) = k
         .api(Method::GET, &format!("/orders/{}", order.id), None)
         .await;
+    assert!(shown["history"][0].get("note").is_none(), "{shown}");
+    // A Cloud API order's notice: from the connected linked number.
+    let cloud = Line::Cloud {
+        phone_number_id: NUMBER_ID.into(),
+    };
     assert_eq!(
-        shown["history"][0]["note"],
-        platefull::order_events::NO_LINE_NOTE,
-        "{shown}"
+        notify::notice_line_for(store.as_ref(), &k.store_id, &cloud)
+            .await
+            .unwrap(),
+        Line::Web { slot: 1 }
     );
-    assert_eq!(k.inbound.len(), 0, "nothing queued");
+}
+
+/// With no linked number connected, a Cloud API order's notice goes from that number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_orders_notice_goes_from_its_number_when_no_linked_one_is_connected() {
+    let k = Kitchen::new(embedded_store().await, false).await;
+    let cloud = Line::Cloud {
+        phone_number_id: NUMBER_ID.into(),
+    };
+    assert_eq!(
+        notify::notice_line_for(k.app.state.store.as_ref(), &k.store_id, &cloud)
+            .await
+            .unwrap(),
+        cloud
+    );
 }
 
 /// A customer of the store's Cloud API number says `text` (Meta's webhook, signed).
