@@ -115,27 +115,8 @@ pub async fn notice_line(store: &dyn Store, store_id: &str) -> Result<Option<Lin
         .map(|(phone_number_id, _)| Line::Cloud { phone_number_id }))
 }
 
-/// The line a notice about a customer's message goes out from, given the line that message
-/// just came in on (so that line is up): that linked slot itself; for a Cloud API number, a
-/// connected linked slot if the store has one (a Cloud notice needs the owner's own 24-hour
-/// window), else that number. No read for a linked number's message, one for a Cloud one:
-/// an order's notice stays within the order turn's round-trip budget.
-pub async fn notice_line_for(
-    store: &dyn Store,
-    store_id: &str,
-    came_in: &Line,
-) -> Result<Line, StoreError> {
-    if matches!(came_in, Line::Web { .. }) {
-        return Ok(came_in.clone());
-    }
-    Ok(connected_slot(store, store_id)
-        .await?
-        .map(|slot| Line::Web { slot })
-        .unwrap_or_else(|| came_in.clone()))
-}
-
 /// The lowest connected linked slot. One query.
-async fn connected_slot(store: &dyn Store, store_id: &str) -> Result<Option<u8>, StoreError> {
+pub async fn connected_slot(store: &dyn Store, store_id: &str) -> Result<Option<u8>, StoreError> {
     let slots = store.query(&store_pk(store_id), SLOT_PREFIX).await?;
     Ok(slots
         .iter()
@@ -146,9 +127,11 @@ async fn connected_slot(store: &dyn Store, store_id: &str) -> Result<Option<u8>,
 }
 
 /// [`notify_owner_phones`] for a notice about a customer's message (a new order, a Pix
-/// receipt), from the line [`notice_line_for`] picks: never [`Notified::NoLine`].
+/// receipt), from the line that message came in on (`came_in`), which has just carried it:
+/// no read here, so an order's notice stays within the order turn's round-trip budget, and
+/// never [`Notified::NoLine`]. The worker sends a Cloud API notice from a connected linked
+/// slot when the store has one (a Cloud notice needs the owner's own 24-hour window).
 pub async fn notify_owner_phones_from(
-    store: &dyn Store,
     inbound: &dyn Queue,
     store_id: &str,
     came_in: &Line,
@@ -160,8 +143,7 @@ pub async fn notify_owner_phones_from(
     if phones.is_empty() {
         return Ok(Notified::NoPhones);
     }
-    let line = notice_line_for(store, store_id, came_in).await?;
-    queue_notices(inbound, store_id, line, &phones, text, key).await
+    queue_notices(inbound, store_id, came_in.clone(), &phones, text, key).await
 }
 
 /// The phone numbers of `phones` as digits (a leading `+` dropped; anything else skipped).

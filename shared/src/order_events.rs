@@ -130,7 +130,6 @@ pub async fn placed(
         let notified = match Line::from_key(&order.line) {
             Some(came_in) => {
                 notify::notify_owner_phones_from(
-                    store,
                     inbound,
                     store_id,
                     &came_in,

@@ -896,30 +896,27 @@ async fn a_new_orders_notice_goes_from_the_line_it_came_in_on() {
         .api(Method::GET, &format!("/orders/{}", order.id), None)
         .await;
     assert!(shown["history"][0].get("note").is_none(), "{shown}");
-    // A Cloud API order's notice: from the connected linked number.
+    // A notice about a Cloud API customer's order is queued on that number and sent from
+    // the connected linked one (the owner's phone needs no 24-hour window there).
+    k.attach_number().await;
     let cloud = Line::Cloud {
         phone_number_id: NUMBER_ID.into(),
     };
-    assert_eq!(
-        notify::notice_line_for(store.as_ref(), &k.store_id, &cloud)
-            .await
-            .unwrap(),
-        Line::Web { slot: 1 }
-    );
-}
-
-/// With no linked number connected, a Cloud API order's notice goes from that number.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cloud_orders_notice_goes_from_its_number_when_no_linked_one_is_connected() {
-    let k = Kitchen::new(embedded_store().await, false).await;
-    let cloud = Line::Cloud {
-        phone_number_id: NUMBER_ID.into(),
-    };
-    assert_eq!(
-        notify::notice_line_for(k.app.state.store.as_ref(), &k.store_id, &cloud)
-            .await
-            .unwrap(),
-        cloud
+    notify::notify_owner_phones_from(
+        k.inbound.as_ref(),
+        &k.store_id,
+        &cloud,
+        &["5511988887777".to_owned()],
+        "Novo pedido #0002",
+        "order#cloud-2",
+    )
+    .await
+    .unwrap();
+    let sent = k.outbox("5511988887777", 2).await;
+    assert_eq!(sent[1].text, "Novo pedido #0002");
+    assert!(
+        k.graph.script.requests().is_empty(),
+        "the Cloud API was not used"
     );
 }
 

@@ -91,7 +91,6 @@ pub async fn proof_received(
         }
     };
     let sent = crate::notify::notify_owner_phones_from(
-        store,
         inbound,
         chat.store_id,
         chat.line,

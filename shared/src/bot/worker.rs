@@ -304,6 +304,21 @@ impl Bot {
         text: String,
         id: String,
     ) -> Outcome {
+        // A linked number reaches the owner's phone whatever its 24-hour window with the
+        // Cloud API number: a Cloud notice goes from a connected slot when there is one
+        // (one query; notices from a customer's Cloud API chat are queued without looking).
+        let line = match line {
+            Line::Cloud { phone_number_id } => {
+                match crate::notify::connected_slot(self.store.as_ref(), &store_id)
+                    .await
+                    .map_err(|e| self.store_failed(e))?
+                {
+                    Some(slot) => Line::Web { slot },
+                    None => Line::Cloud { phone_number_id },
+                }
+            }
+            web => web,
+        };
         let phone_number_id = match line {
             Line::Web { slot } => {
                 let Some(outbound) = &self.outbound else {
