@@ -53,7 +53,7 @@ fn executables(functions: &[(String, String)]) -> BTreeMap<String, PathBuf> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "-q"]).current_dir(root());
+    build.args(["build", "-q", "--locked"]).current_dir(root());
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
@@ -91,9 +91,8 @@ fn environment(
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
     ];
     for (name, value) in env {
-        let value = if let Some(literal) = value.as_str() {
-            literal.to_owned()
-        } else if let Some(reference) = ref_of(value) {
+        // `ref_of` first: `as_str` sees through a tag (`!Ref X` reads as "X").
+        let value = if let Some(reference) = ref_of(value) {
             match stand_ins.get(reference) {
                 Some(v) => v.clone(),
                 None => {
@@ -108,6 +107,8 @@ fn environment(
                     }
                 }
             }
+        } else if let Some(literal) = value.as_str() {
+            literal.to_owned()
         } else {
             // `!If [HasFallbackModel, …, !Ref AWS::NoValue]`: unset at the defaults.
             assert_eq!(name, "OPENROUTER_FALLBACK_MODEL", "{name}: {value:?}");
