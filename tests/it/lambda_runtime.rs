@@ -61,7 +61,10 @@ fn executables(functions: &[(String, String)]) -> BTreeMap<String, PathBuf> {
         build.args(["-p", binary]);
     }
     let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build of the function crates failed");
+    assert!(
+        status.success(),
+        "cargo build of the function crates failed"
+    );
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
@@ -99,10 +102,9 @@ fn environment(
                     let default = &t["Parameters"][reference]["Default"];
                     match default.as_str() {
                         Some(s) => s.to_owned(),
-                        None if default.is_number() => serde_norway::to_string(default)
-                            .unwrap()
-                            .trim()
-                            .to_owned(),
+                        None if default.is_number() => {
+                            serde_norway::to_string(default).unwrap().trim().to_owned()
+                        }
                         None => panic!("{name}: no stand-in for !Ref {reference}"),
                     }
                 }
@@ -158,7 +160,10 @@ fn webhook_post(body: &str, signature: &str) -> Value {
     event["requestContext"]["routeKey"] = "POST /webhooks/whatsapp".into();
     event["requestContext"]["http"]["method"] = "POST".into();
     event["rawQueryString"] = "".into();
-    event.as_object_mut().unwrap().remove("queryStringParameters");
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
     event["headers"]["content-type"] = "application/json".into();
     event["headers"]["x-hub-signature-256"] = signature.into();
     event["body"] = body.into();
@@ -226,7 +231,14 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
         .await
         .unwrap();
     let kms = aws_sdk_kms::Client::new(&aws);
-    let key_id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
     let data_key = kms
         .generate_data_key()
         .key_id(key_id)
@@ -406,9 +418,7 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
     // whatsapp-webhook: Meta's handshake with the verify token from its secret, then a
     // signed delivery for the number just attached, queued for the bot; a bad signature
     // queues nothing.
-    let answer = webhook
-        .respond(event("whatsapp-webhook/verify.json"))
-        .await;
+    let answer = webhook.respond(event("whatsapp-webhook/verify.json")).await;
     assert_eq!(http("verify", &answer), (200, "1158201444".to_owned()));
     let answer = webhook
         .respond(fixture_event(
@@ -417,8 +427,8 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
         ))
         .await;
     assert_eq!(http("verify", &answer).0, 403, "{answer}");
-    let body = std::fs::read_to_string(root().join("events/whatsapp-webhook/text-message.json"))
-        .unwrap();
+    let body =
+        std::fs::read_to_string(root().join("events/whatsapp-webhook/text-message.json")).unwrap();
     let (status, err) = call(
         webhook,
         webhook_post(&body, &cloud_api::sign("wrong-secret", body.as_bytes())),
@@ -454,8 +464,11 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
     let calls = llm.script.requests();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].2.as_deref(), Some(&*format!("Bearer {LLM_KEY}")));
-    llm.script
-        .push(401, json!({"error": {"code": 401, "message": "bad key"}}), None);
+    llm.script.push(
+        401,
+        json!({"error": {"code": 401, "message": "bad key"}}),
+        None,
+    );
     let mut batch = batch;
     let record = batch["Records"][0]["body"]
         .as_str()
@@ -501,8 +514,7 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
             *value = STANDARD.encode([1u8; 64]);
         }
     }
-    let mut broken =
-        Function::spawn(&bins[&user_apis_fn.logical], "user-apis", &env).await;
+    let mut broken = Function::spawn(&bins[&user_apis_fn.logical], "user-apis", &env).await;
     let err = broken
         .ready(Duration::from_secs(60))
         .await

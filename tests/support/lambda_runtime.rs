@@ -78,7 +78,10 @@ impl Function {
         });
         let api = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(emulator.clone());
@@ -97,7 +100,10 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/12/06/[$LATEST]0123456789abcdef")
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/12/06/[$LATEST]0123456789abcdef",
+            )
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
             .env("_HANDLER", "bootstrap")
             .env("LAMBDA_TASK_ROOT", task_root)
@@ -190,7 +196,10 @@ impl Drop for Function {
 }
 
 async fn next(State(emu): State<Arc<Emulator>>) -> Response {
-    emu.first_next.lock().unwrap().get_or_insert_with(Instant::now);
+    emu.first_next
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
     emu.polled.notify_waiters();
     let Some(Invocation { event, done }) = emu.events.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
@@ -206,10 +215,16 @@ async fn next(State(emu): State<Arc<Emulator>>) -> Response {
         headers.insert(name, HeaderValue::from_str(&value).unwrap());
     };
     set("lambda-runtime-aws-request-id", id);
-    set("lambda-runtime-deadline-ms", deadline.as_millis().to_string());
+    set(
+        "lambda-runtime-deadline-ms",
+        deadline.as_millis().to_string(),
+    );
     set(
         "lambda-runtime-invoked-function-arn",
-        format!("arn:aws:lambda:us-east-1:123456789012:function:{}", emu.function),
+        format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            emu.function
+        ),
     );
     set(
         "lambda-runtime-trace-id",
