@@ -57,6 +57,19 @@ fn executables(functions: &[(String, String)]) -> BTreeMap<String, PathBuf> {
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
+    // Not the variables cargo sets for this test (CARGO_PKG_*, CARGO_MANIFEST_DIR, …): build
+    // scripts that watch them would run again, and the build would not be a no-op.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_")
+            && !matches!(&*name, "CARGO_HOME" | "CARGO_TARGET_DIR")
+            && !name.starts_with("CARGO_BUILD_")
+            && !name.starts_with("CARGO_PROFILE_")
+            && !name.starts_with("CARGO_REGISTRIES_")
+        {
+            build.env_remove(&*name);
+        }
+    }
     for (_, binary) in functions {
         build.args(["-p", binary]);
     }
