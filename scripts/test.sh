@@ -13,7 +13,8 @@
 #   4. starts a moto server on a free loopback port (stopped on exit, even on failure);
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
 #      (tests/it/template_drift.rs checks the template against the code, tests/it/openapi.rs
-#      the API description);
+#      the API description, tests/it/lambda_runtime.rs runs the function executables under a
+#      Lambda Runtime API emulator);
 #   6. schemathesis against a local stack (scripts/api-fuzz.sh);
 #   7. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
