@@ -81,6 +81,9 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
+# The function executables tests/it/lambda_runtime.rs runs, built here rather than by the test
+# itself (the same command: then a no-op), so that build doesn't compete with running tests.
+cargo build --locked -p user-apis -p client-config -p whatsapp-sessions -p whatsapp-webhook -p bot-reply
 cargo test --workspace --locked
 scripts/api-fuzz.sh
 scripts/browser-tests.sh
