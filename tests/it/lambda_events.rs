@@ -23,6 +23,13 @@ const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
 /// Loads `events/<name>`, fills its `{{placeholders}}` (also inside base64 bodies) and parses
 /// it the way the Lambda runtime does.
 fn fixture(name: &str, vars: &[(&str, &str)]) -> lambda_http::Request {
+    let event = fixture_event(name, vars);
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `events/<name>` with its `{{placeholders}}` filled (also inside base64 bodies), as JSON:
+/// the event as Lambda delivers it.
+pub(crate) fn fixture_event(name: &str, vars: &[(&str, &str)]) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let fill = |s: &str| {
@@ -40,7 +47,7 @@ fn fixture(name: &str, vars: &[(&str, &str)]) -> lambda_http::Request {
         !event.to_string().contains("{{"),
         "{name}: unfilled placeholder"
     );
-    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    event
 }
 
 async fn invoke(router: &Router, request: lambda_http::Request) -> (StatusCode, Value) {

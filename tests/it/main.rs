@@ -15,6 +15,7 @@ mod inbox;
 mod kitchen;
 mod knowledge;
 mod lambda_events;
+mod lambda_runtime;
 mod openapi;
 mod orders;
 mod queue_conformance;

@@ -105,7 +105,7 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = root().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_norway::from_str(&text).expect("infra/template.yaml is YAML")
@@ -122,7 +122,7 @@ fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
 }
 
 /// `!Ref X` or `{Ref: X}`.
-fn ref_of(v: &Value) -> Option<&str> {
+pub(crate) fn ref_of(v: &Value) -> Option<&str> {
     match v {
         Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
         Value::Mapping(m) if m.len() == 1 => m.get("Ref").and_then(Value::as_str),
@@ -181,14 +181,14 @@ fn as_list(v: &Value) -> Vec<&Value> {
 }
 
 /// A Lambda function of the template.
-struct Function {
-    logical: String,
-    binary: String,
+pub(crate) struct Function {
+    pub(crate) logical: String,
+    pub(crate) binary: String,
     properties: Value,
-    env: BTreeMap<String, Value>,
+    pub(crate) env: BTreeMap<String, Value>,
 }
 
-fn functions(t: &Value) -> Vec<Function> {
+pub(crate) fn functions(t: &Value) -> Vec<Function> {
     let globals = &t["Globals"]["Function"];
     let mut out = Vec::new();
     for (name, res) in resources(t) {

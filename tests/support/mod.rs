@@ -5,7 +5,8 @@
 //! modules: `stack` (gateway, queues and bot worker wired in-process), `bench` (latency
 //! figures), `menus` (big menus), `process` (a test alone in a child process),
 //! `faulty_store` (a write failing on demand), `routes` (the routes the routers declare),
-//! and the fakes.
+//! `lambda_runtime` (a Lambda Runtime API emulator running a function's executable), and the
+//! fakes.
 
 pub mod bench;
 pub mod chats;
@@ -21,6 +22,7 @@ pub mod fake_transcribe;
 pub mod fake_wa_cdn;
 pub mod fake_webhook;
 pub mod faulty_store;
+pub mod lambda_runtime;
 pub mod menus;
 pub mod process;
 pub mod routes;
