@@ -126,26 +126,6 @@ pub async fn connected_slot(store: &dyn Store, store_id: &str) -> Result<Option<
         .min())
 }
 
-/// [`notify_owner_phones`] for a notice about a customer's message (a new order, a Pix
-/// receipt), from the line that message came in on (`came_in`), which has just carried it:
-/// no read here, so an order's notice stays within the order turn's round-trip budget, and
-/// never [`Notified::NoLine`]. The worker sends a Cloud API notice from a connected linked
-/// slot when the store has one (a Cloud notice needs the owner's own 24-hour window).
-pub async fn notify_owner_phones_from(
-    inbound: &dyn Queue,
-    store_id: &str,
-    came_in: &Line,
-    phones: &[String],
-    text: &str,
-    key: &str,
-) -> Result<Notified, NotifyError> {
-    let phones = digits(phones);
-    if phones.is_empty() {
-        return Ok(Notified::NoPhones);
-    }
-    queue_notices(inbound, store_id, came_in.clone(), &phones, text, key).await
-}
-
 /// The phone numbers of `phones` as digits (a leading `+` dropped; anything else skipped).
 fn digits(phones: &[String]) -> Vec<&str> {
     phones
@@ -182,13 +162,19 @@ async fn queue_notices(
 }
 
 /// Sends `text` to each of `phones` (digits, a leading `+` allowed; others are skipped)
-/// from one of the store's connected lines, through `inbound` (the bot's inbound queue).
-/// `key` names the notice (an order id, an alert name and time): the same key is the same
-/// message on each phone. Cost: two reads at most, one queue send per phone.
+/// through `inbound` (the bot's inbound queue), from `came_in` when the notice is about a
+/// customer's message (a new order, a Pix receipt): the line that message came in on, which
+/// has just carried it — no read, so an order's notice stays within the order turn's
+/// round-trip budget (the worker sends a Cloud API notice from a connected linked slot when
+/// the store has one, as a Cloud notice needs the owner's own 24-hour window). Otherwise
+/// from one of the store's connected lines ([`notice_line`]: two reads at most). `key`
+/// names the notice (an order id, an alert name and time): the same key is the same
+/// message on each phone. One queue send per phone.
 pub async fn notify_owner_phones(
     store: &dyn Store,
     inbound: &dyn Queue,
     store_id: &str,
+    came_in: Option<&Line>,
     phones: &[String],
     text: &str,
     key: &str,
@@ -197,9 +183,15 @@ pub async fn notify_owner_phones(
     if phones.is_empty() {
         return Ok(Notified::NoPhones);
     }
-    let Some(line) = notice_line(store, store_id).await? else {
-        tracing::warn!(store = %store_id, "no connected WhatsApp line: the owner's phones were not notified");
-        return Ok(Notified::NoLine);
+    let line = match came_in {
+        Some(line) => line.clone(),
+        None => match notice_line(store, store_id).await? {
+            Some(line) => line,
+            None => {
+                tracing::warn!(store = %store_id, "no connected WhatsApp line: the owner's phones were not notified");
+                return Ok(Notified::NoLine);
+            }
+        },
     };
     queue_notices(inbound, store_id, line, &phones, text, key).await
 }

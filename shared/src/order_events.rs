@@ -125,32 +125,18 @@ pub async fn placed(
 ) -> Result<(), EventError> {
     crate::orders::touch_inbox(store, store_id, order).await;
     if !profile.notify_phones.is_empty() {
-        // From the line the order came in on (or a linked one): it just carried the
-        // customer's message. An order from before lines were recorded falls back to any.
-        let notified = match Line::from_key(&order.line) {
-            Some(came_in) => {
-                notify::notify_owner_phones_from(
-                    inbound,
-                    store_id,
-                    &came_in,
-                    &profile.notify_phones,
-                    &new_order_text(order),
-                    &format!("order#{}", order.id),
-                )
-                .await?
-            }
-            None => {
-                notify::notify_owner_phones(
-                    store,
-                    inbound,
-                    store_id,
-                    &profile.notify_phones,
-                    &new_order_text(order),
-                    &format!("order#{}", order.id),
-                )
-                .await?
-            }
-        };
+        // From the line the order came in on: it just carried the customer's message. An
+        // order from before lines were recorded falls back to any connected line.
+        let notified = notify::notify_owner_phones(
+            store,
+            inbound,
+            store_id,
+            Line::from_key(&order.line).as_ref(),
+            &profile.notify_phones,
+            &new_order_text(order),
+            &format!("order#{}", order.id),
+        )
+        .await?;
         if notified == Notified::NoLine {
             tracing::warn!(store = %store_id, order = %order.id, "new order: no connected line to tell the owner's phones");
             note_on_order(store, store_id, &order.id).await?;

@@ -300,6 +300,7 @@ async fn owner_notices_go_from_a_connected_slot_once_per_key(t: TestStore) {
             store,
             k.inbound.as_ref(),
             &k.store_id,
+            None,
             &phones,
             "Novo pedido #0001",
             "order#20260101-0001",
@@ -323,6 +324,7 @@ async fn owner_notices_go_from_a_connected_slot_once_per_key(t: TestStore) {
         store,
         k.inbound.as_ref(),
         &k.store_id,
+        None,
         &phones[..1],
         "Novo pedido #0002",
         "order#20260101-0002",
@@ -345,18 +347,32 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
     let store = k.app.state.store.as_ref();
     let phones = vec!["5511988887777".to_owned(), "not a phone".to_owned()];
     // No slot connected, no Cloud API number: nothing is sent, and the caller is told.
-    let none =
-        notify::notify_owner_phones(store, k.inbound.as_ref(), &k.store_id, &phones, "Oi", "k1")
-            .await
-            .unwrap();
+    let none = notify::notify_owner_phones(
+        store,
+        k.inbound.as_ref(),
+        &k.store_id,
+        None,
+        &phones,
+        "Oi",
+        "k1",
+    )
+    .await
+    .unwrap();
     assert_eq!(none, Notified::NoLine);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(k.sim.outbox(&k.key(), "5511988887777").is_empty());
     assert!(k.graph.script.requests().is_empty());
-    let nobody =
-        notify::notify_owner_phones(store, k.inbound.as_ref(), &k.store_id, &[], "Oi", "k1")
-            .await
-            .unwrap();
+    let nobody = notify::notify_owner_phones(
+        store,
+        k.inbound.as_ref(),
+        &k.store_id,
+        None,
+        &[],
+        "Oi",
+        "k1",
+    )
+    .await
+    .unwrap();
     assert_eq!(nobody, Notified::NoPhones);
     // With a Cloud API number: the bot worker sends it through the Graph API.
     k.attach_number().await;
@@ -364,6 +380,7 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
         store,
         k.inbound.as_ref(),
         &k.store_id,
+        None,
         &phones,
         "Novo pedido #0003",
         "k2",
@@ -398,6 +415,7 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
         store,
         k.inbound.as_ref(),
         &k.store_id,
+        None,
         &phones,
         "Novo pedido #0003",
         "k2",
@@ -414,6 +432,7 @@ async fn owner_notices_fall_back_to_the_cloud_number_or_say_no_line(t: TestStore
         store,
         k.inbound.as_ref(),
         &k.store_id,
+        None,
         &phones,
         "Novo pedido #0004",
         "k3",
@@ -902,10 +921,11 @@ async fn a_new_orders_notice_goes_from_the_line_it_came_in_on() {
     let cloud = Line::Cloud {
         phone_number_id: NUMBER_ID.into(),
     };
-    notify::notify_owner_phones_from(
+    notify::notify_owner_phones(
+        store.as_ref(),
         k.inbound.as_ref(),
         &k.store_id,
-        &cloud,
+        Some(&cloud),
         &["5511988887777".to_owned()],
         "Novo pedido #0002",
         "order#cloud-2",

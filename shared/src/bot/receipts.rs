@@ -90,10 +90,11 @@ pub async fn proof_received(
             return Ok(true);
         }
     };
-    let sent = crate::notify::notify_owner_phones_from(
+    let sent = crate::notify::notify_owner_phones(
+        store,
         inbound,
         chat.store_id,
-        chat.line,
+        Some(chat.line),
         &profile.notify_phones,
         &owner_text(&order),
         &format!("proof#{}", order.id),

@@ -410,6 +410,7 @@ impl Bot {
             self.store.as_ref(),
             self.inbound.as_ref(),
             &job.store_id,
+            None,
             &addressed.phones,
             &addressed.text,
             &format!("alert#{}", job.alert_id),
