@@ -10,7 +10,6 @@ use base64::Engine;
 use http_body_util::BodyExt;
 use platefull::auth::dev::DevSigner;
 use platefull::http::{client_config_router, sessions_router, user_apis_router, AppState};
-use platefull::store::dynamodb::DynamoStore;
 use platefull_tests::fake_graph;
 use platefull_tests::fake_stack_auth::FakeStackAuth;
 use platefull_tests::process::alone_in_a_process;
@@ -85,28 +84,7 @@ fn functions_serve_their_fixtures_from_the_aws_environment() {
 
 async fn serve_fixtures_from_the_aws_environment() {
     // Infrastructure as the SAM template would create it, on moto.
-    let aws = platefull_tests::aws_config().await;
-    let table = platefull_tests::unique("platefull-lambda");
-    DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-        .await
-        .unwrap();
-    let kms = aws_sdk_kms::Client::new(&aws);
-    let key_id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let data_key = kms
-        .generate_data_key()
-        .key_id(key_id)
-        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
-        .send()
-        .await
-        .unwrap();
-    let ciphertext = STANDARD.encode(data_key.ciphertext_blob.unwrap().into_inner());
+    let (aws, table, ciphertext) = platefull_tests::table_and_data_key("platefull-lambda").await;
 
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let commands_url = sqs

@@ -19,7 +19,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use platefull::bot::cloud_api;
-use platefull::store::dynamodb::DynamoStore;
 use platefull_tests::fake_stack_auth::FakeStackAuth;
 use platefull_tests::lambda_runtime::Function;
 use platefull_tests::{fake_graph, fake_llm};
@@ -238,28 +237,7 @@ async fn secret(aws: &aws_config::SdkConfig, value: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_api() {
     // The stack's resources, on moto.
-    let aws = platefull_tests::aws_config().await;
-    let table = platefull_tests::unique("platefull-runtime");
-    DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
-        .await
-        .unwrap();
-    let kms = aws_sdk_kms::Client::new(&aws);
-    let key_id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let data_key = kms
-        .generate_data_key()
-        .key_id(key_id)
-        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
-        .send()
-        .await
-        .unwrap();
-    let ciphertext = STANDARD.encode(data_key.ciphertext_blob.unwrap().into_inner());
+    let (aws, table, ciphertext) = platefull_tests::table_and_data_key("platefull-runtime").await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let commands = queue(&sqs, "commands", true).await;
     let inbound = queue(&sqs, "inbound", false).await;

@@ -63,6 +63,41 @@ pub async fn aws_config() -> SdkConfig {
         .await
 }
 
+/// The AWS resources every function needs, made on moto as the SAM template would: a new
+/// table (named after `prefix`) and a KMS key's AES-256 data key. Returns the config, the
+/// table's name and the data key's ciphertext in base64 (`PLATEFULL_DATA_KEY`).
+pub async fn table_and_data_key(prefix: &str) -> (SdkConfig, String, String) {
+    use base64::Engine;
+    let aws = aws_config().await;
+    let table = unique(prefix);
+    DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&aws), &table)
+        .await
+        .expect("create table on moto");
+    let kms = aws_sdk_kms::Client::new(&aws);
+    let key_id = kms
+        .create_key()
+        .send()
+        .await
+        .expect("a KMS key")
+        .key_metadata
+        .expect("its metadata")
+        .key_id;
+    let data_key = kms
+        .generate_data_key()
+        .key_id(key_id)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .send()
+        .await
+        .expect("a data key");
+    let ciphertext = base64::engine::general_purpose::STANDARD.encode(
+        data_key
+            .ciphertext_blob
+            .expect("its ciphertext")
+            .into_inner(),
+    );
+    (aws, table, ciphertext)
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     platefull::ids::new_id(prefix).replace('_', "-")
