@@ -38,16 +38,24 @@ pub fn check_text(
     multiline: bool,
 ) -> Result<&str, TextProblem> {
     let value = value.trim();
-    let len = value.chars().count();
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
+    // Most texts are ASCII: one byte per character, and its only control characters are
+    // the C0 ones and DEL (a 500-item menu's texts are checked in every save).
+    let (len, bad_control) = if value.is_ascii() {
+        let bad = value
+            .bytes()
+            .any(|b| (b < 0x20 || b == 0x7f) && !allowed(b as char));
+        (value.len(), bad)
+    } else {
+        let bad = value.chars().any(|c| c.is_control() && !allowed(c));
+        (value.chars().count(), bad)
+    };
     if len < min {
         return Err(TextProblem::TooShort);
     }
     if len > max {
         return Err(TextProblem::TooLong(len));
     }
-    let bad_control = value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad_control {
         return Err(TextProblem::Control);
     }
@@ -121,6 +129,25 @@ mod tests {
         assert!(text("name", "a\u{0}b", 1, 80, false).is_err());
         assert!(text("basePrompt", "a\nb", 0, 80, true).is_ok());
         assert!(text("name", "a\nb", 0, 80, false).is_err());
+        // The ASCII path and the other one give the same answers.
+        assert!(text("name", &"a".repeat(80), 1, 80, false).is_ok());
+        assert_eq!(
+            check_text(&"a".repeat(81), 1, 80, false),
+            Err(TextProblem::TooLong(81))
+        );
+        for (ascii, other) in [
+            ("a\u{7f}b", "ç\u{7f}b"),
+            ("a\rb", "ç\rb"),
+            ("a\u{1b}b", "ç\u{85}b"),
+        ] {
+            assert_eq!(check_text(ascii, 0, 80, false), Err(TextProblem::Control));
+            assert_eq!(check_text(other, 0, 80, false), Err(TextProblem::Control));
+        }
+        assert!(text("basePrompt", "ç\r\n\tb", 0, 80, true).is_ok());
+        assert_eq!(
+            check_text("ç\u{7f}", 0, 80, true),
+            Err(TextProblem::Control)
+        );
     }
 
     #[test]

@@ -74,14 +74,10 @@ async fn write_menu(
     WithBody(access, ApiJson(mut menu)): WithBody<StoreAccess, ApiJson<Menu>>,
 ) -> Result<Response, ApiError> {
     menu.normalize();
-    menu.validate()?;
-    let saved = knowledge::replace_menu(
-        state.store.as_ref(),
-        &access.store_id,
-        &access.caller,
-        &menu,
-    )
-    .await?;
+    let (menu, json) = knowledge::validate_and_encode(menu).await?;
+    let saved =
+        knowledge::replace_menu_json(state.store.as_ref(), &access.store_id, &access.caller, json)
+            .await?;
     tracing::info!(store_id = %access.store_id, items = menu.item_count(), "menu replaced");
     Ok(([(header::CONTENT_TYPE, "application/json")], saved).into_response())
 }

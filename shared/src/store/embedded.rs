@@ -251,7 +251,92 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
 }
 
 fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(item).map_err(|e| StoreError::Data(e.to_string()))
+    // Sized up front from the strings it holds: a growing buffer would copy a half-megabyte
+    // menu chunk at every doubling.
+    let hint: usize = item
+        .iter()
+        .map(|(name, value)| name.len() + 9 + value.as_str().map_or(16, str::len))
+        .sum();
+    let mut bytes = Vec::with_capacity(hint + 16);
+    rmp_serde::encode::write(&mut bytes, item).map_err(|e| StoreError::Data(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Only the attributes `names` of a stored item: what a write needs of the item it
+/// replaces (its condition's attributes and `expiresAt`). The other values are stepped
+/// over without decoding ([`skip_value`]), so overwriting a half-megabyte menu chunk
+/// neither copies nor re-checks the old one.
+fn decode_attrs(bytes: &[u8], names: &[&str]) -> Result<Item, StoreError> {
+    if bytes.first() == Some(&b'{') {
+        let mut item = decode(bytes)?;
+        item.retain(|name, _| names.contains(&name.as_str()));
+        return Ok(item);
+    }
+    let bad = || StoreError::Data("a stored item is not a MessagePack map".into());
+    let mut rd = bytes;
+    let len = rmp::decode::read_map_len(&mut rd).map_err(|_| bad())?;
+    let mut item = Item::new();
+    for _ in 0..len {
+        let key = rd;
+        skip_value(&mut rd).ok_or_else(bad)?;
+        let name: &str = rmp_serde::from_slice(&key[..key.len() - rd.len()])
+            .map_err(|e| StoreError::Data(e.to_string()))?;
+        let value = rd;
+        skip_value(&mut rd).ok_or_else(bad)?;
+        if names.contains(&name) {
+            let value = rmp_serde::from_slice(&value[..value.len() - rd.len()])
+                .map_err(|e| StoreError::Data(e.to_string()))?;
+            item.insert(name.to_owned(), value);
+        }
+    }
+    Ok(item)
+}
+
+/// Advances `rd` past one MessagePack value without decoding it; `None` if it is cut
+/// short or malformed.
+fn skip_value(rd: &mut &[u8]) -> Option<()> {
+    use rmp::Marker::*;
+    fn take<'a>(rd: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        (rd.len() >= n).then(|| {
+            let (head, tail) = rd.split_at(n);
+            *rd = tail;
+            head
+        })
+    }
+    fn len(rd: &mut &[u8], width: usize) -> Option<usize> {
+        take(rd, width).map(|b| b.iter().fold(0, |n, &x| n << 8 | usize::from(x)))
+    }
+    let (&marker, rest) = rd.split_first()?;
+    *rd = rest;
+    // (bytes of data, values nested) after the marker and its length.
+    let (data, nested) = match rmp::Marker::from_u8(marker) {
+        FixPos(_) | FixNeg(_) | Null | True | False => (0, 0),
+        U8 | I8 => (1, 0),
+        U16 | I16 => (2, 0),
+        U32 | I32 | F32 => (4, 0),
+        U64 | I64 | F64 => (8, 0),
+        FixStr(n) => (usize::from(n), 0),
+        Str8 | Bin8 => (len(rd, 1)?, 0),
+        Str16 | Bin16 => (len(rd, 2)?, 0),
+        Str32 | Bin32 => (len(rd, 4)?, 0),
+        FixArray(n) => (0, usize::from(n)),
+        Array16 => (0, len(rd, 2)?),
+        Array32 => (0, len(rd, 4)?),
+        FixMap(n) => (0, 2 * usize::from(n)),
+        Map16 => (0, 2 * len(rd, 2)?),
+        Map32 => (0, 2 * len(rd, 4)?),
+        FixExt1 => (2, 0),
+        FixExt2 => (3, 0),
+        FixExt4 => (5, 0),
+        FixExt8 => (9, 0),
+        FixExt16 => (17, 0),
+        Ext8 => (len(rd, 1)? + 1, 0),
+        Ext16 => (len(rd, 2)? + 1, 0),
+        Ext32 => (len(rd, 4)? + 1, 0),
+        Reserved => return None,
+    };
+    take(rd, data)?;
+    (0..nested).try_for_each(|_| skip_value(rd))
 }
 
 impl EmbeddedStore {
@@ -319,6 +404,19 @@ impl EmbeddedStore {
         result
             .await
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+}
+
+/// [`read_item`] with only the attributes `names` ([`decode_attrs`]).
+fn read_attrs(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    pk: &str,
+    sk: &str,
+    names: &[&str],
+) -> Result<Option<Item>, StoreError> {
+    match table.get((pk, sk)).map_err(io)? {
+        Some(guard) => Ok(Some(decode_attrs(guard.value(), names)?)),
+        None => Ok(None),
     }
 }
 
@@ -432,7 +530,15 @@ impl Store for EmbeddedStore {
         self.in_write_txn(Box::new(move |table| {
             let mut currents = Vec::with_capacity(encoded.len());
             for ((pk, sk), op, _) in &encoded {
-                let current = read_item(&table.items, pk, sk)?;
+                let current = match op {
+                    // An addition keeps every attribute of the item it changes.
+                    WriteOp::Add { .. } => read_item(&table.items, pk, sk)?,
+                    _ => {
+                        let mut names = op.cond().attrs();
+                        names.push("expiresAt");
+                        read_attrs(&table.items, pk, sk, &names)?
+                    }
+                };
                 if !cond_holds(op.cond(), current.as_ref()) {
                     // Dropping the transaction without commit aborts every write of the batch.
                     return Err(StoreError::ConditionFailed);
@@ -503,7 +609,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::keys;
+    use crate::store::{keys, Cond};
 
     fn put(sk: &str, attrs: serde_json::Value) -> WriteOp {
         WriteOp::Put {
@@ -636,5 +742,63 @@ mod tests {
         assert_eq!(read["data"], json!(chunk));
         assert_eq!(read["version"], json!(4));
         assert_eq!(read["price"], json!(12.5));
+    }
+
+    /// A write reads of the item it replaces only its condition's attributes and
+    /// `expiresAt`, from MessagePack and from the JSON of older files alike; conditions on
+    /// a big item still hold or fail as on the whole item.
+    #[tokio::test]
+    async fn writes_read_only_the_attributes_they_need() {
+        let item = keys::item("P", "menu")
+            .set("data", "x".repeat(300_000))
+            .set("version", 7)
+            .set("expiresAt", 4_000_000_000_i64)
+            .set("nested", json!({"a": [1, "b", null, 2.5, true, false, -5, -200, -70_000, 70_000, 1_u64 << 40, u64::MAX, i64::MIN], "s": "x".repeat(40), "t": "y".repeat(300)}))
+            .set("list", json!((0..20).collect::<Vec<_>>()))
+            .set("map", serde_json::Value::Object((0..20).map(|n| (format!("k{n}"), json!(n))).collect()))
+            .set("zeta", "last")
+            .build();
+        let names = ["version", "expiresAt", "absent", "nested", "zeta"];
+        for bytes in [
+            encode(&item).expect("msgpack"),
+            serde_json::to_vec(&item).expect("json"),
+        ] {
+            let picked = decode_attrs(&bytes, &names).expect("decodes");
+            let mut expected = item.clone();
+            expected.retain(|name, _| names.contains(&name.as_str()));
+            assert_eq!(picked.len(), 4);
+            assert_eq!(picked, expected);
+        }
+        // Cut short anywhere, it is an error, never a wrong answer.
+        let bytes = encode(&item).expect("msgpack");
+        for cut in [1, 10, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode_attrs(&bytes[..cut], &names).is_err(), "cut at {cut}");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).expect("open");
+        store
+            .write(vec![WriteOp::Put {
+                item: item.clone(),
+                cond: Cond::NotExists,
+            }])
+            .await
+            .expect("put");
+        let replace = |version: i64| WriteOp::Put {
+            item: keys::item("P", "menu")
+                .set("data", "y")
+                .set("version", version + 1)
+                .build(),
+            cond: Cond::Matches(vec![("version".into(), json!(version))]),
+        };
+        assert!(matches!(
+            store.write(vec![replace(6)]).await,
+            Err(StoreError::ConditionFailed)
+        ));
+        assert_eq!(store.get("P", "menu").await.expect("get"), Some(item));
+        store.write(vec![replace(7)]).await.expect("replaced");
+        assert_eq!(
+            store.get("P", "menu").await.expect("get").expect("item")["version"],
+            json!(8)
+        );
     }
 }

@@ -58,6 +58,18 @@ pub enum Cond {
     All(Vec<Cond>),
 }
 
+impl Cond {
+    /// The attributes of the current item this condition reads.
+    pub fn attrs(&self) -> Vec<&str> {
+        match self {
+            Cond::None | Cond::NotExists | Cond::Exists => Vec::new(),
+            Cond::Matches(pairs) => pairs.iter().map(|(name, _)| name.as_str()).collect(),
+            Cond::Below(name, _) => vec![name.as_str()],
+            Cond::Any(conds) | Cond::All(conds) => conds.iter().flat_map(Cond::attrs).collect(),
+        }
+    }
+}
+
 /// One write of an atomic batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
