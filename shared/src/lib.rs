@@ -28,12 +28,6 @@
 //! the `platefull` command (package `platefull-cli`) builds the whole system over
 //! `local::open_state` and serves it with its own bounded accept loop (`cli/src/serve.rs`).
 
-/// The allocator of every binary built on this library (the functions, the gateway,
-/// `platefull`, the tests and benches): a request that parses a 500-item menu makes some
-/// 15,000 small allocations and frees them, a third of its CPU time under glibc's malloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod auth;
 pub mod backoff;
 pub mod bot;

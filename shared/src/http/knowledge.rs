@@ -75,10 +75,14 @@ async fn write_menu(
 ) -> Result<Response, ApiError> {
     menu.normalize();
     let (menu, json) = knowledge::validate_and_encode(menu).await?;
+    let items = menu.item_count();
+    // Freeing a parsed 500-item menu (~15,000 allocations) takes a quarter of a millisecond:
+    // done on a blocking thread while this one waits for the store's commit.
+    tokio::task::spawn_blocking(move || drop(menu));
     let saved =
         knowledge::replace_menu_json(state.store.as_ref(), &access.store_id, &access.caller, json)
             .await?;
-    tracing::info!(store_id = %access.store_id, items = menu.item_count(), "menu replaced");
+    tracing::info!(store_id = %access.store_id, items, "menu replaced");
     Ok(([(header::CONTENT_TYPE, "application/json")], saved).into_response())
 }
 
