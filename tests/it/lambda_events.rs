@@ -16,14 +16,38 @@ use platefull_tests::process::alone_in_a_process;
 use serde_json::Value;
 use tower::ServiceExt;
 
-const CLOUD_NUMBER: &str = "106540352242922";
-const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
+/// The Cloud API number and token the fixtures attach.
+pub(crate) const CLOUD_NUMBER: &str = "106540352242922";
+pub(crate) const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
 
 /// Loads `events/<name>`, fills its `{{placeholders}}` (also inside base64 bodies) and parses
 /// it the way the Lambda runtime does.
 fn fixture(name: &str, vars: &[(&str, &str)]) -> lambda_http::Request {
     let event = fixture_event(name, vars);
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// What the fixtures' `{{placeholders}}` stand for, for the owner `user_token` and the
+/// connection `id` / `store_id` the create fixture made, with `api_key` as its key (a
+/// rotation changes it).
+pub(crate) fn fixture_vars(
+    user_token: &str,
+    id: &str,
+    store_id: &str,
+    api_key: &str,
+) -> Vec<(&'static str, String)> {
+    [
+        ("userToken", user_token),
+        ("apiKey", api_key),
+        ("id", id),
+        ("storeId", store_id),
+        ("saiposToken", "saipos-token-from-fixture"),
+        ("phoneNumberId", CLOUD_NUMBER),
+        ("cloudToken", CLOUD_TOKEN),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect()
 }
 
 /// `events/<name>` with its `{{placeholders}}` filled (also inside base64 bodies), as JSON:
@@ -143,17 +167,7 @@ async fn serve_fixtures_from_the_aws_environment() {
     let id = created["id"].as_str().unwrap().to_owned();
     let store_id = created["storeId"].as_str().unwrap().to_owned();
     let api_key = created["apiKey"].as_str().unwrap().to_owned();
-    let vars = |key: &str| {
-        vec![
-            ("userToken", alice.clone()),
-            ("apiKey", key.to_owned()),
-            ("id", id.clone()),
-            ("storeId", store_id.clone()),
-            ("saiposToken", "saipos-token-from-fixture".to_owned()),
-            ("phoneNumberId", CLOUD_NUMBER.to_owned()),
-            ("cloudToken", CLOUD_TOKEN.to_owned()),
-        ]
-    };
+    let vars = |key: &str| fixture_vars(&alice, &id, &store_id, key);
     let owned = vars(&api_key);
     let v: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
 

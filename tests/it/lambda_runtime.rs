@@ -24,11 +24,9 @@ use platefull_tests::lambda_runtime::Function;
 use platefull_tests::{fake_graph, fake_llm};
 use serde_json::{json, Value};
 
-use crate::lambda_events::fixture_event;
+use crate::lambda_events::{fixture_event, fixture_vars, CLOUD_NUMBER, CLOUD_TOKEN};
 use crate::template_drift::{functions, ref_of, template};
 
-const CLOUD_NUMBER: &str = "106540352242922";
-const CLOUD_TOKEN: &str = "EAAG-system-user-token-from-fixture";
 const APP_SECRET: &str = "meta-app-secret-for-the-smoke-test";
 const VERIFY_TOKEN: &str = "verify-token-for-the-smoke-test";
 const LLM_KEY: &str = "sk-or-smoke-test";
@@ -321,16 +319,9 @@ async fn each_function_executable_answers_its_fixtures_under_the_lambda_runtime_
     let field = |name: &str| created[name].as_str().unwrap().to_owned();
     let (id, store_id, api_key) = (field("id"), field("storeId"), field("apiKey"));
     let vars = |key: &str| {
-        vec![
-            ("userToken", alice.clone()),
-            ("apiKey", key.to_owned()),
-            ("id", id.clone()),
-            ("storeId", store_id.clone()),
-            ("saiposToken", "saipos-token-from-fixture".to_owned()),
-            ("phoneNumberId", CLOUD_NUMBER.to_owned()),
-            ("cloudToken", CLOUD_TOKEN.to_owned()),
-            ("verifyToken", VERIFY_TOKEN.to_owned()),
-        ]
+        let mut vars = fixture_vars(&alice, &id, &store_id, key);
+        vars.push(("verifyToken", VERIFY_TOKEN.to_owned()));
+        vars
     };
     let owned = vars(&api_key);
     let v: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
