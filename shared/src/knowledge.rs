@@ -380,8 +380,9 @@ pub async fn modify_menu<T>(
 /// Validates a normalized menu and encodes it ([`encode_menu`]) side by side: the encoding
 /// runs on a blocking thread while this one validates (a 500-item menu takes about half a
 /// millisecond for each), so a save on two cores waits for the longer of the two only.
-/// Returns the menu with its JSON for [`replace_menu_json`].
-pub async fn validate_and_encode(menu: Menu) -> Result<(Menu, String), ApiError> {
+/// Returns its JSON for [`replace_menu_json`]. The menu is freed on a blocking thread too
+/// (~15,000 allocations for 500 items: a quarter of a millisecond) while the caller goes on.
+pub async fn validate_and_encode(menu: Menu) -> Result<String, ApiError> {
     let menu = std::sync::Arc::new(menu);
     let encoding = tokio::task::spawn_blocking({
         let menu = menu.clone();
@@ -391,10 +392,9 @@ pub async fn validate_and_encode(menu: Menu) -> Result<(Menu, String), ApiError>
     let json = encoding
         .await
         .map_err(|e| ApiError::Internal(format!("the menu's encoding stopped: {e}")))?;
+    tokio::task::spawn_blocking(move || drop(menu));
     valid?;
-    let json = json?;
-    let menu = std::sync::Arc::try_unwrap(menu).unwrap_or_else(|menu| (*menu).clone());
-    Ok((menu, json))
+    json
 }
 
 /// Replaces the whole menu (already normalized and validated); returns the saved menu as
