@@ -12,6 +12,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::borrowed::MenuText;
 use super::error::DomainError;
 use super::text::fold;
 use super::validate;
@@ -29,8 +30,9 @@ pub const PRICE_MAX_CENTS: i64 = 10_000_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Menu {
-    pub categories: Vec<Category>,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Menu<S = String> {
+    pub categories: Vec<Category<S>>,
     /// When the menu was last saved (RFC 3339); set by the store, ignored on input.
     #[serde(default)]
     pub updated_at: Option<String>,
@@ -38,31 +40,33 @@ pub struct Menu {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Category {
-    pub id: String,
-    pub name: String,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Category<S = String> {
+    pub id: S,
+    pub name: S,
     #[serde(default)]
-    pub items: Vec<Item>,
+    pub items: Vec<Item<S>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Item {
-    pub id: String,
-    pub name: String,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Item<S = String> {
+    pub id: S,
+    pub name: S,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<S>,
     pub price_cents: i64,
     /// `false`: sold out (the bot doesn't offer it). Defaults to `true`.
     #[serde(default = "yes")]
     pub available: bool,
     #[serde(default)]
-    pub option_groups: Vec<OptionGroup>,
+    pub option_groups: Vec<OptionGroup<S>>,
     /// The item's code in the store's Saipos POS (its "código de integração"): sent as
     /// `integration_code` when an accepted order goes to the Saipos Order API
     /// (`saipos/orders.rs`). Optional: without it the line goes by name only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saipos_code: Option<String>,
+    pub saipos_code: Option<S>,
 }
 
 /// The longest `saiposCode`.
@@ -74,21 +78,23 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OptionGroup {
-    pub id: String,
-    pub name: String,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct OptionGroup<S = String> {
+    pub id: S,
+    pub name: S,
     /// The fewest options the customer must choose (1 with `max` 1: exactly one).
     pub min: u32,
     /// The most options the customer may choose.
     pub max: u32,
-    pub options: Vec<MenuOption>,
+    pub options: Vec<MenuOption<S>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MenuOption {
-    pub id: String,
-    pub name: String,
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct MenuOption<S = String> {
+    pub id: S,
+    pub name: S,
     /// What choosing this option adds to the item's price (0 for none).
     pub price_cents: i64,
 }
@@ -226,27 +232,31 @@ fn repeated<'a>(mut ids: impl Iterator<Item = &'a str>, before: usize, id: &str)
     ids.by_ref().take(before).any(|other| other == id)
 }
 
-impl Menu {
+impl<S: MenuText> Menu<S> {
     /// Trims every text and drops empty descriptions, so what is stored is what is shown.
     pub fn normalize(&mut self) {
         for category in &mut self.categories {
-            trim(&mut category.id);
-            trim(&mut category.name);
+            category.id.trim();
+            category.name.trim();
             for item in &mut category.items {
-                trim(&mut item.id);
-                trim(&mut item.name);
+                item.id.trim();
+                item.name.trim();
                 if let Some(description) = &mut item.description {
-                    trim(description);
+                    description.trim();
                 }
-                if item.description.as_deref() == Some("") {
+                if item
+                    .description
+                    .as_ref()
+                    .is_some_and(|d| d.as_ref().is_empty())
+                {
                     item.description = None;
                 }
                 for group in &mut item.option_groups {
-                    trim(&mut group.id);
-                    trim(&mut group.name);
+                    group.id.trim();
+                    group.name.trim();
                     for option in &mut group.options {
-                        trim(&mut option.id);
-                        trim(&mut option.name);
+                        option.id.trim();
+                        option.name.trim();
                     }
                 }
             }
@@ -265,11 +275,12 @@ impl Menu {
         let mut item_ids = HashSet::with_capacity(self.item_count().min(MAX_ITEMS + 1));
         for (c, category) in self.categories.iter().enumerate() {
             let at = || format!("categories[{c}]");
-            check_id(|| field(&at, "id"), &category.id)?;
-            if !category_ids.insert(category.id.as_str()) {
-                return Err(duplicate(field(&at, "id"), "category id", &category.id));
+            let id = category.id.as_ref();
+            check_id(|| field(&at, "id"), id)?;
+            if !category_ids.insert(id) {
+                return Err(duplicate(field(&at, "id"), "category id", id));
             }
-            check_name(|| field(&at, "name"), &category.name)?;
+            check_name(|| field(&at, "name"), category.name.as_ref())?;
             for (i, item) in category.items.iter().enumerate() {
                 let at = || format!("categories[{c}].items[{i}]");
                 if item_ids.len() == MAX_ITEMS {
@@ -278,9 +289,10 @@ impl Menu {
                         format!("the menu may have at most {MAX_ITEMS} items"),
                     ));
                 }
-                check_id(|| field(&at, "id"), &item.id)?;
-                if !item_ids.insert(item.id.as_str()) {
-                    return Err(duplicate(field(&at, "id"), "item id", &item.id));
+                let id = item.id.as_ref();
+                check_id(|| field(&at, "id"), id)?;
+                if !item_ids.insert(id) {
+                    return Err(duplicate(field(&at, "id"), "item id", id));
                 }
                 item.validate(&at)?;
             }
@@ -288,6 +300,13 @@ impl Menu {
         Ok(())
     }
 
+    /// The number of items in the whole menu.
+    pub fn item_count(&self) -> usize {
+        self.categories.iter().map(|c| c.items.len()).sum()
+    }
+}
+
+impl Menu {
     /// The item with this id and its category.
     pub fn item(&self, id: &str) -> Option<(&Category, &Item)> {
         self.items().find(|(_, item)| item.id == id)
@@ -349,11 +368,6 @@ impl Menu {
             .flat_map(|c| c.items.iter().map(move |i| (c, i)))
     }
 
-    /// The number of items in the whole menu.
-    pub fn item_count(&self) -> usize {
-        self.categories.iter().map(|c| c.items.len()).sum()
-    }
-
     /// Items matching every word of `query` in their name, description or category's name,
     /// ignoring case and accents ("pao de queijo" finds "Pão de Queijo"), in the category
     /// given by id or name (if any), available ones only unless `include_unavailable`.
@@ -394,13 +408,13 @@ impl Menu {
     }
 }
 
-impl Item {
+impl<S: MenuText> Item<S> {
     fn validate(&self, at: At) -> Result<(), DomainError> {
-        check_name(|| field(at, "name"), &self.name)?;
+        check_name(|| field(at, "name"), self.name.as_ref())?;
         if let Some(description) = &self.description {
             check_text(
                 || field(at, "description"),
-                description,
+                description.as_ref(),
                 DESCRIPTION_MAX,
                 0,
                 true,
@@ -408,7 +422,13 @@ impl Item {
         }
         check_price(|| field(at, "priceCents"), self.price_cents)?;
         if let Some(code) = &self.saipos_code {
-            check_text(|| field(at, "saiposCode"), code, SAIPOS_CODE_MAX, 1, false)?;
+            check_text(
+                || field(at, "saiposCode"),
+                code.as_ref(),
+                SAIPOS_CODE_MAX,
+                1,
+                false,
+            )?;
         }
         check_count(
             || field(at, "optionGroups"),
@@ -418,13 +438,10 @@ impl Item {
         )?;
         for (g, group) in self.option_groups.iter().enumerate() {
             let at = || format!("{}.optionGroups[{g}]", at());
-            check_id(|| field(&at, "id"), &group.id)?;
-            if repeated(
-                self.option_groups.iter().map(|g| g.id.as_str()),
-                g,
-                &group.id,
-            ) {
-                return Err(duplicate(field(&at, "id"), "option group id", &group.id));
+            let id = group.id.as_ref();
+            check_id(|| field(&at, "id"), id)?;
+            if repeated(self.option_groups.iter().map(|g| g.id.as_ref()), g, id) {
+                return Err(duplicate(field(&at, "id"), "option group id", id));
             }
             group.validate(&at)?;
         }
@@ -432,9 +449,9 @@ impl Item {
     }
 }
 
-impl OptionGroup {
+impl<S: MenuText> OptionGroup<S> {
     fn validate(&self, at: At) -> Result<(), DomainError> {
-        check_name(|| field(at, "name"), &self.name)?;
+        check_name(|| field(at, "name"), self.name.as_ref())?;
         check_count(
             || field(at, "options"),
             self.options.len(),
@@ -460,21 +477,15 @@ impl OptionGroup {
         }
         for (o, option) in self.options.iter().enumerate() {
             let at = || format!("{}.options[{o}]", at());
-            check_id(|| field(&at, "id"), &option.id)?;
-            if repeated(self.options.iter().map(|o| o.id.as_str()), o, &option.id) {
-                return Err(duplicate(field(&at, "id"), "option id", &option.id));
+            let id = option.id.as_ref();
+            check_id(|| field(&at, "id"), id)?;
+            if repeated(self.options.iter().map(|o| o.id.as_ref()), o, id) {
+                return Err(duplicate(field(&at, "id"), "option id", id));
             }
-            check_name(|| field(&at, "name"), &option.name)?;
+            check_name(|| field(&at, "name"), option.name.as_ref())?;
             check_price(|| field(&at, "priceCents"), option.price_cents)?;
         }
         Ok(())
-    }
-}
-
-fn trim(s: &mut String) {
-    let trimmed = s.trim();
-    if trimmed.len() != s.len() {
-        *s = trimmed.to_owned();
     }
 }
 

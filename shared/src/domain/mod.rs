@@ -4,6 +4,7 @@
 //! rules every entrypoint applies before anything is stored. Validation returns a
 //! [`DomainError`](error::DomainError); nothing here depends on HTTP.
 
+pub mod borrowed;
 pub mod bot_config;
 pub mod error;
 pub mod inbox;
