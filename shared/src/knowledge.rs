@@ -6,14 +6,19 @@
 //! config (which proves the store exists, who owns it and its time zone), the menu and the
 //! profile together: a bot turn or a route costs one round trip.
 //!
-//! The menu can be bigger than one DynamoDB item (400 KB): its JSON is cut into chunks of
-//! at most [`CHUNK_BYTES`]. The head item (`CONFIG#KB#menu`) holds the first chunk, the
-//! chunk count, a `version` and `updatedAt`; further chunks (`CONFIG#KB#menu#01`, …) carry
-//! the same `version`. A save writes the head (conditioned on the version it read), every
-//! chunk, and the deletion of chunks the new menu no longer needs in ONE transaction, so a
-//! concurrent save or sold-out switch can't be lost: the loser re-reads and re-applies. A
-//! query isn't isolated from a transaction in DynamoDB, so a reader that sees chunks of
-//! two versions reads again. The serialized menu is capped at [`MENU_MAX_BYTES`].
+//! The menu can be bigger than one DynamoDB item (400 KB): its JSON is cut into chunks
+//! (`CONFIG#KB#menu#01`, …) on category boundaries, each at least [`PIECE_BYTES`] but the
+//! last and at most [`CHUNK_BYTES`]. The head item (`CONFIG#KB#menu`) holds the menu's
+//! `version`, `updatedAt` and `parts`: the version each chunk was last written at. A save
+//! writes the head (conditioned on the version it read), the chunks whose text changed
+//! (stamped with the new version), and the deletion of chunks the new menu no longer needs
+//! in ONE transaction, so a concurrent save or sold-out switch can't be lost: the loser
+//! re-reads and re-applies. A price changed or an item sold out rewrites one chunk of a
+//! 500-item menu, not half a megabyte. A query isn't isolated from a transaction in
+//! DynamoDB, so a reader that finds a chunk of another version than its head lists reads
+//! again. Menus saved before `parts` existed (the head held the first piece, `chunks` their
+//! count, every chunk the head's version) still read; their next save rewrites them. The
+//! serialized menu is capped at [`MENU_MAX_BYTES`].
 
 use serde_json::Value;
 
@@ -33,12 +38,18 @@ pub const MENU_MAX_BYTES: usize = 1_000_000;
 /// The most bytes of menu JSON one stored item holds (DynamoDB's item limit is 400 KB,
 /// names and keys included).
 pub const CHUNK_BYTES: usize = 300_000;
+/// The size a chunk grows to before the next category starts a new one: small enough that
+/// an edit rewrites little, big enough that the most a menu takes (32 chunks) stays well
+/// inside a DynamoDB transaction (100 items) with the deletes of the chunks it replaces.
+pub const PIECE_BYTES: usize = 32_000;
 /// How often a write that lost a race re-reads and tries again before answering 409.
 const ATTEMPTS: usize = 5;
 
 const VERSION: &str = "version";
 const DATA: &str = "data";
-const CHUNKS: &str = "chunks";
+const PARTS: &str = "parts";
+/// Of menus saved before `parts`: their number of pieces, the first in the head's `data`.
+const LEGACY_CHUNKS: &str = "chunks";
 const UPDATED_AT: &str = "updatedAt";
 
 /// What the attendant knows about a store. A store that never saved one has the empty
@@ -66,7 +77,18 @@ pub struct Snapshot {
     pub menu_version: Option<i64>,
     /// Chunk numbers (from 1) of every menu chunk item present.
     pub menu_chunks: Vec<usize>,
+    /// The text of each chunk of the menu as stored, with the version it was written at
+    /// (chunk `n` at `n - 1`): a save rewrites only those whose text changes. Empty for a
+    /// menu in the layout from before `parts` (its next save rewrites every chunk).
+    pub menu_parts: Vec<Part>,
     pub profile_version: Option<i64>,
+}
+
+/// One chunk of the stored menu's JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Part {
+    pub version: i64,
+    pub text: String,
 }
 
 impl Snapshot {
@@ -162,24 +184,50 @@ fn decode(items: Vec<Item>, parse: Parse) -> Result<Option<Snapshot>, StoreError
         }
     }
     snapshot.menu_chunks = chunks.keys().copied().collect();
-    if let Some(head) = head {
+    if let Some(mut head) = head {
         let version = version_of(&head);
-        let count = head.get(CHUNKS).and_then(Value::as_u64).unwrap_or(1) as usize;
         let mut json = String::new();
-        if parse != Parse::Versions {
-            json.push_str(attr_str(&head, DATA).unwrap_or("[]"));
-        }
-        for n in 1..count {
-            match chunks.get(&n) {
-                Some(chunk) if version_of(chunk) == version => {
-                    if parse != Parse::Versions {
-                        json.push_str(attr_str(chunk, DATA).unwrap_or_default())
-                    }
+        if let Some(parts) = head.get(PARTS).and_then(Value::as_array) {
+            for (i, part) in parts.iter().enumerate() {
+                let Some(chunk) = chunks.get_mut(&(i + 1)) else {
+                    return Ok(None);
+                };
+                let written = part.as_i64();
+                if written.is_none() || version_of(chunk) != written {
+                    return Ok(None);
                 }
-                _ => return Ok(None),
+                let text = match chunk.remove(DATA) {
+                    Some(Value::String(text)) => text,
+                    _ => String::new(),
+                };
+                if parse != Parse::Versions {
+                    json.push_str(&text);
+                }
+                snapshot.menu_parts.push(Part {
+                    version: written.unwrap_or_default(),
+                    text,
+                });
+            }
+        } else {
+            let count = head.get(LEGACY_CHUNKS).and_then(Value::as_u64).unwrap_or(1) as usize;
+            if parse != Parse::Versions {
+                json.push_str(attr_str(&head, DATA).unwrap_or("[]"));
+            }
+            for n in 1..count {
+                match chunks.get(&n) {
+                    Some(chunk) if version_of(chunk) == version => {
+                        if parse != Parse::Versions {
+                            json.push_str(attr_str(chunk, DATA).unwrap_or_default())
+                        }
+                    }
+                    _ => return Ok(None),
+                }
             }
         }
-        let updated_at = attr_str(&head, UPDATED_AT).map(str::to_owned);
+        let updated_at = match head.remove(UPDATED_AT) {
+            Some(Value::String(at)) => Some(at),
+            _ => None,
+        };
         if parse == Parse::Menu {
             let categories: Vec<Category> =
                 serde_json::from_str(&json).map_err(|e| data_error("menu", e))?;
@@ -195,36 +243,76 @@ fn decode(items: Vec<Item>, parse: Parse) -> Result<Option<Snapshot>, StoreError
     Ok(Some(snapshot))
 }
 
-/// Cuts `json` into pieces of at most `max` bytes, on character boundaries.
-fn chunk(json: &str, max: usize) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut rest = json;
-    while rest.len() > max {
-        let mut cut = max;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(piece);
-        rest = tail;
-    }
-    pieces.push(rest);
-    pieces
+/// A menu's compact JSON and where it is cut into chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MenuJson {
+    /// The categories as stored and served: `[{…},{…}]`.
+    pub json: String,
+    /// The end of each chunk in `json` (the last is `json.len()`).
+    ends: Vec<usize>,
 }
 
-/// The menu's compact JSON, refused when over [`MENU_MAX_BYTES`].
-pub fn encode_menu<S: MenuText>(menu: &Menu<S>) -> Result<String, ApiError> {
-    // sonic-rs writes the same bytes as serde_json, escaping with SIMD: a fifth faster on
-    // a 500-item menu (`tests::encoded_as_serde_json_would`).
-    let json = sonic_rs::to_string(&menu.categories)
-        .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
+impl MenuJson {
+    /// The chunks, in order; joined they are `json`.
+    pub fn pieces(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, end)| &self.json[start..*end])
+    }
+}
+
+/// The menu's compact JSON, refused when over [`MENU_MAX_BYTES`], with its cuts: after the
+/// category that brings a chunk to [`PIECE_BYTES`], so an edit to one category leaves the
+/// other chunks as they were, and within a category only where it alone would pass
+/// [`CHUNK_BYTES`] (on a character boundary).
+pub fn encode_menu<S: MenuText>(menu: &Menu<S>) -> Result<MenuJson, ApiError> {
+    let mut json = Vec::with_capacity(64 * 1024);
+    let mut ends = Vec::new();
+    let mut start = 0;
+    json.push(b'[');
+    for (i, category) in menu.categories.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        // sonic-rs writes the same bytes as serde_json, escaping with SIMD: a fifth faster
+        // on a 500-item menu (`tests::encoded_as_serde_json_would`).
+        sonic_rs::to_writer(&mut json, category)
+            .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
+        // Only where a chunk grows past the item limit does it end inside a category.
+        while json.len() - start > CHUNK_BYTES {
+            let mut cut = start + CHUNK_BYTES;
+            while !is_char_boundary(&json, cut) {
+                cut -= 1;
+            }
+            ends.push(cut);
+            start = cut;
+        }
+        if json.len() - start >= PIECE_BYTES {
+            ends.push(json.len());
+            start = json.len();
+        }
+    }
+    json.push(b']');
     if json.len() > MENU_MAX_BYTES {
         return Err(ApiError::TooLarge(format!(
             "the menu takes {} bytes of JSON; the limit is {MENU_MAX_BYTES} (fewer or shorter descriptions and options)",
             json.len()
         )));
     }
-    Ok(json)
+    // The closing bracket ends the last chunk (the one the last category ended, if it did).
+    if ends.last() == Some(&(json.len() - 1)) {
+        ends.pop();
+    }
+    ends.push(json.len());
+    let json = String::from_utf8(json)
+        .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
+    Ok(MenuJson { json, ends })
+}
+
+/// Whether `at` starts a character of the UTF-8 in `bytes` (or is its end).
+fn is_char_boundary(bytes: &[u8], at: usize) -> bool {
+    at >= bytes.len() || (bytes[at] as i8) >= -0x40
 }
 
 /// The condition that the item still has the version read (or still doesn't exist).
@@ -246,37 +334,53 @@ fn stamped(builder: keys::ItemBuilder, config: &Item) -> keys::ItemBuilder {
     builder
 }
 
-/// The one transaction that replaces the menu read in `base` by `json`.
-fn menu_ops(store_id: &str, base: &Snapshot, config: &Item, json: &str, now: &str) -> Vec<WriteOp> {
+/// The one transaction that replaces the menu read in `base` by `menu`: the head, the
+/// chunks whose text changed, the deletes of chunks past the new menu's last.
+fn menu_ops(
+    store_id: &str,
+    base: &Snapshot,
+    config: &Item,
+    menu: &MenuJson,
+    now: &str,
+) -> Vec<WriteOp> {
     let pk = store_pk(store_id);
-    let pieces = chunk(json, CHUNK_BYTES);
     let version = base.menu_version.unwrap_or(0) + 1;
-    let head = stamped(keys::item(pk.clone(), MENU_SK), config)
-        .set(VERSION, version)
-        .set(CHUNKS, pieces.len())
-        .set(UPDATED_AT, now)
-        .set(DATA, pieces[0])
-        .build();
-    let mut ops = vec![WriteOp::Put {
-        item: head,
-        cond: unchanged(base.menu_version),
-    }];
-    for (n, piece) in pieces.iter().enumerate().skip(1) {
-        ops.push(WriteOp::Put {
-            item: keys::item(pk.clone(), menu_chunk_sk(n))
-                .set(VERSION, version)
-                .set(DATA, *piece)
-                .build(),
-            cond: Cond::None,
-        });
+    let mut ops = Vec::new();
+    let mut parts = Vec::new();
+    for (i, piece) in menu.pieces().enumerate() {
+        match base.menu_parts.get(i) {
+            Some(old) if old.text == piece => parts.push(old.version),
+            _ => {
+                parts.push(version);
+                ops.push(WriteOp::Put {
+                    item: keys::item(pk.clone(), menu_chunk_sk(i + 1))
+                        .set(VERSION, version)
+                        .set(DATA, piece)
+                        .build(),
+                    cond: Cond::None,
+                });
+            }
+        }
     }
-    for n in base.menu_chunks.iter().filter(|n| **n >= pieces.len()) {
+    for n in base.menu_chunks.iter().filter(|n| **n > parts.len()) {
         ops.push(WriteOp::Delete {
             pk: pk.clone(),
             sk: menu_chunk_sk(*n),
             cond: Cond::None,
         });
     }
+    let head = stamped(keys::item(pk.clone(), MENU_SK), config)
+        .set(VERSION, version)
+        .set(PARTS, parts)
+        .set(UPDATED_AT, now)
+        .build();
+    ops.insert(
+        0,
+        WriteOp::Put {
+            item: head,
+            cond: unchanged(base.menu_version),
+        },
+    );
     ops
 }
 
@@ -382,7 +486,7 @@ pub async fn modify_menu<T>(
 /// runs on a second thread while this one validates (a 500-item menu takes about half a
 /// millisecond for each), so a save on two cores waits for the longer of the two only.
 /// Returns its JSON for [`replace_menu_json`]. Blocks: call it off the async workers.
-pub fn validate_and_encode<S: MenuText + Sync>(menu: &Menu<S>) -> Result<String, ApiError> {
+pub fn validate_and_encode<S: MenuText + Sync>(menu: &Menu<S>) -> Result<MenuJson, ApiError> {
     let (valid, json) = std::thread::scope(|scope| {
         let encoding = scope.spawn(|| encode_menu(menu));
         (menu.validate(), encoding.join())
@@ -407,9 +511,9 @@ pub async fn replace_menu_json(
     store: &dyn Store,
     store_id: &str,
     caller: &StoreCaller,
-    json: String,
+    json: MenuJson,
 ) -> Result<String, ApiError> {
-    // The current menu is never parsed (only its version and chunks matter).
+    // The current menu is never parsed (only its version and chunks' text matter).
     for _ in 0..ATTEMPTS {
         let (snapshot, config) = read_with(store, store_id, caller, Parse::Versions).await?;
         let now = now_rfc3339();
@@ -417,7 +521,7 @@ pub async fn replace_menu_json(
             .write(menu_ops(store_id, &snapshot, &config, &json, &now))
             .await
         {
-            Ok(()) => return menu_document(&json, Some(&now)),
+            Ok(()) => return menu_document(&json.json, Some(&now)),
             Err(StoreError::ConditionFailed) => continue,
             Err(other) => return Err(other.into()),
         }
@@ -517,7 +621,7 @@ mod tests {
         ]}]}))
         .expect("menu");
         assert_eq!(
-            encode_menu(&menu).expect("encodes"),
+            encode_menu(&menu).expect("encodes").json,
             serde_json::to_string(&menu.categories).expect("serde_json")
         );
     }
@@ -528,10 +632,74 @@ mod tests {
 
     #[test]
     fn a_read_that_overlaps_a_save_is_detected() {
+        // The head lists the version each chunk was written at.
+        let head = |parts: Value| {
+            item(
+                MENU_SK,
+                json!({VERSION: 5, PARTS: parts, UPDATED_AT: "2026-12-01T00:00:00Z"}),
+            )
+        };
+        let chunk = |n: usize, version: i64, text: &str| {
+            item(&menu_chunk_sk(n), json!({VERSION: version, DATA: text}))
+        };
+        let first = r#"[{"id":"a","name":"A","items":[{"id":"x","name":"X","#;
+        let second = r#""priceCents":100}]}]"#;
+        let whole = decode(
+            vec![head(json!([3, 5])), chunk(1, 3, first), chunk(2, 5, second)],
+            Parse::Menu,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(whole.knowledge.menu.item("x").unwrap().1.price_cents, 100);
+        assert_eq!(whole.menu_version, Some(5));
+        assert_eq!(whole.menu_chunks, [1, 2]);
+        assert_eq!(
+            whole.menu_parts,
+            [
+                Part {
+                    version: 3,
+                    text: first.into()
+                },
+                Part {
+                    version: 5,
+                    text: second.into()
+                }
+            ]
+        );
+        // A chunk of another version than its head lists, or missing: read again.
+        for stale in [
+            vec![head(json!([3, 5])), chunk(1, 3, first), chunk(2, 4, second)],
+            vec![head(json!([3, 5])), chunk(1, 6, first), chunk(2, 5, second)],
+            vec![head(json!([3, 5])), chunk(1, 3, first)],
+        ] {
+            assert!(decode(stale, Parse::JsonOnly).unwrap().is_none());
+        }
+        // Nothing stored: the empty knowledge, no versions.
+        let empty = decode(vec![], Parse::Menu).unwrap().unwrap();
+        assert_eq!(empty.knowledge, Knowledge::default());
+        assert_eq!((empty.menu_version, empty.profile_version), (None, None));
+        assert_eq!(empty.menu_json, "[]");
+        // Corrupt data is an error, not an empty menu.
+        assert!(decode(vec![head(json!([5])), chunk(1, 5, "[{")], Parse::Menu).is_err());
+        // Unparsed, the JSON is served as stored; for a save, the chunks' text is kept.
+        let items = || vec![head(json!([3, 5])), chunk(1, 3, first), chunk(2, 5, second)];
+        let raw = decode(items(), Parse::JsonOnly).unwrap().unwrap();
+        assert_eq!(raw.knowledge.menu, Menu::default());
+        let parsed: Vec<Category> = serde_json::from_str(&raw.menu_json).unwrap();
+        assert_eq!(parsed, whole.knowledge.menu.categories);
+        let versions = decode(items(), Parse::Versions).unwrap().unwrap();
+        assert_eq!(versions.menu_json, "");
+        assert_eq!(versions.menu_parts, whole.menu_parts);
+    }
+
+    /// Menus saved before `parts`: the first piece in the head, `chunks` their count, every
+    /// chunk at the head's version. They read as before; a save rewrites every chunk.
+    #[test]
+    fn menus_saved_in_the_older_layout_still_read() {
         let head = |version: i64| {
             item(
                 MENU_SK,
-                json!({VERSION: version, CHUNKS: 2, UPDATED_AT: "2026-12-01T00:00:00Z",
+                json!({VERSION: version, LEGACY_CHUNKS: 2, UPDATED_AT: "2026-12-01T00:00:00Z",
                        DATA: r#"[{"id":"a","name":"A","items":[{"id":"x","name":"X","#}),
             )
         };
@@ -541,45 +709,157 @@ mod tests {
                 json!({VERSION: version, DATA: r#""priceCents":100}]}]"#}),
             )
         };
-        let whole = decode(vec![head(4), chunk(4)], Parse::Menu)
+        let old = decode(vec![head(4), chunk(4)], Parse::Menu)
             .unwrap()
             .unwrap();
-        assert_eq!(whole.knowledge.menu.item("x").unwrap().1.price_cents, 100);
-        assert_eq!(whole.menu_version, Some(4));
-        assert_eq!(whole.menu_chunks, [1]);
-        // A chunk of another version, or missing: read again.
+        assert_eq!(old.knowledge.menu.item("x").unwrap().1.price_cents, 100);
+        assert_eq!(old.menu_chunks, [1]);
+        assert!(old.menu_parts.is_empty());
         assert!(decode(vec![head(5), chunk(4)], Parse::Menu)
             .unwrap()
             .is_none());
         assert!(decode(vec![head(5)], Parse::JsonOnly).unwrap().is_none());
-        // Nothing stored: the empty knowledge, no versions.
-        let empty = decode(vec![], Parse::Menu).unwrap().unwrap();
-        assert_eq!(empty.knowledge, Knowledge::default());
-        assert_eq!((empty.menu_version, empty.profile_version), (None, None));
-        // Corrupt data is an error, not an empty menu.
-        assert!(decode(
-            vec![item(MENU_SK, json!({VERSION: 1, DATA: "[{"}))],
-            Parse::Menu
-        )
-        .is_err());
-        // Unparsed, the JSON is served as stored.
-        let raw = decode(vec![head(4), chunk(4)], Parse::JsonOnly)
-            .unwrap()
-            .unwrap();
-        assert_eq!(raw.knowledge.menu, Menu::default());
-        let parsed: Vec<Category> = serde_json::from_str(&raw.menu_json).unwrap();
-        assert_eq!(parsed, whole.knowledge.menu.categories);
-        assert_eq!(empty.menu_json, "[]");
+        // Its next save: a new head, chunk 1 written, nothing kept from the old layout.
+        let json = encode_menu(&old.knowledge.menu).unwrap();
+        let ops = menu_ops("st_1", &old, &Item::new(), &json, "now");
+        let puts: Vec<&Item> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Put { item, .. } => Some(item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(puts.len(), 2);
+        assert_eq!(puts[0][PARTS], json!([5]));
+        assert!(puts[0].get(DATA).is_none() && puts[0].get(LEGACY_CHUNKS).is_none());
+        assert_eq!(puts[1][DATA], json!(json.json));
+    }
+
+    /// A menu of `categories` categories of `items` items, each with a description of
+    /// `description` characters.
+    fn menu_of(categories: usize, items: usize, description: &str) -> Menu {
+        Menu {
+            categories: (0..categories)
+                .map(|c| Category {
+                    id: format!("c{c}"),
+                    name: format!("Categoria {c}"),
+                    items: (0..items)
+                        .map(|i| MenuItem {
+                            id: format!("i{c}-{i}"),
+                            name: format!("Item {i}"),
+                            description: Some(description.into()),
+                            price_cents: 1000,
+                            available: true,
+                            option_groups: vec![],
+                            saipos_code: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            updated_at: None,
+        }
     }
 
     #[test]
-    fn chunks_cut_on_character_boundaries_and_join_back() {
-        let json = "ação".repeat(1000);
-        for max in [1, 2, 3, 7, 100, 10_000] {
-            let pieces = chunk(&json, max.max(4));
-            assert!(pieces.iter().all(|p| p.len() <= max.max(4)));
-            assert_eq!(pieces.concat(), json);
+    fn chunks_end_on_categories_and_join_back() {
+        for menu in [
+            Menu::default(),
+            menu_of(1, 1, "x"),
+            menu_of(20, 25, &"Molho, mussarela e orégano. ".repeat(8)),
+            menu_of(3, 60, &"d".repeat(40)),
+        ] {
+            let encoded = encode_menu(&menu).unwrap();
+            assert_eq!(
+                encoded.json,
+                serde_json::to_string(&menu.categories).unwrap()
+            );
+            let pieces: Vec<&str> = encoded.pieces().collect();
+            assert_eq!(pieces.concat(), encoded.json);
+            for piece in &pieces[..pieces.len() - 1] {
+                assert!((PIECE_BYTES..=CHUNK_BYTES).contains(&piece.len()));
+                // Each ends where a category does.
+                assert!(piece.ends_with("}]}"), "{}", &piece[piece.len() - 10..]);
+            }
+            assert!(pieces.last().unwrap().ends_with(']'));
         }
-        assert_eq!(chunk("", 10), vec![""]);
+        // One category bigger than a chunk is cut inside it, on character boundaries.
+        let huge = menu_of(1, 500, &"ação ".repeat(100));
+        let encoded = encode_menu(&huge).unwrap();
+        let pieces: Vec<&str> = encoded.pieces().collect();
+        assert!(pieces.len() >= 2, "{}", encoded.json.len());
+        assert!(pieces.iter().all(|p| p.len() <= CHUNK_BYTES));
+        assert_eq!(pieces.concat(), encoded.json);
+    }
+
+    #[test]
+    fn a_save_writes_only_the_chunks_that_changed() {
+        let config = Item::new();
+        let menu = menu_of(20, 25, &"Molho, mussarela e orégano. ".repeat(8));
+        let first = encode_menu(&menu).unwrap();
+        let count = first.pieces().count();
+        assert!(count >= 4, "{count}");
+        // What a read after saving `first` at version 7 finds.
+        let saved = Snapshot {
+            menu_version: Some(7),
+            menu_chunks: (1..=count).collect(),
+            menu_parts: first
+                .pieces()
+                .map(|text| Part {
+                    version: 7,
+                    text: text.into(),
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        let written = |ops: &[WriteOp]| -> Vec<String> {
+            ops.iter()
+                .map(|op| match op {
+                    WriteOp::Put { item, .. } => format!("put {}", attr_str(item, "sk").unwrap()),
+                    WriteOp::Delete { sk, .. } => format!("delete {sk}"),
+                    _ => unreachable!(),
+                })
+                .collect()
+        };
+        // The same menu again: the head only, listing the chunks' versions as they were.
+        let ops = menu_ops("st_1", &saved, &config, &first, "now");
+        assert_eq!(written(&ops), ["put CONFIG#KB#menu"]);
+        // One price changed in the last category: the head and the last chunk.
+        let mut changed = menu.clone();
+        changed.categories[19].items[3].price_cents = 1290;
+        let ops = menu_ops(
+            "st_1",
+            &saved,
+            &config,
+            &encode_menu(&changed).unwrap(),
+            "now",
+        );
+        let last = menu_chunk_sk(count);
+        assert_eq!(
+            written(&ops),
+            ["put CONFIG#KB#menu".to_owned(), format!("put {last}")]
+        );
+        let WriteOp::Put { item: head, cond } = &ops[0] else {
+            unreachable!()
+        };
+        let mut parts = vec![json!(7); count - 1];
+        parts.push(json!(8));
+        assert_eq!(head[PARTS], Value::Array(parts));
+        assert_eq!(head[VERSION], json!(8));
+        assert_eq!(*cond, unchanged(Some(7)));
+        // A smaller menu: its chunks written where they differ, the rest deleted.
+        let small = menu_of(1, 1, "x");
+        let ops = menu_ops(
+            "st_1",
+            &saved,
+            &config,
+            &encode_menu(&small).unwrap(),
+            "now",
+        );
+        let mut expected = vec![
+            "put CONFIG#KB#menu".to_owned(),
+            "put CONFIG#KB#menu#01".into(),
+        ];
+        expected.extend((2..=count).map(|n| format!("delete {}", menu_chunk_sk(n))));
+        assert_eq!(written(&ops), expected);
     }
 }

@@ -74,14 +74,34 @@ impl Bench {
         auth: &str,
         body: Option<Value>,
     ) {
-        let body = body.map(|b| axum::body::Bytes::from(serde_json::to_vec(&b).unwrap()));
-        let request = || {
+        self.measure_cycling(label, n, method, path, auth, Vec::from_iter(body))
+            .await
+    }
+
+    /// [`Bench::measure_raw`] with the bodies sent in turn (none: no body).
+    async fn measure_cycling(
+        &self,
+        label: &str,
+        n: usize,
+        method: Method,
+        path: &str,
+        auth: &str,
+        bodies: Vec<Value>,
+    ) {
+        let bodies: Vec<axum::body::Bytes> = bodies
+            .iter()
+            .map(|b| axum::body::Bytes::from(serde_json::to_vec(b).unwrap()))
+            .collect();
+        let mut turn = 0;
+        let mut request = || {
+            turn += 1;
+            let body = (!bodies.is_empty()).then(|| bodies[turn % bodies.len()].clone());
             let req = Request::builder()
                 .method(method.clone())
                 .uri(path)
                 .header("authorization", format!("Bearer {auth}"))
                 .header("content-type", "application/json");
-            req.body(body.clone().map(Body::from).unwrap_or_else(Body::empty))
+            req.body(body.map(Body::from).unwrap_or_else(Body::empty))
                 .unwrap()
         };
         let mut samples = Vec::with_capacity(n);
@@ -326,26 +346,45 @@ async fn main() {
             )
             .await;
     }
-    bench
-        .measure_raw(
-            "PUT menu (500 items, owner token)",
-            500,
-            Method::PUT,
-            &menu_path,
+    // An owner's save from the console: the whole menu, one price edited since the last
+    // save (two menus sent in turn); then the same with every price changed (every chunk
+    // of the stored menu rewritten).
+    let mut edited = menu.clone();
+    edited["categories"][7]["items"][2]["priceCents"] = json!(4590);
+    let mut repriced = menu.clone();
+    for category in repriced["categories"].as_array_mut().unwrap() {
+        for item in category["items"].as_array_mut().unwrap() {
+            item["priceCents"] = json!(item["priceCents"].as_i64().unwrap() + 100);
+        }
+    }
+    for (label, auth, other) in [
+        (
+            "PUT menu (500 items, 1 price edited, owner)",
             &owner,
-            Some(menu.clone()),
-        )
-        .await;
-    bench
-        .measure_raw(
-            "PUT menu (500 items, apiKey)",
-            500,
-            Method::PUT,
-            &menu_path,
+            &edited,
+        ),
+        (
+            "PUT menu (500 items, 1 price edited, apiKey)",
             &key,
-            Some(menu),
-        )
-        .await;
+            &edited,
+        ),
+        (
+            "PUT menu (500 items, every price changed)",
+            &owner,
+            &repriced,
+        ),
+    ] {
+        bench
+            .measure_cycling(
+                label,
+                500,
+                Method::PUT,
+                &menu_path,
+                auth,
+                vec![menu.clone(), other.clone()],
+            )
+            .await;
+    }
     bench
         .measure(
             "PATCH menu item (500-item menu)",

@@ -83,6 +83,18 @@ async fn stored_keys(app: &TestApp, store_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The version each stored menu chunk was last written at, in chunk order.
+async fn chunk_versions(app: &TestApp, store_id: &str) -> Vec<i64> {
+    app.state
+        .store
+        .query(&keys::store_pk(store_id), &format!("{}#", keys::MENU_SK))
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| item["version"].as_i64().unwrap())
+        .collect()
+}
+
 async fn the_menu_round_trips_and_bad_menus_change_nothing(t: TestStore) {
     let app = TestApp::new(t);
     let wa = app.whatsapp("alice", "Pizzaria").await;
@@ -200,8 +212,60 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
         .await
         .unwrap();
     assert_eq!(loaded.menu.item_count(), 500);
-    let expected: Menu = serde_json::from_value(big).unwrap();
+    let expected: Menu = serde_json::from_value(big.clone()).unwrap();
     assert_eq!(loaded.menu.categories, expected.categories);
+
+    // One price edited and the whole menu saved again: only the head and the chunk that
+    // holds it are written; every other chunk keeps the version it was written at.
+    let before = chunk_versions(&app, &wa.store_id).await;
+    let mut edited = big.clone();
+    edited["categories"][7]["items"][2]["priceCents"] = json!(4590);
+    let edited_id = edited["categories"][7]["items"][2]["id"].clone();
+    let (status, _) = app
+        .call(
+            PUT,
+            &menu_path(&wa.store_id),
+            Some(&alice),
+            Some(edited.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = chunk_versions(&app, &wa.store_id).await;
+    assert_eq!(after.len(), before.len());
+    let rewritten: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] != before[i])
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{before:?} -> {after:?}");
+    assert_eq!(
+        without_stamp(get_menu(&app, &wa.store_id, &alice).await),
+        edited
+    );
+    let loaded = knowledge::load(app.state.store.as_ref(), &wa.store_id)
+        .await
+        .unwrap();
+    let (_, item) = loaded.menu.item(edited_id.as_str().unwrap()).unwrap();
+    assert_eq!(item.price_cents, 4590);
+    // The sold-out switch of an item in another category (item-1 is on sale, in the
+    // second category): one other chunk.
+    let (status, _) = app
+        .call(
+            PATCH,
+            &format!("/api/client/{}/menu/items/item-1", wa.store_id),
+            Some(&alice),
+            Some(json!({"available": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let switched = chunk_versions(&app, &wa.store_id).await;
+    let rewritten: Vec<usize> = (0..after.len())
+        .filter(|&i| after[i] != switched[i])
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{after:?} -> {switched:?}");
+    assert_eq!(
+        get_menu(&app, &wa.store_id, &alice).await["categories"][1]["items"][0]["available"],
+        json!(false)
+    );
+
     // A small menu replaces it and its stale chunks are deleted in the same write.
     let (status, _) = app
         .call(
@@ -212,7 +276,10 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(stored_keys(&app, &wa.store_id).await, [keys::MENU_SK]);
+    assert_eq!(
+        stored_keys(&app, &wa.store_id).await,
+        [keys::MENU_SK.to_owned(), keys::menu_chunk_sk(1)]
+    );
     assert_eq!(
         without_stamp(get_menu(&app, &wa.store_id, &alice).await),
         pizzeria_menu()
