@@ -42,6 +42,10 @@ pub const CHUNK_BYTES: usize = 300_000;
 /// an edit rewrites little, big enough that the most a menu takes (32 chunks) stays well
 /// inside a DynamoDB transaction (100 items) with the deletes of the chunks it replaces.
 pub const PIECE_BYTES: usize = 32_000;
+mod encode;
+use encode::encode_with_capacity;
+pub use encode::{encode_menu, MenuJson};
+
 /// How often a write that lost a race re-reads and tries again before answering 409.
 const ATTEMPTS: usize = 5;
 
@@ -243,78 +247,6 @@ fn decode(items: Vec<Item>, parse: Parse) -> Result<Option<Snapshot>, StoreError
     Ok(Some(snapshot))
 }
 
-/// A menu's compact JSON and where it is cut into chunks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MenuJson {
-    /// The categories as stored and served: `[{…},{…}]`.
-    pub json: String,
-    /// The end of each chunk in `json` (the last is `json.len()`).
-    ends: Vec<usize>,
-}
-
-impl MenuJson {
-    /// The chunks, in order; joined they are `json`.
-    pub fn pieces(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(&self.ends)
-            .map(|(start, end)| &self.json[start..*end])
-    }
-}
-
-/// The menu's compact JSON, refused when over [`MENU_MAX_BYTES`], with its cuts: after the
-/// category that brings a chunk to [`PIECE_BYTES`], so an edit to one category leaves the
-/// other chunks as they were, and within a category only where it alone would pass
-/// [`CHUNK_BYTES`] (on a character boundary).
-pub fn encode_menu<S: MenuText>(menu: &Menu<S>) -> Result<MenuJson, ApiError> {
-    let mut json = Vec::with_capacity(64 * 1024);
-    let mut ends = Vec::new();
-    let mut start = 0;
-    json.push(b'[');
-    for (i, category) in menu.categories.iter().enumerate() {
-        if i > 0 {
-            json.push(b',');
-        }
-        // sonic-rs writes the same bytes as serde_json, escaping with SIMD: a fifth faster
-        // on a 500-item menu (`tests::encoded_as_serde_json_would`).
-        sonic_rs::to_writer(&mut json, category)
-            .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
-        // Only where a chunk grows past the item limit does it end inside a category.
-        while json.len() - start > CHUNK_BYTES {
-            let mut cut = start + CHUNK_BYTES;
-            while !is_char_boundary(&json, cut) {
-                cut -= 1;
-            }
-            ends.push(cut);
-            start = cut;
-        }
-        if json.len() - start >= PIECE_BYTES {
-            ends.push(json.len());
-            start = json.len();
-        }
-    }
-    json.push(b']');
-    if json.len() > MENU_MAX_BYTES {
-        return Err(ApiError::TooLarge(format!(
-            "the menu takes {} bytes of JSON; the limit is {MENU_MAX_BYTES} (fewer or shorter descriptions and options)",
-            json.len()
-        )));
-    }
-    // The closing bracket ends the last chunk (the one the last category ended, if it did).
-    if ends.last() == Some(&(json.len() - 1)) {
-        ends.pop();
-    }
-    ends.push(json.len());
-    let json = String::from_utf8(json)
-        .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
-    Ok(MenuJson { json, ends })
-}
-
-/// Whether `at` starts a character of the UTF-8 in `bytes` (or is its end).
-fn is_char_boundary(bytes: &[u8], at: usize) -> bool {
-    at >= bytes.len() || (bytes[at] as i8) >= -0x40
-}
-
 /// The condition that the item still has the version read (or still doesn't exist).
 fn unchanged(version: Option<i64>) -> Cond {
     match version {
@@ -482,17 +414,34 @@ pub async fn modify_menu<T>(
     ))
 }
 
-/// Validates a normalized menu and encodes it ([`encode_menu`]) side by side: the encoding
-/// runs on a second thread while this one validates (a 500-item menu takes about half a
-/// millisecond for each), so a save on two cores waits for the longer of the two only.
-/// Returns its JSON for [`replace_menu_json`]. Blocks: call it off the async workers.
-pub fn validate_and_encode<S: MenuText + Sync>(menu: &Menu<S>) -> Result<MenuJson, ApiError> {
-    let (valid, json) = std::thread::scope(|scope| {
-        let encoding = scope.spawn(|| encode_menu(menu));
-        (menu.validate(), encoding.join())
-    });
-    valid?;
-    json.map_err(|_| ApiError::Internal("the menu's encoding panicked".into()))?
+/// Validates a normalized menu, then encodes it ([`encode_menu`]) into a buffer of
+/// `size_hint` bytes (the request body's length: the JSON is about as long, so it is
+/// written without growing). Returns its JSON for [`replace_menu_json`]. Blocks for about
+/// a millisecond on a 500-item menu: call it off the async workers.
+pub fn validate_and_encode<S: MenuText>(
+    menu: &Menu<S>,
+    size_hint: usize,
+) -> Result<MenuJson, ApiError> {
+    menu.validate()?;
+    encode_with_capacity(menu, size_hint.min(MENU_MAX_BYTES + 1))
+}
+
+/// What a save of the whole menu reads first: that the caller may see the store, and the
+/// stored menu's version and chunks. Read while the new menu is being checked.
+pub struct SaveBase {
+    snapshot: Snapshot,
+    config: Item,
+}
+
+/// [`SaveBase`] for a caller who may see the store (404 otherwise).
+pub async fn read_for_save(
+    store: &dyn Store,
+    store_id: &str,
+    caller: &StoreCaller,
+) -> Result<SaveBase, ApiError> {
+    // The current menu is never parsed (only its version and chunks' text matter).
+    let (snapshot, config) = read_with(store, store_id, caller, Parse::Versions).await?;
+    Ok(SaveBase { snapshot, config })
 }
 
 /// Replaces the whole menu (already normalized and validated); returns the saved menu as
@@ -503,19 +452,22 @@ pub async fn replace_menu(
     caller: &StoreCaller,
     menu: &Menu,
 ) -> Result<String, ApiError> {
-    replace_menu_json(store, store_id, caller, encode_menu(menu)?).await
+    replace_menu_json(store, store_id, caller, encode_menu(menu)?, None).await
 }
 
-/// [`replace_menu`] with the menu already encoded.
+/// [`replace_menu`] with the menu already encoded, over `base` if it was read already.
 pub async fn replace_menu_json(
     store: &dyn Store,
     store_id: &str,
     caller: &StoreCaller,
     json: MenuJson,
+    mut base: Option<SaveBase>,
 ) -> Result<String, ApiError> {
-    // The current menu is never parsed (only its version and chunks' text matter).
     for _ in 0..ATTEMPTS {
-        let (snapshot, config) = read_with(store, store_id, caller, Parse::Versions).await?;
+        let SaveBase { snapshot, config } = match base.take() {
+            Some(base) => base,
+            None => read_for_save(store, store_id, caller).await?,
+        };
         let now = now_rfc3339();
         match store
             .write(menu_ops(store_id, &snapshot, &config, &json, &now))
@@ -608,23 +560,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    /// The stored menu is the compact JSON serde_json would write, byte for byte, escapes
-    /// and all.
-    #[test]
-    fn encoded_as_serde_json_would() {
-        let tricky = "aspas \" barra \\ / controle \u{1}\u{1f}\u{7f} linha\n\r\t ação 🍕 \u{2028}\u{2029} \u{fffd}";
-        let menu: Menu = serde_json::from_value(json!({"categories": [{"id": "c", "name": tricky, "items": [
-            {"id": "i", "name": tricky, "description": tricky, "priceCents": 4590, "available": false, "saiposCode": "X1",
-             "optionGroups": [{"id": "g", "name": "G", "min": 0, "max": 1, "options": [{"id": "o", "name": tricky, "priceCents": 0}]}]},
-            {"id": "j", "name": "J", "priceCents": 10_000_000}
-        ]}]}))
-        .expect("menu");
-        assert_eq!(
-            encode_menu(&menu).expect("encodes").json,
-            serde_json::to_string(&menu.categories).expect("serde_json")
-        );
-    }
 
     fn item(sk: &str, attrs: Value) -> Item {
         keys::item(store_pk("st_1"), sk).attrs(attrs).build()

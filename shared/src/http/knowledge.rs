@@ -71,23 +71,26 @@ async fn read_menu(
 }
 
 /// The body is parsed borrowing its text (no copy of its ~15,000 strings), checked and
-/// encoded on a blocking thread: a half-megabyte menu is a few milliseconds of CPU, not to
-/// be spent on an async worker.
+/// encoded on a blocking thread (a half-megabyte menu is a couple of milliseconds of CPU,
+/// not to be spent on an async worker) while the stored menu's version is read.
 async fn write_menu(
     State(state): State<AppState>,
     WithBody(access, JsonBody(body)): WithBody<StoreAccess, JsonBody>,
 ) -> Result<Response, ApiError> {
-    let (json, items) = tokio::task::spawn_blocking(move || {
+    let checking = tokio::task::spawn_blocking(move || {
         let mut menu: Menu<Borrowed> =
             json::parse_fast(&body).ok_or_else(|| json::refusal::<Menu>(&body))?;
         menu.normalize();
-        let json = knowledge::validate_and_encode(&menu)?;
+        let json = knowledge::validate_and_encode(&menu, body.len())?;
         Ok::<_, ApiError>((json, menu.item_count()))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the menu's check stopped: {e}")))??;
+    });
+    let store = state.store.as_ref();
+    let reading = knowledge::read_for_save(store, &access.store_id, &access.caller);
+    let (checked, base) = tokio::join!(checking, reading);
+    let (json, items) =
+        checked.map_err(|e| ApiError::Internal(format!("the menu's check stopped: {e}")))??;
     let saved =
-        knowledge::replace_menu_json(state.store.as_ref(), &access.store_id, &access.caller, json)
+        knowledge::replace_menu_json(store, &access.store_id, &access.caller, json, Some(base?))
             .await?;
     tracing::info!(store_id = %access.store_id, items, "menu replaced");
     Ok(([(header::CONTENT_TYPE, "application/json")], saved).into_response())
