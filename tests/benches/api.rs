@@ -64,22 +64,9 @@ impl Bench {
 
     /// Like [`Bench::measure`], to the last byte of the response body without parsing it
     /// (a 500-item menu is half a megabyte: the client's own JSON parse isn't the router's
-    /// latency), with the request body serialized once beforehand.
+    /// latency), with the request bodies serialized once beforehand and sent in turn (none:
+    /// no body).
     async fn measure_raw(
-        &self,
-        label: &str,
-        n: usize,
-        method: Method,
-        path: &str,
-        auth: &str,
-        body: Option<Value>,
-    ) {
-        self.measure_cycling(label, n, method, path, auth, Vec::from_iter(body))
-            .await
-    }
-
-    /// [`Bench::measure_raw`] with the bodies sent in turn (none: no body).
-    async fn measure_cycling(
         &self,
         label: &str,
         n: usize,
@@ -342,7 +329,7 @@ async fn main() {
                 Method::GET,
                 &menu_path,
                 auth,
-                None,
+                vec![],
             )
             .await;
     }
@@ -375,7 +362,7 @@ async fn main() {
         ),
     ] {
         bench
-            .measure_cycling(
+            .measure_raw(
                 label,
                 500,
                 Method::PUT,
@@ -471,7 +458,7 @@ async fn main() {
         ),
     ] {
         bench
-            .measure_raw(label, 1000, Method::GET, &path, &key, None)
+            .measure_raw(label, 1000, Method::GET, &path, &key, vec![])
             .await;
     }
 }

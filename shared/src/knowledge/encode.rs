@@ -106,6 +106,14 @@ fn int(out: &mut Vec<u8>, value: i64) -> Result<()> {
     CompactFormatter.write_i64(out, value).map_err(Error::io)
 }
 
+/// `{"id":…,"name":…`, how every object of the menu begins.
+fn id_and_name<S: MenuText>(out: &mut Vec<u8>, id: &S, name: &S) -> Result<()> {
+    out.extend_from_slice(br#"{"id":"#);
+    text(out, id)?;
+    out.extend_from_slice(br#","name":"#);
+    text(out, name)
+}
+
 /// `,"name":…` for an optional text (nothing when absent, as `skip_serializing_if`).
 fn optional<S: MenuText>(out: &mut Vec<u8>, key: &[u8], value: &Option<S>) -> Result<()> {
     if let Some(value) = value {
@@ -134,10 +142,7 @@ fn array<T>(
 
 fn write_category<S: MenuText>(out: &mut Vec<u8>, category: &Category<S>) -> Result<()> {
     let Category { id, name, items } = category;
-    out.extend_from_slice(br#"{"id":"#);
-    text(out, id)?;
-    out.extend_from_slice(br#","name":"#);
-    text(out, name)?;
+    id_and_name(out, id, name)?;
     out.extend_from_slice(br#","items":"#);
     array(out, items, write_item)?;
     out.push(b'}');
@@ -154,10 +159,7 @@ fn write_item<S: MenuText>(out: &mut Vec<u8>, item: &Item<S>) -> Result<()> {
         option_groups,
         saipos_code,
     } = item;
-    out.extend_from_slice(br#"{"id":"#);
-    text(out, id)?;
-    out.extend_from_slice(br#","name":"#);
-    text(out, name)?;
+    id_and_name(out, id, name)?;
     optional(out, br#","description":"#, description)?;
     out.extend_from_slice(br#","priceCents":"#);
     int(out, *price_cents)?;
@@ -178,10 +180,7 @@ fn write_group<S: MenuText>(out: &mut Vec<u8>, group: &OptionGroup<S>) -> Result
         max,
         options,
     } = group;
-    out.extend_from_slice(br#"{"id":"#);
-    text(out, id)?;
-    out.extend_from_slice(br#","name":"#);
-    text(out, name)?;
+    id_and_name(out, id, name)?;
     out.extend_from_slice(br#","min":"#);
     int(out, (*min).into())?;
     out.extend_from_slice(br#","max":"#);
@@ -198,10 +197,7 @@ fn write_option<S: MenuText>(out: &mut Vec<u8>, option: &MenuOption<S>) -> Resul
         name,
         price_cents,
     } = option;
-    out.extend_from_slice(br#"{"id":"#);
-    text(out, id)?;
-    out.extend_from_slice(br#","name":"#);
-    text(out, name)?;
+    id_and_name(out, id, name)?;
     out.extend_from_slice(br#","priceCents":"#);
     int(out, *price_cents)?;
     out.push(b'}');
