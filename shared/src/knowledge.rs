@@ -267,27 +267,30 @@ fn stamped(builder: keys::ItemBuilder, config: &Item) -> keys::ItemBuilder {
 }
 
 /// The one transaction that replaces the menu read in `base` by `menu`: the head, the
-/// chunks whose text changed, the deletes of chunks past the new menu's last.
+/// chunks whose text changed (checked as UTF-8 here), the deletes of chunks past the new
+/// menu's last.
 fn menu_ops(
     store_id: &str,
     base: &Snapshot,
     config: &Item,
     menu: &MenuJson,
     now: &str,
-) -> Vec<WriteOp> {
+) -> Result<Vec<WriteOp>, ApiError> {
     let pk = store_pk(store_id);
     let version = base.menu_version.unwrap_or(0) + 1;
     let mut ops = Vec::new();
     let mut parts = Vec::new();
     for (i, piece) in menu.pieces().enumerate() {
         match base.menu_parts.get(i) {
-            Some(old) if old.text == piece => parts.push(old.version),
+            Some(old) if old.text.as_bytes() == piece => parts.push(old.version),
             _ => {
                 parts.push(version);
+                let text = std::str::from_utf8(piece)
+                    .map_err(|e| ApiError::Internal(format!("menu chunk is not UTF-8: {e}")))?;
                 ops.push(WriteOp::Put {
                     item: keys::item(pk.clone(), menu_chunk_sk(i + 1))
                         .set(VERSION, version)
-                        .set(DATA, piece)
+                        .set(DATA, text)
                         .build(),
                     cond: Cond::None,
                 });
@@ -313,7 +316,7 @@ fn menu_ops(
             cond: unchanged(base.menu_version),
         },
     );
-    ops
+    Ok(ops)
 }
 
 fn no_store(store_id: &str) -> ApiError {
@@ -346,21 +349,24 @@ pub async fn read_menu_json(
     store: &dyn Store,
     store_id: &str,
     caller: &StoreCaller,
-) -> Result<String, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let (snapshot, _) = read_with(store, store_id, caller, Parse::JsonOnly).await?;
-    menu_document(&snapshot.menu_json, snapshot.menu_updated_at.as_deref())
+    menu_document(
+        snapshot.menu_json.as_bytes(),
+        snapshot.menu_updated_at.as_deref(),
+    )
 }
 
-/// `{"categories":<stored JSON>,"updatedAt":…}`, the menu as the API shows it.
-fn menu_document(categories_json: &str, updated_at: Option<&str>) -> Result<String, ApiError> {
+/// `{"categories":<stored JSON>,"updatedAt":…}`, the menu as the API shows it (UTF-8).
+fn menu_document(categories_json: &[u8], updated_at: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let updated_at =
         serde_json::to_string(&updated_at).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut document = String::with_capacity(categories_json.len() + updated_at.len() + 32);
-    document.push_str(r#"{"categories":"#);
-    document.push_str(categories_json);
-    document.push_str(r#","updatedAt":"#);
-    document.push_str(&updated_at);
-    document.push('}');
+    let mut document = Vec::with_capacity(categories_json.len() + updated_at.len() + 32);
+    document.extend_from_slice(br#"{"categories":"#);
+    document.extend_from_slice(categories_json);
+    document.extend_from_slice(br#","updatedAt":"#);
+    document.extend_from_slice(updated_at.as_bytes());
+    document.push(b'}');
     Ok(document)
 }
 
@@ -398,7 +404,7 @@ pub async fn modify_menu<T>(
         let json = encode_menu(&menu)?;
         let now = now_rfc3339();
         match store
-            .write(menu_ops(store_id, &snapshot, &config, &json, &now))
+            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
             .await
         {
             Ok(()) => {
@@ -451,7 +457,7 @@ pub async fn replace_menu(
     store_id: &str,
     caller: &StoreCaller,
     menu: &Menu,
-) -> Result<String, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     replace_menu_json(store, store_id, caller, encode_menu(menu)?, None).await
 }
 
@@ -462,7 +468,7 @@ pub async fn replace_menu_json(
     caller: &StoreCaller,
     json: MenuJson,
     mut base: Option<SaveBase>,
-) -> Result<String, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     for _ in 0..ATTEMPTS {
         let SaveBase { snapshot, config } = match base.take() {
             Some(base) => base,
@@ -470,10 +476,10 @@ pub async fn replace_menu_json(
         };
         let now = now_rfc3339();
         match store
-            .write(menu_ops(store_id, &snapshot, &config, &json, &now))
+            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
             .await
         {
-            Ok(()) => return menu_document(&json.json, Some(&now)),
+            Ok(()) => return menu_document(json.as_bytes(), Some(&now)),
             Err(StoreError::ConditionFailed) => continue,
             Err(other) => return Err(other.into()),
         }
@@ -560,6 +566,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn text(menu: &MenuJson) -> &str {
+        std::str::from_utf8(menu.as_bytes()).unwrap()
+    }
+
+    fn pieces(menu: &MenuJson) -> Vec<&str> {
+        menu.pieces()
+            .map(|piece| std::str::from_utf8(piece).unwrap())
+            .collect()
+    }
 
     fn item(sk: &str, attrs: Value) -> Item {
         keys::item(store_pk("st_1"), sk).attrs(attrs).build()
@@ -656,7 +672,7 @@ mod tests {
         assert!(decode(vec![head(5)], Parse::JsonOnly).unwrap().is_none());
         // Its next save: a new head, chunk 1 written, nothing kept from the old layout.
         let json = encode_menu(&old.knowledge.menu).unwrap();
-        let ops = menu_ops("st_1", &old, &Item::new(), &json, "now");
+        let ops = menu_ops("st_1", &old, &Item::new(), &json, "now").unwrap();
         let puts: Vec<&Item> = ops
             .iter()
             .filter_map(|op| match op {
@@ -667,7 +683,7 @@ mod tests {
         assert_eq!(puts.len(), 2);
         assert_eq!(puts[0][PARTS], json!([5]));
         assert!(puts[0].get(DATA).is_none() && puts[0].get(LEGACY_CHUNKS).is_none());
-        assert_eq!(puts[1][DATA], json!(json.json));
+        assert_eq!(puts[1][DATA], json!(text(&json)));
     }
 
     /// A menu of `categories` categories of `items` items, each with a description of
@@ -705,11 +721,11 @@ mod tests {
         ] {
             let encoded = encode_menu(&menu).unwrap();
             assert_eq!(
-                encoded.json,
+                text(&encoded),
                 serde_json::to_string(&menu.categories).unwrap()
             );
-            let pieces: Vec<&str> = encoded.pieces().collect();
-            assert_eq!(pieces.concat(), encoded.json);
+            let pieces = pieces(&encoded);
+            assert_eq!(pieces.concat(), text(&encoded));
             for piece in &pieces[..pieces.len() - 1] {
                 assert!((PIECE_BYTES..=CHUNK_BYTES).contains(&piece.len()));
                 // Each ends where a category does.
@@ -720,10 +736,10 @@ mod tests {
         // One category bigger than a chunk is cut inside it, on character boundaries.
         let huge = menu_of(1, 500, &"ação ".repeat(100));
         let encoded = encode_menu(&huge).unwrap();
-        let pieces: Vec<&str> = encoded.pieces().collect();
-        assert!(pieces.len() >= 2, "{}", encoded.json.len());
+        let pieces = pieces(&encoded);
+        assert!(pieces.len() >= 2, "{}", encoded.as_bytes().len());
         assert!(pieces.iter().all(|p| p.len() <= CHUNK_BYTES));
-        assert_eq!(pieces.concat(), encoded.json);
+        assert_eq!(pieces.concat(), text(&encoded));
     }
 
     #[test]
@@ -737,8 +753,8 @@ mod tests {
         let saved = Snapshot {
             menu_version: Some(7),
             menu_chunks: (1..=count).collect(),
-            menu_parts: first
-                .pieces()
+            menu_parts: pieces(&first)
+                .into_iter()
                 .map(|text| Part {
                     version: 7,
                     text: text.into(),
@@ -756,7 +772,7 @@ mod tests {
                 .collect()
         };
         // The same menu again: the head only, listing the chunks' versions as they were.
-        let ops = menu_ops("st_1", &saved, &config, &first, "now");
+        let ops = menu_ops("st_1", &saved, &config, &first, "now").unwrap();
         assert_eq!(written(&ops), ["put CONFIG#KB#menu"]);
         // One price changed in the last category: the head and the last chunk.
         let mut changed = menu.clone();
@@ -767,7 +783,8 @@ mod tests {
             &config,
             &encode_menu(&changed).unwrap(),
             "now",
-        );
+        )
+        .unwrap();
         let last = menu_chunk_sk(count);
         assert_eq!(
             written(&ops),
@@ -789,7 +806,8 @@ mod tests {
             &config,
             &encode_menu(&small).unwrap(),
             "now",
-        );
+        )
+        .unwrap();
         let mut expected = vec![
             "put CONFIG#KB#menu".to_owned(),
             "put CONFIG#KB#menu#01".into(),

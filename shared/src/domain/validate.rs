@@ -38,18 +38,7 @@ pub fn check_text(
     multiline: bool,
 ) -> Result<&str, TextProblem> {
     let value = value.trim();
-    let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
-    // Most texts are ASCII: one byte per character, and its only control characters are
-    // the C0 ones and DEL (a 500-item menu's texts are checked in every save).
-    let (len, bad_control) = if value.is_ascii() {
-        let bad = value
-            .bytes()
-            .any(|b| (b < 0x20 || b == 0x7f) && !allowed(b as char));
-        (value.len(), bad)
-    } else {
-        let bad = value.chars().any(|c| c.is_control() && !allowed(c));
-        (value.chars().count(), bad)
-    };
+    let (len, bad_control) = scan(value, multiline);
     if len < min {
         return Err(TextProblem::TooShort);
     }
@@ -60,6 +49,25 @@ pub fn check_text(
         return Err(TextProblem::Control);
     }
     Ok(value)
+}
+
+/// A text's length in characters and whether it holds a control character (`char::
+/// is_control`: U+0000–U+001F, U+007F–U+009F), tabs and line breaks allowed in `multiline`
+/// text. One pass over the bytes, which the compiler vectorizes: a 500-item menu's ~15,000
+/// texts are checked on every save, and walking each as `char`s twice (count, then
+/// controls) was a tenth of its CPU. A character is a byte that doesn't continue one
+/// (`10xxxxxx`); U+0080–U+009F are the two bytes `C2 80`–`C2 9F`.
+fn scan(value: &str, multiline: bool) -> (usize, bool) {
+    let mut chars = 0;
+    let mut bad = false;
+    let mut previous = 0u8;
+    for &byte in value.as_bytes() {
+        chars += usize::from(byte & 0xC0 != 0x80);
+        let line = multiline && matches!(byte, b'\n' | b'\t' | b'\r');
+        bad |= (byte < 0x20 && !line) || byte == 0x7f || (previous == 0xC2 && byte < 0xA0);
+        previous = byte;
+    }
+    (chars, bad)
 }
 
 /// The error for a text that failed [`check_text`].
@@ -144,6 +152,37 @@ mod tests {
             assert_eq!(check_text(other, 0, 80, false), Err(TextProblem::Control));
         }
         assert!(text("basePrompt", "ç\r\n\tb", 0, 80, true).is_ok());
+        // The one-pass scan agrees with counting and testing `char`s, on every character
+        // up to U+0800 (one and two bytes) and around longer ones.
+        let by_chars = |text: &str, multiline: bool| {
+            let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
+            (
+                text.chars().count(),
+                text.chars().any(|c| c.is_control() && !allowed(c)),
+            )
+        };
+        let samples = (0u32..0x800)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}ç"))
+            .chain(
+                [
+                    "🍕\u{85}",
+                    "\u{2028}\u{fffd}",
+                    "Média\u{9f}",
+                    "ã\u{a0}",
+                    "\u{10ffff}",
+                ]
+                .map(String::from),
+            );
+        for text in samples {
+            for multiline in [false, true] {
+                assert_eq!(
+                    scan(&text, multiline),
+                    by_chars(&text, multiline),
+                    "{text:?}"
+                );
+            }
+        }
         assert_eq!(
             check_text("ç\u{7f}", 0, 80, true),
             Err(TextProblem::Control)

@@ -90,7 +90,7 @@ pub fn refusal<T: DeserializeOwned>(body: &[u8]) -> ApiError {
 /// what a parse of the bytes accepts: JSON is UTF-8 inside strings and out. `T` may borrow
 /// its strings from `body`.
 pub fn parse_fast<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Option<T> {
-    let text = std::str::from_utf8(body).ok()?;
+    let text = simdutf8::basic::from_utf8(body).ok()?;
     serde_json::from_str(text).ok()
 }
 

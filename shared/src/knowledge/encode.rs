@@ -19,18 +19,26 @@ use crate::domain::borrowed::MenuText;
 use crate::domain::menu::{Category, Item, Menu, MenuOption, OptionGroup};
 use crate::ApiError;
 
-/// A menu's compact JSON and where it is cut into chunks.
+/// A menu's compact JSON and where it is cut into chunks. Kept as bytes: it is UTF-8 by
+/// construction (every string written from a `str`, the rest ASCII, cuts on character
+/// boundaries), and only the chunks a save writes become `String`s, checked then, instead
+/// of half a megabyte checked on every save.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MenuJson {
     /// The categories as stored and served: `[{…},{…}]`.
-    pub json: String,
+    json: Vec<u8>,
     /// The end of each chunk in `json` (the last is `json.len()`).
     ends: Vec<usize>,
 }
 
 impl MenuJson {
-    /// The chunks, in order; joined they are `json`.
-    pub fn pieces(&self) -> impl Iterator<Item = &str> {
+    /// The whole JSON.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The chunks, in order; joined they are the whole JSON.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
             .zip(&self.ends)
@@ -86,8 +94,6 @@ pub(super) fn encode_with_capacity<S: MenuText>(
         ends.pop();
     }
     ends.push(json.len());
-    let json = String::from_utf8(json)
-        .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
     Ok(MenuJson { json, ends })
 }
 
@@ -225,10 +231,19 @@ mod tests {
         ]}, {"id": "vazia", "name": "Vazia", "items": []}]});
         let menu: Menu = serde_json::from_value(value.clone()).expect("menu");
         let expected = serde_json::to_string(&menu.categories).expect("serde_json");
-        assert_eq!(encode_menu(&menu).expect("encodes").json, expected);
+        assert_eq!(
+            encode_menu(&menu).expect("encodes").as_bytes(),
+            expected.as_bytes()
+        );
         let body = serde_json::to_string(&value).unwrap();
         let borrowed: Menu<Borrowed> = serde_json::from_str(&body).expect("borrowed");
-        assert_eq!(encode_menu(&borrowed).expect("encodes").json, expected);
-        assert_eq!(encode_menu(&Menu::<String>::default()).unwrap().json, "[]");
+        assert_eq!(
+            encode_menu(&borrowed).expect("encodes").as_bytes(),
+            expected.as_bytes()
+        );
+        assert_eq!(
+            encode_menu(&Menu::<String>::default()).unwrap().as_bytes(),
+            b"[]"
+        );
     }
 }
