@@ -23,7 +23,7 @@
 use serde_json::Value;
 
 use crate::auth::caller::StoreCaller;
-use crate::domain::borrowed::MenuText;
+use crate::domain::borrowed::{Borrowed, MenuText};
 use crate::domain::bot_config::BotConfig;
 use crate::domain::menu::{Category, Item as MenuItem, ItemPatch, Menu};
 use crate::domain::profile::StoreProfile;
@@ -490,7 +490,10 @@ pub async fn replace_menu_json(
 }
 
 /// Changes one item's availability and/or price (the patch already validated); 404 when
-/// the menu has no such item.
+/// the menu has no such item. The stored menu is parsed borrowing its text from the read
+/// (nothing of the other ~15,000 strings copied or freed) and saved like any menu: the
+/// head and the one chunk that changed. On a lost race it reads again and re-applies (a
+/// switch made while a PUT lands applies to the new menu).
 pub async fn patch_item(
     store: &dyn Store,
     store_id: &str,
@@ -498,13 +501,34 @@ pub async fn patch_item(
     item_id: &str,
     patch: &ItemPatch,
 ) -> Result<MenuItem, ApiError> {
-    let (item, _) = modify_menu(store, store_id, caller, |menu| {
-        menu.patch_item(item_id, patch)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("no menu item with id {item_id:?}")))
-    })
-    .await?;
-    Ok(item)
+    let missing = || ApiError::NotFound(format!("no menu item with id {item_id:?}"));
+    for _ in 0..ATTEMPTS {
+        let (snapshot, config) = read_with(store, store_id, caller, Parse::JsonOnly).await?;
+        let categories: Vec<Category<Borrowed>> = serde_json::from_str(&snapshot.menu_json)
+            .map_err(|e| ApiError::from(data_error("menu", e)))?;
+        let mut menu = Menu {
+            categories,
+            updated_at: None,
+        };
+        let item = menu.patch_item(item_id, patch).ok_or_else(missing)?;
+        // The one item answered, as the kept type (a round trip through JSON: one item).
+        let item: MenuItem = serde_json::to_value(item)
+            .and_then(serde_json::from_value)
+            .map_err(|e| ApiError::Internal(format!("menu item does not encode: {e}")))?;
+        let json = encode_menu(&menu)?;
+        let now = now_rfc3339();
+        match store
+            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
+            .await
+        {
+            Ok(()) => return Ok(item),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the menu was changed by others meanwhile; retry".into(),
+    ))
 }
 
 /// Replaces the profile (already normalized and validated) in one conditional write.

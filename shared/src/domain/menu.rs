@@ -304,21 +304,13 @@ impl<S: MenuText> Menu<S> {
     pub fn item_count(&self) -> usize {
         self.categories.iter().map(|c| c.items.len()).sum()
     }
-}
-
-impl Menu {
-    /// The item with this id and its category.
-    pub fn item(&self, id: &str) -> Option<(&Category, &Item)> {
-        self.items().find(|(_, item)| item.id == id)
-    }
-
     /// Applies a (validated) patch to the item with this id; `None` if there is none.
-    pub fn patch_item(&mut self, id: &str, patch: &ItemPatch) -> Option<&Item> {
+    pub fn patch_item(&mut self, id: &str, patch: &ItemPatch) -> Option<&Item<S>> {
         let item = self
             .categories
             .iter_mut()
             .flat_map(|c| c.items.iter_mut())
-            .find(|item| item.id == id)?;
+            .find(|item| item.id.as_ref() == id)?;
         if let Some(available) = patch.available {
             item.available = available;
         }
@@ -326,6 +318,13 @@ impl Menu {
             item.price_cents = cents;
         }
         Some(item)
+    }
+}
+
+impl Menu {
+    /// The item with this id and its category.
+    pub fn item(&self, id: &str) -> Option<(&Category, &Item)> {
+        self.items().find(|(_, item)| item.id == id)
     }
 
     /// What changes when `next` replaces this menu.
