@@ -29,12 +29,14 @@ PY
 }
 
 # Starts the venv's moto server (DynamoDB, SQS, KMS, Secrets Manager) on a free loopback
-# port, logging to target/moto.log, and stops it when the calling script exits.
+# port, logging to target/moto.log, and stops it when the calling script exits. It runs
+# through scripts/moto_serve.py, which makes moto's DynamoDB item operations atomic with
+# one another (moto's failed transactions restore a table copy, losing concurrent writes).
 moto_start() {
   local port
   port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p "$root/target"
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$root/target/moto.log" 2>&1 &
+  "$venv/bin/python" "$root/scripts/moto_serve.py" -H 127.0.0.1 -p "$port" >"$root/target/moto.log" 2>&1 &
   moto_pid=$!
   trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT INT TERM
   for _ in $(seq 1 100); do
