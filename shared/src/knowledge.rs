@@ -73,7 +73,8 @@ pub struct Snapshot {
     pub config: Option<Item>,
     pub knowledge: Knowledge,
     /// The menu's categories as stored (compact JSON, `[]` when none), whether or not they
-    /// were parsed into `knowledge.menu`; empty when only the versions were read.
+    /// were parsed into `knowledge.menu`; empty when the menu was read for a save (its
+    /// chunks are in `menu_parts`).
     pub menu_json: String,
     /// The menu's `updatedAt`.
     pub menu_updated_at: Option<String>,
@@ -131,7 +132,7 @@ pub async fn snapshot(store: &dyn Store, store_id: &str) -> Result<Snapshot, Sto
 enum Parse {
     Menu,
     JsonOnly,
-    /// Only the menu's version and chunk numbers (replacing it).
+    /// The menu's version and its chunks, not joined (replacing it).
     Versions,
 }
 
@@ -196,8 +197,10 @@ fn decode(items: Vec<Item>, parse: Parse) -> Result<Option<Snapshot>, StoreError
                 let Some(chunk) = chunks.get_mut(&(i + 1)) else {
                     return Ok(None);
                 };
-                let written = part.as_i64();
-                if written.is_none() || version_of(chunk) != written {
+                let Some(written) = part.as_i64() else {
+                    return Ok(None);
+                };
+                if version_of(chunk) != Some(written) {
                     return Ok(None);
                 }
                 let text = match chunk.remove(DATA) {
@@ -208,7 +211,7 @@ fn decode(items: Vec<Item>, parse: Parse) -> Result<Option<Snapshot>, StoreError
                     json.push_str(&text);
                 }
                 snapshot.menu_parts.push(Part {
-                    version: written.unwrap_or_default(),
+                    version: written,
                     text,
                 });
             }
@@ -402,22 +405,37 @@ pub async fn modify_menu<T>(
         let mut menu = std::mem::take(&mut snapshot.knowledge.menu);
         let outcome = change(&mut menu)?;
         let json = encode_menu(&menu)?;
-        let now = now_rfc3339();
-        match store
-            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
-            .await
-        {
-            Ok(()) => {
-                menu.updated_at = Some(now);
-                return Ok((outcome, menu));
-            }
-            Err(StoreError::ConditionFailed) => continue,
-            Err(other) => return Err(other.into()),
+        if let Some(now) = save_menu(store, store_id, &snapshot, &config, &json).await? {
+            menu.updated_at = Some(now);
+            return Ok((outcome, menu));
         }
     }
-    Err(ApiError::Conflict(
-        "the menu was changed by others meanwhile; retry".into(),
-    ))
+    Err(menu_conflict())
+}
+
+/// Writes `json` over the menu read in `base`, in one conditional transaction: the time it
+/// was saved at, or `None` if another save landed since the read (read again, retry).
+async fn save_menu(
+    store: &dyn Store,
+    store_id: &str,
+    base: &Snapshot,
+    config: &Item,
+    json: &MenuJson,
+) -> Result<Option<String>, ApiError> {
+    let now = now_rfc3339();
+    match store
+        .write(menu_ops(store_id, base, config, json, &now)?)
+        .await
+    {
+        Ok(()) => Ok(Some(now)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A menu save that lost every race to other saves.
+fn menu_conflict() -> ApiError {
+    ApiError::Conflict("the menu was changed by others meanwhile; retry".into())
 }
 
 /// Validates a normalized menu, then encodes it ([`encode_menu`]) into a buffer of
@@ -474,19 +492,11 @@ pub async fn replace_menu_json(
             Some(base) => base,
             None => read_for_save(store, store_id, caller).await?,
         };
-        let now = now_rfc3339();
-        match store
-            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
-            .await
-        {
-            Ok(()) => return menu_document(json.as_bytes(), Some(&now)),
-            Err(StoreError::ConditionFailed) => continue,
-            Err(other) => return Err(other.into()),
+        if let Some(now) = save_menu(store, store_id, &snapshot, &config, &json).await? {
+            return menu_document(json.as_bytes(), Some(&now));
         }
     }
-    Err(ApiError::Conflict(
-        "the menu was changed by others meanwhile; retry".into(),
-    ))
+    Err(menu_conflict())
 }
 
 /// Changes one item's availability and/or price (the patch already validated); 404 when
@@ -516,19 +526,14 @@ pub async fn patch_item(
             .and_then(serde_json::from_value)
             .map_err(|e| ApiError::Internal(format!("menu item does not encode: {e}")))?;
         let json = encode_menu(&menu)?;
-        let now = now_rfc3339();
-        match store
-            .write(menu_ops(store_id, &snapshot, &config, &json, &now)?)
-            .await
+        if save_menu(store, store_id, &snapshot, &config, &json)
+            .await?
+            .is_some()
         {
-            Ok(()) => return Ok(item),
-            Err(StoreError::ConditionFailed) => continue,
-            Err(other) => return Err(other.into()),
+            return Ok(item);
         }
     }
-    Err(ApiError::Conflict(
-        "the menu was changed by others meanwhile; retry".into(),
-    ))
+    Err(menu_conflict())
 }
 
 /// Replaces the profile (already normalized and validated) in one conditional write.
