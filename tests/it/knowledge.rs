@@ -48,6 +48,11 @@ fn without_stamp(mut menu: Value) -> Value {
     menu
 }
 
+async fn put_menu(app: &TestApp, store_id: &str, auth: &str, menu: Value) -> (StatusCode, Value) {
+    app.call(PUT, &menu_path(store_id), Some(auth), Some(menu))
+        .await
+}
+
 async fn get_menu(app: &TestApp, store_id: &str, auth: &str) -> Value {
     let (status, body) = app.call(GET, &menu_path(store_id), Some(auth), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -102,14 +107,7 @@ async fn the_menu_round_trips_and_bad_menus_change_nothing(t: TestStore) {
     let empty = get_menu(&app, &wa.store_id, &alice).await;
     assert_eq!(empty, json!({"categories": [], "updatedAt": null}));
 
-    let (status, saved) = app
-        .call(
-            PUT,
-            &menu_path(&wa.store_id),
-            Some(&alice),
-            Some(pizzeria_menu()),
-        )
-        .await;
+    let (status, saved) = put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert!(
         saved["updatedAt"]
@@ -153,27 +151,16 @@ async fn the_menu_round_trips_and_bad_menus_change_nothing(t: TestStore) {
     for (change, path) in cases {
         let mut bad = pizzeria_menu();
         change(&mut bad);
-        let (status, body) = app
-            .call(PUT, &menu_path(&wa.store_id), Some(&alice), Some(bad))
-            .await;
+        let (status, body) = put_menu(&app, &wa.store_id, &alice, bad).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "validation_error");
         assert_eq!(body["error"]["field"], path, "{body}");
     }
     // Unknown fields and wrong types are refused like the config route does.
     let mut unknown = pizzeria_menu();
     unknown["categories"][0]["items"][0]["price"] = json!(10);
-    let (status, body) = app
-        .call(PUT, &menu_path(&wa.store_id), Some(&alice), Some(unknown))
-        .await;
+    let (status, body) = put_menu(&app, &wa.store_id, &alice, unknown).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
-    let (status, body) = app
-        .call(
-            PUT,
-            &menu_path(&wa.store_id),
-            Some(&alice),
-            Some(json!({"categories": "x"})),
-        )
-        .await;
+    let (status, body) = put_menu(&app, &wa.store_id, &alice, json!({"categories": "x"})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
     assert_eq!(get_menu(&app, &wa.store_id, &alice).await, before);
 }
@@ -188,14 +175,7 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
         size > knowledge::CHUNK_BYTES,
         "the menu needs chunks: {size} bytes"
     );
-    let (status, saved) = app
-        .call(
-            PUT,
-            &menu_path(&wa.store_id),
-            Some(&alice),
-            Some(big.clone()),
-        )
-        .await;
+    let (status, saved) = put_menu(&app, &wa.store_id, &alice, big.clone()).await;
     assert_eq!(status, StatusCode::OK, "{}", saved["error"]);
     assert_eq!(
         without_stamp(get_menu(&app, &wa.store_id, &alice).await),
@@ -221,14 +201,7 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
     let mut edited = big.clone();
     edited["categories"][7]["items"][2]["priceCents"] = json!(4590);
     let edited_id = edited["categories"][7]["items"][2]["id"].clone();
-    let (status, _) = app
-        .call(
-            PUT,
-            &menu_path(&wa.store_id),
-            Some(&alice),
-            Some(edited.clone()),
-        )
-        .await;
+    let (status, _) = put_menu(&app, &wa.store_id, &alice, edited.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let after = chunk_versions(&app, &wa.store_id).await;
     assert_eq!(after.len(), before.len());
@@ -267,14 +240,7 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
     );
 
     // A small menu replaces it and its stale chunks are deleted in the same write.
-    let (status, _) = app
-        .call(
-            PUT,
-            &menu_path(&wa.store_id),
-            Some(&alice),
-            Some(pizzeria_menu()),
-        )
-        .await;
+    let (status, _) = put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         stored_keys(&app, &wa.store_id).await,
@@ -303,9 +269,7 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
         "{}",
         body.len()
     );
-    let (status, err) = app
-        .call(PUT, &menu_path(&wa.store_id), Some(&alice), Some(huge))
-        .await;
+    let (status, err) = put_menu(&app, &wa.store_id, &alice, huge).await;
     assert_error(
         status,
         &err,
@@ -325,17 +289,120 @@ async fn a_500_item_menu_is_chunked_and_round_trips(t: TestStore) {
     );
 }
 
+/// What the console sends back: GET's own bytes, keys in its order, without `updatedAt`.
+async fn console_body(app: &TestApp, store_id: &str, auth: &str) -> String {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = Request::builder()
+        .uri(menu_path(store_id))
+        .header("authorization", format!("Bearer {auth}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(req).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let at = text
+        .rfind(r#","updatedAt":"#)
+        .expect("GET ends with updatedAt");
+    format!("{}}}", &text[..at])
+}
+
+async fn put_raw(app: &TestApp, store_id: &str, auth: &str, body: String) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(PUT)
+        .uri(menu_path(store_id))
+        .header("authorization", format!("Bearer {auth}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    app.send(req).await
+}
+
+/// A save from the console sends GET's menu back with an edit: only the categories that
+/// changed are parsed (`knowledge::rebase`, against the index the head keeps), and what is
+/// stored is what any other spelling of the same menu stores; a rule broken across
+/// categories is still refused with the field's path, and changes nothing.
+async fn a_menu_sent_back_stores_the_same_as_any_other_body(t: TestStore) {
+    let app = TestApp::new(t);
+    let wa = app.whatsapp("alice", "Pizzaria").await;
+    let alice = app.token("alice");
+    let big = big_menu(500);
+    let (status, _) = put_menu(&app, &wa.store_id, &alice, big.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    // The head keeps the index of the categories, on either store.
+    let head = app
+        .state
+        .store
+        .get(&keys::store_pk(&wa.store_id), keys::MENU_SK)
+        .await
+        .unwrap()
+        .unwrap();
+    let index = head["index"].as_str().expect("an index");
+    assert!(index.starts_with("menu-index 1\n"), "{index:.40}");
+    assert_eq!(index.lines().count(), 21, "a tag line and 20 categories");
+
+    // item-7's price (3070 centavos, the only such amount) edited in GET's own bytes.
+    let sent = console_body(&app, &wa.store_id, &alice).await;
+    assert_eq!(sent.matches(r#""priceCents":3070,"#).count(), 1);
+    let edited_body = sent.replace(r#""priceCents":3070,"#, r#""priceCents":4590,"#);
+    let before = chunk_versions(&app, &wa.store_id).await;
+    let (status, saved) = put_raw(&app, &wa.store_id, &alice, edited_body).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let mut edited = big.clone();
+    edited["categories"][7]["items"][0]["priceCents"] = json!(4590);
+    assert_eq!(without_stamp(saved), edited);
+    assert_eq!(
+        without_stamp(get_menu(&app, &wa.store_id, &alice).await),
+        edited
+    );
+    let after = chunk_versions(&app, &wa.store_id).await;
+    let rewritten = (0..after.len()).filter(|&i| after[i] != before[i]).count();
+    assert_eq!(rewritten, 1, "{before:?} -> {after:?}");
+    let loaded = knowledge::load(app.state.store.as_ref(), &wa.store_id)
+        .await
+        .unwrap();
+    assert_eq!(loaded.menu.item("item-7").unwrap().1.price_cents, 4590);
+    // The same menu from another client (keys sorted): the same bytes stored.
+    let sorted_first = get_menu(&app, &wa.store_id, &alice).await;
+    let (status, _) = put_menu(&app, &wa.store_id, &alice, edited.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        without_stamp(get_menu(&app, &wa.store_id, &alice).await),
+        without_stamp(sorted_first)
+    );
+    assert_eq!(
+        chunk_versions(&app, &wa.store_id).await,
+        after,
+        "nothing rewritten"
+    );
+
+    // An item id taken from a kept category (item-8 is in category 8): 400, the same
+    // words as the full path, nothing saved.
+    let sent = console_body(&app, &wa.store_id, &alice).await;
+    assert_eq!(sent.matches(r#""id":"item-7","#).count(), 1);
+    let clash = sent.replace(r#""id":"item-7","#, r#""id":"item-8","#);
+    let (status, err) = put_raw(&app, &wa.store_id, &alice, clash).await;
+    assert_error(status, &err, StatusCode::BAD_REQUEST, "validation_error");
+    assert_eq!(err["error"]["field"], "categories[8].items[0].id", "{err}");
+    // An untrimmed name in the edited category is stored trimmed, as ever.
+    let untrimmed = sent.replace(
+        r#""name":"Pizza especial da casa número 7","#,
+        r#""name":"  Pizza especial da casa número 7  ","#,
+    );
+    assert_ne!(untrimmed, sent);
+    let (status, _) = put_raw(&app, &wa.store_id, &alice, untrimmed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        without_stamp(get_menu(&app, &wa.store_id, &alice).await),
+        edited
+    );
+}
+
 async fn the_sold_out_switch_changes_one_item(t: TestStore) {
     let app = TestApp::new(t);
     let wa = app.whatsapp("alice", "Pizzaria").await;
     let alice = app.token("alice");
-    app.call(
-        PUT,
-        &menu_path(&wa.store_id),
-        Some(&alice),
-        Some(pizzeria_menu()),
-    )
-    .await;
+    put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     let item = |id: &str| format!("/api/client/{}/menu/items/{id}", wa.store_id);
     let (status, body) = app
         .call(
@@ -443,13 +510,7 @@ async fn concurrent_switches_are_never_lost(t: TestStore) {
     let app = std::sync::Arc::new(TestApp::new(t));
     let wa = app.whatsapp("alice", "Pizzaria").await;
     let alice = app.token("alice");
-    app.call(
-        PUT,
-        &menu_path(&wa.store_id),
-        Some(&alice),
-        Some(big_menu(40)),
-    )
-    .await;
+    put_menu(&app, &wa.store_id, &alice, big_menu(40)).await;
     // Ten switches of ten items at once, and a price change: each read-modify-write is
     // conditioned on the version it read, so none overwrites another. Some may give up
     // with 409 after their retries; every one answered 200 must be in the final menu.
@@ -551,13 +612,7 @@ async fn a_switch_is_not_lost_to_a_save_that_lands_in_between(t: TestStore) {
     let app = TestApp::new(t);
     let wa = app.whatsapp("alice", "Pizzaria").await;
     let alice = app.token("alice");
-    app.call(
-        PUT,
-        &menu_path(&wa.store_id),
-        Some(&alice),
-        Some(pizzeria_menu()),
-    )
-    .await;
+    put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     // The owner edits the menu (renames an item, adds one) while the sold-out switch is
     // between its read and its write: the switch's write fails its version condition, it
     // reads the new menu and applies itself to it. Neither change is lost.
@@ -612,13 +667,7 @@ async fn csv_imports_are_previewed_then_all_or_nothing(t: TestStore) {
     let app = TestApp::new(t);
     let wa = app.whatsapp("alice", "Pizzaria").await;
     let alice = app.token("alice");
-    app.call(
-        PUT,
-        &menu_path(&wa.store_id),
-        Some(&alice),
-        Some(pizzeria_menu()),
-    )
-    .await;
+    put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     let before = get_menu(&app, &wa.store_id, &alice).await;
 
     // The dry run shows the parsed menu and what would change, and saves nothing.
@@ -868,13 +917,7 @@ async fn other_owners_and_keys_are_kept_out(t: TestStore) {
     let wa = app.whatsapp("alice", "Pizzaria").await;
     let bobs = app.whatsapp("bob", "Outra").await;
     let alice = app.token("alice");
-    app.call(
-        PUT,
-        &menu_path(&wa.store_id),
-        Some(&alice),
-        Some(pizzeria_menu()),
-    )
-    .await;
+    put_menu(&app, &wa.store_id, &alice, pizzeria_menu()).await;
     app.call(
         PUT,
         &format!("/api/client/{}/profile", wa.store_id),
@@ -1017,6 +1060,7 @@ async fn a_turn_reads_config_menu_and_profile_in_one_query(t: TestStore) {
 for_each_store!(
     the_menu_round_trips_and_bad_menus_change_nothing,
     a_500_item_menu_is_chunked_and_round_trips,
+    a_menu_sent_back_stores_the_same_as_any_other_body,
     the_sold_out_switch_changes_one_item,
     concurrent_switches_are_never_lost,
     a_switch_is_not_lost_to_a_save_that_lands_in_between,

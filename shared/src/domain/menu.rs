@@ -236,68 +236,17 @@ impl<S: MenuText> Menu<S> {
     /// Trims every text and drops empty descriptions, so what is stored is what is shown.
     pub fn normalize(&mut self) {
         for category in &mut self.categories {
-            category.id.trim();
-            category.name.trim();
-            for item in &mut category.items {
-                item.id.trim();
-                item.name.trim();
-                if let Some(description) = &mut item.description {
-                    description.trim();
-                }
-                if item
-                    .description
-                    .as_ref()
-                    .is_some_and(|d| d.as_ref().is_empty())
-                {
-                    item.description = None;
-                }
-                for group in &mut item.option_groups {
-                    group.id.trim();
-                    group.name.trim();
-                    for option in &mut group.options {
-                        option.id.trim();
-                        option.name.trim();
-                    }
-                }
-            }
+            category.normalize();
         }
     }
 
     /// Every rule of the contract; the error names the path of the first bad field.
     pub fn validate(&self) -> Result<(), DomainError> {
-        check_count(
-            || "categories".into(),
-            self.categories.len(),
-            MAX_CATEGORIES,
-            "categories",
-        )?;
-        let mut category_ids = HashSet::new();
-        let mut item_ids = HashSet::with_capacity(self.item_count().min(MAX_ITEMS + 1));
-        for (c, category) in self.categories.iter().enumerate() {
-            let at = || format!("categories[{c}]");
-            let id = category.id.as_ref();
-            check_id(|| field(&at, "id"), id)?;
-            if !category_ids.insert(id) {
-                return Err(duplicate(field(&at, "id"), "category id", id));
-            }
-            check_name(|| field(&at, "name"), category.name.as_ref())?;
-            for (i, item) in category.items.iter().enumerate() {
-                let at = || format!("categories[{c}].items[{i}]");
-                if item_ids.len() == MAX_ITEMS {
-                    return Err(DomainError::invalid(
-                        at(),
-                        format!("the menu may have at most {MAX_ITEMS} items"),
-                    ));
-                }
-                let id = item.id.as_ref();
-                check_id(|| field(&at, "id"), id)?;
-                if !item_ids.insert(id) {
-                    return Err(duplicate(field(&at, "id"), "item id", id));
-                }
-                item.validate(&at)?;
-            }
+        let mut check = MenuCheck::default();
+        for category in &self.categories {
+            check.category(category);
         }
-        Ok(())
+        check.finish()
     }
 
     /// The number of items in the whole menu.
@@ -404,6 +353,170 @@ impl Menu {
         // Stable: menu order within each rank.
         found.sort_by_key(|(in_name, _, _)| !in_name);
         found.into_iter().map(|(_, c, i)| (c, i)).collect()
+    }
+}
+
+impl<S: MenuText> Category<S> {
+    /// [`Menu::normalize`] for one category.
+    pub fn normalize(&mut self) {
+        self.id.trim();
+        self.name.trim();
+        for item in &mut self.items {
+            item.id.trim();
+            item.name.trim();
+            if let Some(description) = &mut item.description {
+                description.trim();
+            }
+            if item
+                .description
+                .as_ref()
+                .is_some_and(|d| d.as_ref().is_empty())
+            {
+                item.description = None;
+            }
+            for group in &mut item.option_groups {
+                group.id.trim();
+                group.name.trim();
+                for option in &mut group.options {
+                    option.id.trim();
+                    option.name.trim();
+                }
+            }
+        }
+    }
+}
+
+/// The checks of [`Menu::validate`], one category at a time, so that categories sent back
+/// as they were stored need not be parsed to be counted (`knowledge::rebase`, with
+/// [`MenuCheck::kept`]). Fed every category in order, it ends with the error `validate`
+/// gives: the count of categories first, then the first bad field. It keeps the ids it has
+/// seen, not the categories.
+#[derive(Debug, Default)]
+pub struct MenuCheck {
+    categories: usize,
+    items: usize,
+    category_ids: HashSet<Id>,
+    item_ids: HashSet<Id>,
+    error: Option<DomainError>,
+}
+
+/// A checked menu id, kept by value (at most [`ID_MAX`] ASCII bytes): the checker outlives
+/// the categories it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Id {
+    len: u8,
+    bytes: [u8; ID_MAX],
+}
+
+impl Id {
+    /// `id`, which [`is_id`] has accepted.
+    fn of(id: &str) -> Id {
+        let mut bytes = [0; ID_MAX];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        Id {
+            len: id.len() as u8,
+            bytes,
+        }
+    }
+}
+
+impl MenuCheck {
+    /// Checks the next category; whether it passed (after a bad field or past
+    /// [`MAX_CATEGORIES`] the rest are only counted).
+    pub fn category<S: MenuText>(&mut self, category: &Category<S>) -> bool {
+        let c = self.categories;
+        self.categories += 1;
+        if self.error.is_some() || c >= MAX_CATEGORIES {
+            return false;
+        }
+        match self.check(c, category) {
+            Ok(()) => true,
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    /// Counts a category stored earlier and sent back unchanged (`knowledge::rebase`): only
+    /// its id and its items' ids are checked against the others, the rest was checked when
+    /// it was saved. Whether it passed.
+    pub fn kept<'i>(&mut self, id: &str, items: impl IntoIterator<Item = &'i str>) -> bool {
+        let c = self.categories;
+        self.categories += 1;
+        if self.error.is_some() || c >= MAX_CATEGORIES {
+            return false;
+        }
+        let check = || -> Result<(), DomainError> {
+            let at = || format!("categories[{c}]");
+            check_id(|| field(&at, "id"), id)?;
+            if !self.category_ids.insert(Id::of(id)) {
+                return Err(duplicate(field(&at, "id"), "category id", id));
+            }
+            for (i, id) in items.into_iter().enumerate() {
+                let at = || format!("categories[{c}].items[{i}]");
+                if self.items == MAX_ITEMS {
+                    let message = format!("the menu may have at most {MAX_ITEMS} items");
+                    return Err(DomainError::invalid(at(), message));
+                }
+                check_id(|| field(&at, "id"), id)?;
+                if !self.item_ids.insert(Id::of(id)) {
+                    return Err(duplicate(field(&at, "id"), "item id", id));
+                }
+                self.items += 1;
+            }
+            Ok(())
+        };
+        match check() {
+            Ok(()) => true,
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    /// The items of the categories checked so far.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// The verdict on the whole menu, once every category has been seen.
+    pub fn finish(self) -> Result<(), DomainError> {
+        check_count(
+            || "categories".into(),
+            self.categories,
+            MAX_CATEGORIES,
+            "categories",
+        )?;
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn check<S: MenuText>(&mut self, c: usize, category: &Category<S>) -> Result<(), DomainError> {
+        let at = || format!("categories[{c}]");
+        let id = category.id.as_ref();
+        check_id(|| field(&at, "id"), id)?;
+        if !self.category_ids.insert(Id::of(id)) {
+            return Err(duplicate(field(&at, "id"), "category id", id));
+        }
+        check_name(|| field(&at, "name"), category.name.as_ref())?;
+        for (i, item) in category.items.iter().enumerate() {
+            let at = || format!("categories[{c}].items[{i}]");
+            if self.items == MAX_ITEMS {
+                return Err(DomainError::invalid(
+                    at(),
+                    format!("the menu may have at most {MAX_ITEMS} items"),
+                ));
+            }
+            let id = item.id.as_ref();
+            check_id(|| field(&at, "id"), id)?;
+            if !self.item_ids.insert(Id::of(id)) {
+                return Err(duplicate(field(&at, "id"), "item id", id));
+            }
+            self.items += 1;
+            item.validate(&at)?;
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::Error;
 
 type Result<T> = std::result::Result<T, Error>;
 
+use super::index;
 use super::{CHUNK_BYTES, MENU_MAX_BYTES, PIECE_BYTES};
 use crate::domain::borrowed::MenuText;
 use crate::domain::menu::{Category, Item, Menu, MenuOption, OptionGroup};
@@ -29,9 +30,17 @@ pub struct MenuJson {
     json: Vec<u8>,
     /// The end of each chunk in `json` (the last is `json.len()`).
     ends: Vec<usize>,
+    /// Where each category ends, with its ids ([`super::index`]), kept in the head.
+    index: String,
 }
 
 impl MenuJson {
+    /// The JSON of categories whose ends in it and ids `index` lists, cut into chunks.
+    pub(super) fn new(json: Vec<u8>, category_ends: &[usize], index: String) -> MenuJson {
+        let ends = cuts(&json, category_ends);
+        MenuJson { json, ends, index }
+    }
+
     /// The whole JSON.
     pub fn as_bytes(&self) -> &[u8] {
         &self.json
@@ -44,6 +53,39 @@ impl MenuJson {
             .zip(&self.ends)
             .map(|(start, end)| &self.json[start..*end])
     }
+
+    /// The index of its categories ([`super::index`]).
+    pub fn index(&self) -> &str {
+        &self.index
+    }
+}
+
+/// Where `json` (`[…]`, whose categories end at `category_ends`) is cut into chunks: after
+/// the category that brings a chunk to [`PIECE_BYTES`], and within a category only where it
+/// alone would pass [`CHUNK_BYTES`] (on a character boundary). The last end is `json.len()`.
+fn cuts(json: &[u8], category_ends: &[usize]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut start = 0;
+    for &end in category_ends {
+        while end - start > CHUNK_BYTES {
+            let mut cut = start + CHUNK_BYTES;
+            while !is_char_boundary(json, cut) {
+                cut -= 1;
+            }
+            ends.push(cut);
+            start = cut;
+        }
+        if end - start >= PIECE_BYTES {
+            ends.push(end);
+            start = end;
+        }
+    }
+    // The closing bracket ends the last chunk (the one the last category ended, if it did).
+    if ends.last() == Some(&(json.len() - 1)) {
+        ends.pop();
+    }
+    ends.push(json.len());
+    ends
 }
 
 /// The menu's compact JSON, refused when over [`MENU_MAX_BYTES`], with its cuts: after the
@@ -58,43 +100,83 @@ pub(super) fn encode_with_capacity<S: MenuText>(
     menu: &Menu<S>,
     capacity: usize,
 ) -> std::result::Result<MenuJson, ApiError> {
-    let mut json = Vec::with_capacity(capacity);
-    let mut ends = Vec::new();
-    let mut start = 0;
-    json.push(b'[');
-    for (i, category) in menu.categories.iter().enumerate() {
-        if i > 0 {
-            json.push(b',');
+    let mut encoder = MenuEncoder::with_capacity(capacity);
+    for category in &menu.categories {
+        encoder.push(category)?;
+    }
+    encoder.finish()
+}
+
+/// Writes a menu's categories one at a time: [`encode_menu`], and the categories a save
+/// changed between others kept as stored (`super::rebase`).
+pub(super) struct MenuEncoder {
+    json: Vec<u8>,
+    category_ends: Vec<usize>,
+    index: String,
+}
+
+impl MenuEncoder {
+    /// An encoder whose buffer starts at `capacity` bytes (a body's length is a good guess).
+    pub(super) fn with_capacity(capacity: usize) -> MenuEncoder {
+        let mut json = Vec::with_capacity(capacity.min(MENU_MAX_BYTES + 1));
+        json.push(b'[');
+        MenuEncoder {
+            json,
+            category_ends: Vec::new(),
+            index: index::header(),
         }
-        write_category(&mut json, category)
+    }
+
+    fn separate(&mut self) {
+        if !self.category_ends.is_empty() {
+            self.json.push(b',');
+        }
+    }
+
+    /// Writes the next category.
+    pub(super) fn push<S: MenuText>(
+        &mut self,
+        category: &Category<S>,
+    ) -> std::result::Result<(), ApiError> {
+        self.separate();
+        write_category(&mut self.json, category)
             .map_err(|e| ApiError::Internal(format!("menu does not encode: {e}")))?;
-        // Only where a chunk grows past the item limit does it end inside a category.
-        while json.len() - start > CHUNK_BYTES {
-            let mut cut = start + CHUNK_BYTES;
-            while !is_char_boundary(&json, cut) {
-                cut -= 1;
-            }
-            ends.push(cut);
-            start = cut;
+        self.category_ends.push(self.json.len());
+        let items = category.items.iter().map(|item| item.id.as_ref());
+        index::line(
+            &mut self.index,
+            self.json.len(),
+            category.id.as_ref(),
+            items,
+        );
+        Ok(())
+    }
+
+    /// Copies a category already encoded (`json`, ending the stored JSON's category whose
+    /// index line is `mark`).
+    pub(super) fn copy(&mut self, json: &[u8], mark: &index::Mark) {
+        self.separate();
+        self.json.extend_from_slice(json);
+        self.category_ends.push(self.json.len());
+        index::line(&mut self.index, self.json.len(), mark.id, mark.items());
+    }
+
+    /// The JSON and its cuts, refused when over [`MENU_MAX_BYTES`].
+    pub(super) fn finish(self) -> std::result::Result<MenuJson, ApiError> {
+        let MenuEncoder {
+            mut json,
+            category_ends,
+            index,
+        } = self;
+        json.push(b']');
+        if json.len() > MENU_MAX_BYTES {
+            return Err(ApiError::TooLarge(format!(
+                "the menu takes {} bytes of JSON; the limit is {MENU_MAX_BYTES} (fewer or shorter descriptions and options)",
+                json.len()
+            )));
         }
-        if json.len() - start >= PIECE_BYTES {
-            ends.push(json.len());
-            start = json.len();
-        }
+        Ok(MenuJson::new(json, &category_ends, index))
     }
-    json.push(b']');
-    if json.len() > MENU_MAX_BYTES {
-        return Err(ApiError::TooLarge(format!(
-            "the menu takes {} bytes of JSON; the limit is {MENU_MAX_BYTES} (fewer or shorter descriptions and options)",
-            json.len()
-        )));
-    }
-    // The closing bracket ends the last chunk (the one the last category ended, if it did).
-    if ends.last() == Some(&(json.len() - 1)) {
-        ends.pop();
-    }
-    ends.push(json.len());
-    Ok(MenuJson { json, ends })
 }
 
 /// Whether `at` starts a character of the UTF-8 in `bytes` (or is its end).
