@@ -107,6 +107,7 @@ export const FIELD_MESSAGES = {
   'categories[].items[].id': 'Identificador de item inválido ou repetido no cardápio.',
   'categories[].items[].name': 'Informe o nome do item (de 1 a 80 caracteres).',
   'categories[].items[].description': 'A descrição pode ter até 500 caracteres.',
+  'categories[].items[].saiposCode': 'O código Saipos tem de 1 a 60 caracteres, em uma linha.',
   'categories[].items[].priceCents': PRICE,
   'categories[].items[].available': 'Valor inválido: marque se o item está disponível.',
   'categories[].items[].optionGroups': 'Grupos demais: até 10 grupos de opções por item.',

@@ -608,6 +608,41 @@ test('menu: the "Disponível" switch marks an item sold out at once (PATCH), ref
   await eventually(async () => (await getMenu(page)).categories[1].items[0].available === true, 5000, 'available again');
 });
 
+test('menu: a save sends GET\'s own bytes for what wasn\'t edited, Saipos codes included', { timeout: 60000 }, async () => {
+  // A Saipos code set through the API shows in the editor and survives a console save.
+  const before = await getMenu(page);
+  const calabresa = before.categories[1].items[0];
+  calabresa.saiposCode = 'CAL-01';
+  delete before.updatedAt;
+  assert.equal((await pageFetch(page, 'PUT', `/api/client/${storeId}/menu`, before)).status, 200);
+  await page.reload();
+  await openMenu(page);
+  assert.equal(await menuItem(page, calabresa.id).getByLabel('Código Saipos (opcional)').inputValue(), 'CAL-01');
+  const got = await page.evaluate(async (urlPath) => {
+    const { token } = JSON.parse(sessionStorage.getItem('platefull.session'));
+    return (await fetch(urlPath, { headers: { authorization: `Bearer ${token}` } })).text();
+  }, `/api/client/${storeId}/menu`);
+
+  const drink = before.categories[0].items[0];
+  await menuItem(page, drink.id).getByLabel('Preço (R$)').fill('7,00');
+  const saving = page.waitForRequest((r) => r.method() === 'PUT' && r.url().endsWith('/menu'));
+  await page.getByRole('button', { name: 'Salvar cardápio' }).click();
+  const sent = (await saving).postData();
+  // The body is GET's text without the stamp, the one price edited.
+  const expected = got.replace(/,"updatedAt":"[^"]*"}$/, '}').replace('"priceCents":650,', '"priceCents":700,');
+  assert.notEqual(expected, got);
+  assert.equal(sent, expected);
+  await eventually(async () => (await getMenu(page)).categories[0].items[0].priceCents === 700, 5000, 'the new price');
+  const after = await getMenu(page);
+  assert.equal(after.categories[1].items[0].saiposCode, 'CAL-01');
+  // Cleared in the editor: gone from the menu.
+  await menuItem(page, calabresa.id).getByLabel('Código Saipos (opcional)').fill('  ');
+  await menuItem(page, drink.id).getByLabel('Preço (R$)').fill('6,50');
+  await page.getByRole('button', { name: 'Salvar cardápio' }).click();
+  await eventually(async () => (await getMenu(page)).categories[0].items[0].priceCents === 650, 5000, 'the old price');
+  assert.equal((await getMenu(page)).categories[1].items[0].saiposCode, undefined);
+});
+
 test('menu: a price the API refuses shows its pt-BR message next to that price', { timeout: 60000 }, async () => {
   const menu = await getMenu(page);
   const margherita = menuItem(page, menu.categories[1].items[1].id);

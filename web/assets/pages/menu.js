@@ -35,7 +35,11 @@ const emptyItem = () => ({ id: newId('i'), name: '', description: '', priceCents
 const emptyGroup = () => ({ id: newId('g'), name: '', min: 0, max: 1, options: [] });
 const emptyOption = () => ({ id: newId('o'), name: '', priceCents: 0 });
 
-/** The menu as the API wants it, from the editor's copy. */
+/**
+ * The menu as the API wants it, from the editor's copy: every field the API keeps, in the
+ * order GET gives them, so a save sends GET's own bytes for what wasn't edited (the API then
+ * parses only the categories that changed).
+ */
 function toApi(menu) {
   return {
     categories: menu.categories.map((c) => ({
@@ -54,6 +58,7 @@ function toApi(menu) {
           max: g.max,
           options: g.options.map((o) => ({ id: o.id, name: o.name, priceCents: o.priceCents })),
         })),
+        ...(i.saiposCode && i.saiposCode.trim() ? { saiposCode: i.saiposCode.trim() } : {}),
       })),
     })),
   };
@@ -219,6 +224,9 @@ function menuEditor(storeId, isAlive) {
     const name = text(`${at}.name`, 'Nome do item', item, 'name', { placeholder: 'Ex.: Pizza calabresa' });
     const cost = price(`${at}.priceCents`, 'Preço (R$)', item);
     const description = text(`${at}.description`, 'Descrição (opcional)', item, 'description', { control: 'textarea', rows: 2 });
+    const code = text(`${at}.saiposCode`, 'Código Saipos (opcional)', item, 'saiposCode', {
+      maxlength: 60, placeholder: 'Código de integração do item na Saipos',
+    });
     const switchId = uid('avail');
     const toggle = h('input', { type: 'checkbox', id: switchId, name: `${at}.available`, role: 'switch', checked: !!item.available });
     const soldOut = h('span', { class: 'badge sold-out', hidden: !!item.available }, 'esgotado');
@@ -269,6 +277,7 @@ function menuEditor(storeId, isAlive) {
     return h('li', { class: 'menu-item', dataset: { path: at, itemId: item.id } },
       h('div', { class: 'item-grid' }, name.wrap, cost.wrap),
       description.wrap,
+      code.wrap,
       h('div', { class: 'field switch' }, toggle, h('label', { for: switchId }, 'Disponível'), soldOut, note),
       h('p', { class: 'field-error', dataset: { errorFor: `${at}.optionGroups` } }),
       details,
