@@ -51,7 +51,7 @@ pub(super) fn rebase(body: &[u8], parts: &[&[u8]], index: &str) -> Option<(MenuJ
     let stored = Stored::new(parts);
     let marks = index::parse(index, stored.len)?;
     let span = changed_span(sent, &stored, &marks)?;
-    let middle = std::str::from_utf8(&sent[span.sent.clone()]).ok()?;
+    let middle = simdutf8::basic::from_utf8(&sent[span.sent.clone()]).ok()?;
     // Serde parses a sequence: the changed categories between brackets.
     let mut text = String::with_capacity(middle.len() + 2);
     text.push('[');
