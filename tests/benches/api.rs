@@ -335,7 +335,7 @@ async fn main() {
     // GET's key order, so the API parses only the categories that changed), one price
     // edited since the last save (two menus sent in turn); then the same with every price
     // changed (every chunk of the stored menu rewritten, every category parsed); then one
-    // price edited by a client that orders keys its own way (the whole body parsed).
+    // price edited by a client that sorts keys (serde_json; the whole body parsed).
     let console = |menu: &Value| -> Vec<u8> {
         let menu: Menu = serde_json::from_value(menu.clone()).unwrap();
         let json = platefull::knowledge::encode_menu(&menu).unwrap();
@@ -371,7 +371,7 @@ async fn main() {
             &console,
         ),
         (
-            "PUT menu (500 items, 1 price, keys reordered)",
+            "PUT menu (500 items, 1 price, keys sorted)",
             &owner,
             &edited,
             &sorted,
