@@ -19,6 +19,12 @@
 //! again. Menus saved before `parts` existed (the head held the first piece, `chunks` their
 //! count, every chunk the head's version) still read; their next save rewrites them. The
 //! serialized menu is capped at [`MENU_MAX_BYTES`].
+//!
+//! The head also keeps an `index` (`index.rs`): where each category ends in the JSON and
+//! its item ids. A PUT whose body is GET's own bytes with edits (what the console sends) is
+//! rebased on the stored JSON (`rebase.rs`): only the categories between the bytes it shares
+//! with the stored JSON at both ends are parsed and checked, the rest are copied. Any other
+//! body is parsed whole; both store the same bytes for the same menu.
 
 use serde_json::Value;
 
