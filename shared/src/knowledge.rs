@@ -50,9 +50,11 @@ pub const CHUNK_BYTES: usize = 300_000;
 pub const PIECE_BYTES: usize = 32_000;
 mod encode;
 mod index;
+mod item_edit;
 mod rebase;
 use encode::encode_with_capacity;
 pub use encode::{encode_menu, MenuJson};
+use item_edit::ItemChange;
 pub use rebase::sent_back;
 
 /// How often a write that lost a race re-reads and tries again before answering 409.
@@ -531,9 +533,9 @@ pub async fn replace_menu_json(
 }
 
 /// Changes one item's availability and/or price (the patch already validated); 404 when
-/// the menu has no such item. The stored menu is parsed borrowing its text from the read
-/// (nothing of the other ~15,000 strings copied or freed) and saved like any menu: the
-/// head and the one chunk that changed. On a lost race it reads again and re-applies (a
+/// the menu has no such item. Only the item's category is parsed, where the head's index
+/// says (`item_edit`; a menu without one is parsed whole, borrowing its text), and it is
+/// saved like any menu: the head and the one chunk that changed. On a lost race it reads again and re-applies (a
 /// switch made while a PUT lands applies to the new menu).
 pub async fn patch_item(
     store: &dyn Store,
@@ -543,20 +545,35 @@ pub async fn patch_item(
     patch: &ItemPatch,
 ) -> Result<MenuItem, ApiError> {
     let missing = || ApiError::NotFound(format!("no menu item with id {item_id:?}"));
+    // The one item answered, as the kept type (a round trip through JSON: one item).
+    let owned = |item: &MenuItem<Borrowed>| -> Result<MenuItem, ApiError> {
+        serde_json::to_value(item)
+            .and_then(serde_json::from_value)
+            .map_err(|e| ApiError::Internal(format!("menu item does not encode: {e}")))
+    };
     for _ in 0..ATTEMPTS {
         let (snapshot, config) = read_with(store, store_id, caller, Parse::JsonOnly).await?;
-        let categories: Vec<Category<Borrowed>> = serde_json::from_str(&snapshot.menu_json)
-            .map_err(|e| ApiError::from(data_error("menu", e)))?;
-        let mut menu = Menu {
-            categories,
-            updated_at: None,
+        // Only the item's category, where the index says (`item_edit`).
+        let edited = snapshot.menu_index.as_deref().and_then(|index| {
+            item_edit::change_item(snapshot.menu_json.as_bytes(), index, item_id, |item| {
+                patch.apply(item);
+                owned(item)
+            })
+        });
+        let (json, item) = match edited {
+            Some(ItemChange::Changed(json, item)) => (json, item?),
+            Some(ItemChange::NoSuchItem) => return Err(missing()),
+            None => {
+                let categories: Vec<Category<Borrowed>> = serde_json::from_str(&snapshot.menu_json)
+                    .map_err(|e| ApiError::from(data_error("menu", e)))?;
+                let mut menu = Menu {
+                    categories,
+                    updated_at: None,
+                };
+                let item = owned(menu.patch_item(item_id, patch).ok_or_else(missing)?)?;
+                (encode_menu(&menu)?, item)
+            }
         };
-        let item = menu.patch_item(item_id, patch).ok_or_else(missing)?;
-        // The one item answered, as the kept type (a round trip through JSON: one item).
-        let item: MenuItem = serde_json::to_value(item)
-            .and_then(serde_json::from_value)
-            .map_err(|e| ApiError::Internal(format!("menu item does not encode: {e}")))?;
-        let json = encode_menu(&menu)?;
         if save_menu(store, store_id, &snapshot, &config, &json)
             .await?
             .is_some()

@@ -120,6 +120,16 @@ impl ItemPatch {
         }
         Ok(())
     }
+
+    /// Sets what the patch sends on `item`.
+    pub fn apply<S>(&self, item: &mut Item<S>) {
+        if let Some(available) = self.available {
+            item.available = available;
+        }
+        if let Some(cents) = self.price_cents {
+            item.price_cents = cents;
+        }
+    }
 }
 
 /// What replacing one menu by another changes, by id (the import's preview).
@@ -260,12 +270,7 @@ impl<S: MenuText> Menu<S> {
             .iter_mut()
             .flat_map(|c| c.items.iter_mut())
             .find(|item| item.id.as_ref() == id)?;
-        if let Some(available) = patch.available {
-            item.available = available;
-        }
-        if let Some(cents) = patch.price_cents {
-            item.price_cents = cents;
-        }
+        patch.apply(item);
         Some(item)
     }
 }

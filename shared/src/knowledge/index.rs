@@ -53,6 +53,15 @@ impl<'a> Mark<'a> {
     }
 }
 
+/// Where the `k`th category of `marks` starts in the JSON (`[`, then categories separated
+/// by commas).
+pub(super) fn start_of(marks: &[Mark], k: usize) -> usize {
+    match k {
+        0 => 1,
+        k => marks[k - 1].end + 1,
+    }
+}
+
 /// The categories of an index of `json_len` bytes of JSON; `None` for an index of another
 /// format (or rules), or one that doesn't describe such JSON.
 pub(super) fn parse(index: &str, json_len: usize) -> Option<Vec<Mark<'_>>> {
@@ -66,8 +75,7 @@ pub(super) fn parse(index: &str, json_len: usize) -> Option<Vec<Mark<'_>>> {
         let end: usize = fields.next()?.parse().ok()?;
         let id = fields.next()?;
         let items = fields.next()?;
-        // `[` then categories separated by commas, then `]`.
-        let start = marks.last().map_or(1, |mark| mark.end + 1);
+        let start = start_of(&marks, marks.len());
         if end <= start || end >= json_len {
             return None;
         }

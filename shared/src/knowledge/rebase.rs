@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::encode::{MenuEncoder, MenuJson};
-use super::index::{self, Mark};
+use super::index::{self, start_of, Mark};
 use crate::domain::borrowed::Borrowed;
 use crate::domain::menu::{Category, MenuCheck};
 
@@ -66,7 +66,7 @@ pub(super) fn rebase(body: &[u8], parts: &[&[u8]], index: &str) -> Option<(MenuJ
     let keep = |check: &mut MenuCheck, encoder: &mut MenuEncoder, k: usize| {
         let mark = &marks[k];
         let ok = check.kept(mark.id, mark.items());
-        encoder.copy(&stored.slice(start(&marks, k)..mark.end), mark);
+        encoder.copy(&stored.slice(start_of(&marks, k)..mark.end), mark);
         ok
     };
     for k in 0..span.before {
@@ -185,14 +185,6 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// Where stored category `k` starts in the JSON (after `[` or the comma before it).
-fn start(marks: &[Mark], k: usize) -> usize {
-    if k == 0 {
-        1
-    } else {
-        marks[k - 1].end + 1
-    }
-}
-
 /// The part of a body that differs from the stored JSON.
 #[derive(Debug, PartialEq)]
 struct Span {
@@ -216,16 +208,16 @@ fn changed_span(sent: &[u8], stored: &Stored, marks: &[Mark]) -> Option<Span> {
     let before = marks.iter().take_while(|mark| mark.end < prefix).count();
     let after = (before..marks.len())
         .rev()
-        .take_while(|&k| start(marks, k) > stored.len - suffix)
+        .take_while(|&k| start_of(marks, k) > stored.len - suffix)
         .count();
     if before + after == 0 {
         return None;
     }
-    let from = start(marks, before);
+    let from = start_of(marks, before);
     // The stored JSON from the separator before the first category kept after (or `]`).
     let tail = stored.len
         - if after > 0 {
-            start(marks, marks.len() - after) - 1
+            start_of(marks, marks.len() - after) - 1
         } else {
             stored.len - 1
         };
