@@ -535,8 +535,8 @@ pub async fn replace_menu_json(
 /// Changes one item's availability and/or price (the patch already validated); 404 when
 /// the menu has no such item. Only the item's category is parsed, where the head's index
 /// says (`item_edit`; a menu without one is parsed whole, borrowing its text), and it is
-/// saved like any menu: the head and the one chunk that changed. On a lost race it reads again and re-applies (a
-/// switch made while a PUT lands applies to the new menu).
+/// saved like any menu: the head and the one chunk that changed. On a lost race it reads
+/// again and re-applies (a switch made while a PUT lands applies to the new menu).
 pub async fn patch_item(
     store: &dyn Store,
     store_id: &str,

@@ -429,56 +429,29 @@ impl MenuCheck {
     /// Checks the next category; whether it passed (after a bad field or past
     /// [`MAX_CATEGORIES`] the rest are only counted).
     pub fn category<S: MenuText>(&mut self, category: &Category<S>) -> bool {
-        let c = self.categories;
-        self.categories += 1;
-        if self.error.is_some() || c >= MAX_CATEGORIES {
-            return false;
-        }
-        match self.check(c, category) {
-            Ok(()) => true,
-            Err(error) => {
-                self.error = Some(error);
-                false
+        self.next(|check, c| {
+            let at = || format!("categories[{c}]");
+            check.add_category(c, category.id.as_ref())?;
+            check_name(|| field(&at, "name"), category.name.as_ref())?;
+            for (i, item) in category.items.iter().enumerate() {
+                check.add_item(c, i, item.id.as_ref())?;
+                item.validate(&|| format!("categories[{c}].items[{i}]"))?;
             }
-        }
+            Ok(())
+        })
     }
 
     /// Counts a category stored earlier and sent back unchanged (`knowledge::rebase`): only
     /// its id and its items' ids are checked against the others, the rest was checked when
     /// it was saved. Whether it passed.
     pub fn kept<'i>(&mut self, id: &str, items: impl IntoIterator<Item = &'i str>) -> bool {
-        let c = self.categories;
-        self.categories += 1;
-        if self.error.is_some() || c >= MAX_CATEGORIES {
-            return false;
-        }
-        let check = || -> Result<(), DomainError> {
-            let at = || format!("categories[{c}]");
-            check_id(|| field(&at, "id"), id)?;
-            if !self.category_ids.insert(Id::of(id)) {
-                return Err(duplicate(field(&at, "id"), "category id", id));
-            }
+        self.next(|check, c| {
+            check.add_category(c, id)?;
             for (i, id) in items.into_iter().enumerate() {
-                let at = || format!("categories[{c}].items[{i}]");
-                if self.items == MAX_ITEMS {
-                    let message = format!("the menu may have at most {MAX_ITEMS} items");
-                    return Err(DomainError::invalid(at(), message));
-                }
-                check_id(|| field(&at, "id"), id)?;
-                if !self.item_ids.insert(Id::of(id)) {
-                    return Err(duplicate(field(&at, "id"), "item id", id));
-                }
-                self.items += 1;
+                check.add_item(c, i, id)?;
             }
             Ok(())
-        };
-        match check() {
-            Ok(()) => true,
-            Err(error) => {
-                self.error = Some(error);
-                false
-            }
-        }
+        })
     }
 
     /// The items of the categories checked so far.
@@ -497,30 +470,46 @@ impl MenuCheck {
         self.error.map_or(Ok(()), Err)
     }
 
-    fn check<S: MenuText>(&mut self, c: usize, category: &Category<S>) -> Result<(), DomainError> {
+    /// Counts the next category and runs `check` on it (given its position), unless an
+    /// earlier one failed or it is past [`MAX_CATEGORIES`]; keeps the first error.
+    fn next(&mut self, check: impl FnOnce(&mut Self, usize) -> Result<(), DomainError>) -> bool {
+        let c = self.categories;
+        self.categories += 1;
+        if self.error.is_some() || c >= MAX_CATEGORIES {
+            return false;
+        }
+        match check(self, c) {
+            Ok(()) => true,
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    /// Category `c`'s id: well formed and not seen before.
+    fn add_category(&mut self, c: usize, id: &str) -> Result<(), DomainError> {
         let at = || format!("categories[{c}]");
-        let id = category.id.as_ref();
         check_id(|| field(&at, "id"), id)?;
         if !self.category_ids.insert(Id::of(id)) {
             return Err(duplicate(field(&at, "id"), "category id", id));
         }
-        check_name(|| field(&at, "name"), category.name.as_ref())?;
-        for (i, item) in category.items.iter().enumerate() {
-            let at = || format!("categories[{c}].items[{i}]");
-            if self.items == MAX_ITEMS {
-                return Err(DomainError::invalid(
-                    at(),
-                    format!("the menu may have at most {MAX_ITEMS} items"),
-                ));
-            }
-            let id = item.id.as_ref();
-            check_id(|| field(&at, "id"), id)?;
-            if !self.item_ids.insert(Id::of(id)) {
-                return Err(duplicate(field(&at, "id"), "item id", id));
-            }
-            self.items += 1;
-            item.validate(&at)?;
+        Ok(())
+    }
+
+    /// Item `i` of category `c`: within [`MAX_ITEMS`], its id well formed and not seen
+    /// before.
+    fn add_item(&mut self, c: usize, i: usize, id: &str) -> Result<(), DomainError> {
+        let at = || format!("categories[{c}].items[{i}]");
+        if self.items == MAX_ITEMS {
+            let message = format!("the menu may have at most {MAX_ITEMS} items");
+            return Err(DomainError::invalid(at(), message));
         }
+        check_id(|| field(&at, "id"), id)?;
+        if !self.item_ids.insert(Id::of(id)) {
+            return Err(duplicate(field(&at, "id"), "item id", id));
+        }
+        self.items += 1;
         Ok(())
     }
 }

@@ -57,42 +57,20 @@ pub(super) fn change_item<R>(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
-
     use super::*;
     use crate::domain::menu::{ItemPatch, Menu};
     use crate::knowledge::encode_menu;
+    use crate::knowledge::rebase;
 
     const SOLD_OUT: ItemPatch = ItemPatch {
         available: Some(false),
         price_cents: None,
     };
 
-    /// `categories` categories of `items` items, with descriptions that need escaping,
-    /// accents and option groups.
+    /// The test menu of `super::rebase`, as stored.
     fn menu(categories: usize, items: usize) -> Menu {
-        let categories: Vec<Value> = (0..categories)
-            .map(|c| {
-                json!({
-                    "id": format!("cat-{c}"),
-                    "name": format!("Categoria {c}"),
-                    "items": (0..items).map(|i| {
-                        let n = c * items + i;
-                        json!({
-                            "id": format!("item-{n}"),
-                            "name": format!("Pizza \"da casa\" nº {n}"),
-                            "description": "Molho, muçarela\ne orégano ".repeat(1 + n % 4),
-                            "priceCents": 1000 + n * 7,
-                            "available": !n.is_multiple_of(5),
-                            "optionGroups": [{"id": "tamanho", "name": "Tamanho", "min": 1, "max": 1,
-                                "options": [{"id": "m", "name": "Média", "priceCents": 0},
-                                            {"id": "g", "name": "Grande", "priceCents": 1000}]}],
-                        })
-                    }).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let mut menu: Menu = serde_json::from_value(json!({ "categories": categories })).unwrap();
+        let mut menu: Menu =
+            serde_json::from_value(rebase::tests::menu(categories, items)).unwrap();
         menu.normalize();
         menu.validate().unwrap();
         menu
@@ -127,10 +105,10 @@ mod tests {
         for (categories, items) in [(3, 4), (30, 16)] {
             let menu = menu(categories, items);
             let stored = encode_menu(&menu).unwrap();
-            let last = categories * items - 1;
-            for n in [0, 1, items, last / 2, last] {
+            let (last, middle) = ((categories - 1, items - 1), (categories / 2, items / 2));
+            for (c, i) in [(0, 0), (0, 1), (1, 0), middle, last] {
                 for patch in [&sold_out, &dearer, &cheaper] {
-                    let id = format!("item-{n}");
+                    let id = format!("item-{c}-{i}");
                     let expected = whole(&menu, &id, patch);
                     match patched(&stored, &id, patch) {
                         Some(ItemChange::Changed(json, price)) => {
@@ -151,16 +129,16 @@ mod tests {
         let stored = encode_menu(&menu(3, 4)).unwrap();
         let patch = SOLD_OUT;
         assert!(matches!(
-            patched(&stored, "item-99", &patch),
+            patched(&stored, "item-9-9", &patch),
             Some(ItemChange::NoSuchItem)
         ));
         // A prefix of a listed id is not that id.
         assert!(matches!(
-            patched(&stored, "item-1", &patch),
+            patched(&stored, "item-1-1", &patch),
             Some(ItemChange::Changed(..))
         ));
         assert!(matches!(
-            patched(&stored, "item", &patch),
+            patched(&stored, "item-1-", &patch),
             Some(ItemChange::NoSuchItem)
         ));
     }
@@ -170,7 +148,7 @@ mod tests {
         let stored = encode_menu(&menu(3, 4)).unwrap();
         let patch = SOLD_OUT;
         let change = |json: &[u8], index: &str| {
-            change_item(json, index, "item-5", |item| patch.apply(item)).is_none()
+            change_item(json, index, "item-1-1", |item| patch.apply(item)).is_none()
         };
         // Another format, another length of JSON, ends shifted off the categories.
         assert!(change(stored.as_bytes(), "menu-index 0\n"));

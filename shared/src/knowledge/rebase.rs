@@ -184,7 +184,6 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
             .count()
 }
 
-/// Where stored category `k` starts in the JSON (after `[` or the comma before it).
 /// The part of a body that differs from the stored JSON.
 #[derive(Debug, PartialEq)]
 struct Span {
@@ -234,14 +233,15 @@ fn changed_span(sent: &[u8], stored: &Stored, marks: &[Mark]) -> Option<Span> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::knowledge) mod tests {
     use super::*;
     use crate::domain::menu::Menu;
     use crate::knowledge::encode::encode_menu;
     use serde_json::{json, Value};
 
-    /// A menu of `categories` × `items`, each item with a size group.
-    fn menu(categories: usize, items: usize) -> Value {
+    /// A menu of `categories` × `items` (ids `cat-{c}`, `item-{c}-{i}`), each item with a
+    /// size group, names that need escaping.
+    pub(in crate::knowledge) fn menu(categories: usize, items: usize) -> Value {
         let categories: Vec<Value> = (0..categories)
             .map(|c| {
                 json!({
